@@ -1,0 +1,2 @@
+//! `certfleet-agent`: command-line entry point.
+fn main() {}

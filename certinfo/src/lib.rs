@@ -1,0 +1,10 @@
+//! The single X.509 parser of certfleet: turns DER into the fields reports rely on and decides
+//! which certificates are office certificates. The agent and the collector both call it, so one
+//! parser decides every date.
+#![forbid(unsafe_code)]
+
+mod parse;
+mod select;
+
+pub use parse::{CertError, CertInfo, MAX_DER_LEN, parse_der};
+pub use select::{IssuerRule, OfficeRule, Selector, SelectorError};

@@ -1,0 +1,2 @@
+//! certfleet collector library.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! `certfleet-collector`: command-line entry point.
+fn main() {}
