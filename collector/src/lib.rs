@@ -1,2 +1,3 @@
 //! certfleet collector library.
 #![forbid(unsafe_code)]
+pub mod store;
