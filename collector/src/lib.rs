@@ -1,3 +1,15 @@
-//! certfleet collector library.
+//! certfleet collector library: gRPC ingest from agents, storage, reports and the HTTP API.
+//! The binary (`main.rs`) is a thin wrapper around [`cli::run`].
 #![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod ingest;
+pub mod init;
+pub mod metrics;
+pub mod pki;
+pub mod server;
+pub mod service;
 pub mod store;

@@ -1,0 +1,265 @@
+//! Command-line interface of `certfleet-collector`: argument definitions and dispatch to the
+//! library. `main.rs` only parses, starts tracing and calls [`run`].
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{DatabaseSettings, FileConfig, Overrides, Settings};
+use crate::store::{self, SharedStore};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "certfleet-collector",
+    version,
+    about = "Collects client-certificate inventories from certfleet agents and reports what expires."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every database-reading subcommand accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file (TOML), e.g. the collector.toml written by `init`.
+    #[arg(long, global = true, env = "CERTFLEET_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// postgres://… for production; default: embedded SQLite in the data directory.
+    #[arg(
+        long,
+        global = true,
+        env = "CERTFLEET_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Directory of the embedded SQLite database (default ./certfleet-data).
+    #[arg(long, global = true, env = "CERTFLEET_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a CA, a server certificate, an enroll secret and a config file in DIR.
+    Init {
+        #[arg(long, env = "CERTFLEET_INIT_DIR")]
+        dir: PathBuf,
+        /// DNS name or IP address the agents use to reach the collector (repeatable).
+        /// Default: localhost and 127.0.0.1.
+        #[arg(long = "san", env = "CERTFLEET_SANS", value_delimiter = ',')]
+        sans: Vec<String>,
+    },
+    /// Serve gRPC (agents) and HTTP (API, metrics) until SIGINT/SIGTERM.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Terminals (PCs) known to the collector.
+    Terminal {
+        #[command(subcommand)]
+        command: TerminalCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[arg(long, env = "CERTFLEET_GRPC_LISTEN")]
+    pub grpc_listen: Option<String>,
+    #[arg(long, env = "CERTFLEET_HTTP_LISTEN")]
+    pub http_listen: Option<String>,
+    /// Serve gRPC without TLS. Only for tests behind a TLS-terminating proxy.
+    #[arg(long, env = "CERTFLEET_INSECURE_PLAINTEXT")]
+    pub insecure_plaintext: bool,
+    #[arg(long, env = "CERTFLEET_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, env = "CERTFLEET_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// File holding an enroll secret (repeatable; adds to the config's list).
+    #[arg(
+        long = "enroll-secret-file",
+        env = "CERTFLEET_ENROLL_SECRET_FILES",
+        value_delimiter = ','
+    )]
+    pub enroll_secret_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TerminalCommand {
+    /// List terminals with their last report and certificate count.
+    List {
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Revoke a terminal (by id, machine id or hostname): its node key stops working and it
+    /// cannot enroll again.
+    Revoke { terminal: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+impl GlobalArgs {
+    fn file_config(&self) -> Result<FileConfig> {
+        match &self.config {
+            Some(path) => Ok(FileConfig::load(path)?),
+            None => Ok(FileConfig::default()),
+        }
+    }
+
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            ..Overrides::default()
+        }
+    }
+
+    /// Opens the configured store (migrating it) for database-only subcommands.
+    pub async fn open_store(&self) -> Result<SharedStore> {
+        let db = DatabaseSettings::resolve(&self.file_config()?, &self.overrides())?;
+        open_store(&db).await
+    }
+}
+
+async fn open_store(db: &DatabaseSettings) -> Result<SharedStore> {
+    store::open(db.database_url.as_deref(), &db.data_dir, db.max_connections)
+        .await
+        .with_context(|| match &db.database_url {
+            Some(_) => "cannot open the PostgreSQL database given by --database-url".to_owned(),
+            None => format!(
+                "cannot open the SQLite database in {}",
+                db.data_dir.display()
+            ),
+        })
+}
+
+/// Resolves serve settings from file, flags and environment (validated, nothing bound yet).
+pub fn serve_settings(global: &GlobalArgs, args: &ServeArgs) -> Result<Settings> {
+    let overrides = Overrides {
+        grpc_listen: args.grpc_listen.clone(),
+        http_listen: args.http_listen.clone(),
+        insecure_plaintext: args.insecure_plaintext,
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
+        enroll_secret_files: args.enroll_secret_files.clone(),
+        ..global.overrides()
+    };
+    Ok(Settings::resolve(global.file_config()?, overrides)?)
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init { dir, sans } => {
+            let sans = if sans.is_empty() {
+                vec!["localhost".to_owned(), "127.0.0.1".to_owned()]
+            } else {
+                sans
+            };
+            let out = crate::init::init(&dir, &sans)
+                .with_context(|| format!("init in {}", dir.display()))?;
+            println!("Created the collector's files in {}:", dir.display());
+            println!("  config:        {}", out.config.display());
+            println!("  CA for agents: {}", out.ca_cert.display());
+            println!("  enroll secret: {}", out.enroll_secret.display());
+            println!(
+                "Start it with: certfleet-collector serve --config {}",
+                out.config.display()
+            );
+            Ok(())
+        }
+        Command::Serve(args) => {
+            let settings = serve_settings(&cli.global, &args)?;
+            let db = DatabaseSettings {
+                data_dir: settings.data_dir.clone(),
+                database_url: settings.database_url.clone(),
+                max_connections: settings.limits.database_max_connections,
+            };
+            let store = open_store(&db).await?;
+            let grpc = tokio::net::TcpListener::bind(settings.grpc_listen)
+                .await
+                .with_context(|| format!("cannot listen for gRPC on {}", settings.grpc_listen))?;
+            let http = tokio::net::TcpListener::bind(settings.http_listen)
+                .await
+                .with_context(|| format!("cannot listen for HTTP on {}", settings.http_listen))?;
+            crate::server::run(settings, store, grpc, http, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Migrate => {
+            cli.global.open_store().await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Terminal { command } => {
+            let store = cli.global.open_store().await?;
+            match command {
+                TerminalCommand::List { format } => {
+                    let terminals = store.list_terminals().await?;
+                    match format {
+                        ListFormat::Json => {
+                            println!("{}", serde_json::to_string_pretty(&terminals)?)
+                        }
+                        ListFormat::Table => {
+                            println!(
+                                "{:>6}  {:<24} {:<36} {:<20} {:>5}  STATUS",
+                                "ID", "HOSTNAME", "MACHINE ID", "LAST REPORT", "CERTS"
+                            );
+                            for t in terminals {
+                                let last = t
+                                    .last_report_at
+                                    .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                                    .unwrap_or_else(|| "never".into());
+                                let status = if t.revoked_at.is_some() {
+                                    "revoked"
+                                } else {
+                                    "active"
+                                };
+                                println!(
+                                    "{:>6}  {:<24} {:<36} {:<20} {:>5}  {status}",
+                                    t.id, t.hostname, t.machine_id, last, t.certificate_count
+                                );
+                            }
+                        }
+                    }
+                    Ok(())
+                }
+                TerminalCommand::Revoke { terminal } => {
+                    let t = store.revoke_terminal(&terminal, chrono::Utc::now()).await?;
+                    println!(
+                        "revoked terminal {} ({}, machine id {})",
+                        t.id, t.hostname, t.machine_id
+                    );
+                    Ok(())
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! `certfleet-collector init`: writes what a first deployment needs into one directory.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+
+use crate::pki::{self, PkiError};
+
+/// Names of the files `init` creates (scripts and docs rely on them).
+pub const CA_CERT: &str = "ca.pem";
+pub const CA_KEY: &str = "ca-key.pem";
+pub const SERVER_CERT: &str = "server.pem";
+pub const SERVER_KEY: &str = "server-key.pem";
+pub const ENROLL_SECRET: &str = "enroll-secret.txt";
+pub const API_TOKEN: &str = "api-token.txt";
+pub const CONFIG: &str = "collector.toml";
+
+/// Why `init` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{0} already exists; init never overwrites (remove it or choose another --dir)")]
+    Exists(PathBuf),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+}
+
+/// What `init` created.
+#[derive(Debug)]
+pub struct InitOutput {
+    pub config: PathBuf,
+    pub ca_cert: PathBuf,
+    pub enroll_secret: PathBuf,
+}
+
+/// A random secret of 32 bytes as hex.
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Creates CA, server certificate, enroll secret, API token and a commented config in `dir`.
+pub fn init(dir: &Path, sans: &[String]) -> Result<InitOutput, InitError> {
+    std::fs::create_dir_all(dir).map_err(|source| InitError::Write {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let names = [
+        CA_CERT,
+        CA_KEY,
+        SERVER_CERT,
+        SERVER_KEY,
+        ENROLL_SECRET,
+        API_TOKEN,
+        CONFIG,
+    ];
+    if let Some(existing) = names.iter().map(|n| dir.join(n)).find(|p| p.exists()) {
+        return Err(InitError::Exists(existing));
+    }
+    let ca = pki::generate_ca("certfleet collector CA")?;
+    let server = pki::generate_server_cert(&ca, sans)?;
+    write_file(&dir.join(CA_CERT), &ca.cert_pem, false)?;
+    write_file(&dir.join(CA_KEY), &ca.key_pem, true)?;
+    write_file(&dir.join(SERVER_CERT), &server.cert_pem, false)?;
+    write_file(&dir.join(SERVER_KEY), &server.key_pem, true)?;
+    write_file(
+        &dir.join(ENROLL_SECRET),
+        &format!("{}\n", random_secret()),
+        true,
+    )?;
+    write_file(
+        &dir.join(API_TOKEN),
+        &format!("{}\n", random_secret()),
+        true,
+    )?;
+    write_file(&dir.join(CONFIG), &config_text(sans), true)?;
+    Ok(InitOutput {
+        config: dir.join(CONFIG),
+        ca_cert: dir.join(CA_CERT),
+        enroll_secret: dir.join(ENROLL_SECRET),
+    })
+}
+
+/// Writes a new file; secrets get mode 0600 from the moment they exist.
+fn write_file(path: &Path, text: &str, secret: bool) -> Result<(), InitError> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if secret { 0o600 } else { 0o644 });
+    }
+    let _ = secret;
+    let mut file = options.open(path).map_err(|source| InitError::Write {
+        path: path.to_owned(),
+        source,
+    })?;
+    file.write_all(text.as_bytes())
+        .map_err(|source| InitError::Write {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+fn config_text(sans: &[String]) -> String {
+    format!(
+        r#"# certfleet collector configuration, written by `certfleet-collector init`.
+# Relative paths are resolved against this file's directory. Every setting can also be given
+# as a flag or a CERTFLEET_* environment variable (see `certfleet-collector serve --help`).
+
+# Where the embedded SQLite database lives when database_url is not set.
+data_dir = "data"
+
+# Production: one PostgreSQL shared by every collector replica.
+# database_url = "postgres://certfleet:PASSWORD@db.example/certfleet"
+
+# Agents connect here (gRPC over TLS). The server certificate is valid for: {sans}
+grpc_listen = "0.0.0.0:50051"
+
+# API, metrics and dashboard. Off loopback the bearer token in api-token.txt (and the dashboard
+# login) is required.
+http_listen = "127.0.0.1:8080"
+
+[tls]
+cert_file = "server.pem"
+key_file = "server-key.pem"
+
+[enroll]
+# Each file holds one secret; agents present it once to obtain their own node key.
+# Several may be active during a rotation; removing one from this list revokes it.
+secret_files = ["enroll-secret.txt"]
+
+[http]
+api_token_file = "api-token.txt"
+
+[limits]
+max_message_bytes = 4194304
+max_certificates_per_report = 1000
+max_concurrent_ingests = 64
+database_max_connections = 16
+
+[selection]
+# Which certificates are office certificates: issuer commonName(s), and a pattern over the
+# subject commonName whose match (or first group) is the office number.
+issuer_cns = ["KANAGAWA KOKUHOREN CA"]
+office_pattern = '^\d{{10}}$'
+
+[reports]
+time_zone = "Asia/Tokyo"
+window_days = 60
+lead_days = 14
+stale_after_days = 7
+billing_window_start_day = 1
+billing_window_end_day = 10
+# office_registry = "offices.csv"
+"#,
+        sans = sans.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{FileConfig, Overrides, Settings};
+
+    #[test]
+    fn init_writes_a_config_that_serve_accepts_and_protects_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = init(dir.path(), &["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let settings =
+            Settings::resolve(FileConfig::load(&out.config).unwrap(), Overrides::default())
+                .unwrap();
+        assert!(settings.tls.is_some());
+        assert_eq!(settings.enroll_secrets.len(), 1);
+        assert!(settings.api_token.is_some());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for name in [CA_KEY, SERVER_KEY, ENROLL_SECRET, API_TOKEN] {
+                let mode = std::fs::metadata(dir.path().join(name))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o600, "{name}");
+            }
+        }
+        let again = init(dir.path(), &["localhost".into()]).unwrap_err();
+        assert!(matches!(again, InitError::Exists(_)));
+    }
+}
