@@ -7,4 +7,6 @@ mod parse;
 mod select;
 
 pub use parse::{CertError, CertInfo, MAX_DER_LEN, parse_der};
-pub use select::{IssuerRule, OfficeRule, Selector, SelectorError};
+pub use select::{
+    DEFAULT_ISSUER_CN, DEFAULT_OFFICE_PATTERN, IssuerRule, OfficeRule, Selector, SelectorError,
+};

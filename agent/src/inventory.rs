@@ -1,0 +1,125 @@
+//! Deduplication: one entry per certificate (SHA-256 of the DER), keeping every location.
+//!
+//! The same certificate routinely appears several times on one PC (a profile store file, the
+//! CryptoAPI view of the same store, an exported `.pfx` on the desktop); the collector wants
+//! one certificate with all its locations, and the selection rule decides once per certificate.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+
+use certfleet_certinfo::{Selector, parse_der};
+
+use crate::model::{FoundCertificate, Location, ScanError, ScanResult, Sighting, Source};
+
+/// Accumulates sightings and errors during a scan.
+#[derive(Debug)]
+pub struct Inventory {
+    selector: Selector,
+    all_issuers: bool,
+    by_sha256: HashMap<String, usize>,
+    certificates: Vec<FoundCertificate>,
+    errors: Vec<ScanError>,
+}
+
+/// Merges two statements about a private key: any `true` wins (some location has the key);
+/// otherwise a store's `false` beats a plain file's "unknown".
+pub fn merge_private_key(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    match (a, b) {
+        (Some(true), _) | (_, Some(true)) => Some(true),
+        (Some(false), _) | (_, Some(false)) => Some(false),
+        (None, None) => None,
+    }
+}
+
+impl Inventory {
+    pub fn new(selector: Selector, all_issuers: bool) -> Self {
+        Self {
+            selector,
+            all_issuers,
+            by_sha256: HashMap::new(),
+            certificates: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Records a per-item error.
+    pub fn error(&mut self, source: Source, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ScanError {
+            source,
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Adds one sighting: parses it, applies the selection, merges it with earlier sightings
+    /// of the same certificate. An unparsable certificate becomes an error entry.
+    pub fn add(&mut self, sighting: Sighting) {
+        let info = match parse_der(&sighting.der) {
+            Ok(info) => info,
+            Err(e) => {
+                let Location { source, path, .. } = sighting.location;
+                self.error(source, path, format!("not a valid certificate: {e}"));
+                return;
+            }
+        };
+        if let Some(&i) = self.by_sha256.get(&info.sha256) {
+            let found = &mut self.certificates[i];
+            if !found.locations.contains(&sighting.location) {
+                found.locations.push(sighting.location);
+            }
+            found.has_private_key =
+                merge_private_key(found.has_private_key, sighting.has_private_key);
+            if found.friendly_name.is_none() {
+                found.friendly_name = sighting.friendly_name;
+            }
+            return;
+        }
+        let office_number = self.selector.office_number(&info);
+        if office_number.is_none() && !self.all_issuers {
+            // Not an office certificate: dropped without keeping its DER (memory stays flat
+            // when a directory holds thousands of unrelated certificates).
+            tracing::debug!(subject = %info.subject, "not an office certificate");
+            return;
+        }
+        self.by_sha256
+            .insert(info.sha256.clone(), self.certificates.len());
+        self.certificates.push(FoundCertificate {
+            der: sighting.der,
+            info,
+            office_number,
+            has_private_key: sighting.has_private_key,
+            friendly_name: sighting.friendly_name,
+            locations: vec![sighting.location],
+        });
+    }
+
+    /// The result, certificates sorted by expiry, then office number, then SHA-256.
+    pub fn finish(self) -> ScanResult {
+        let mut certificates = self.certificates;
+        certificates.sort_by(|a, b| {
+            (a.info.not_after, &a.office_number, &a.info.sha256).cmp(&(
+                b.info.not_after,
+                &b.office_number,
+                &b.info.sha256,
+            ))
+        });
+        ScanResult {
+            certificates,
+            errors: self.errors,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_private_key;
+
+    #[test]
+    fn private_key_merge_rules() {
+        assert_eq!(merge_private_key(None, None), None);
+        assert_eq!(merge_private_key(None, Some(false)), Some(false));
+        assert_eq!(merge_private_key(Some(false), None), Some(false));
+        assert_eq!(merge_private_key(Some(false), Some(true)), Some(true));
+        assert_eq!(merge_private_key(None, Some(true)), Some(true));
+    }
+}
