@@ -80,6 +80,15 @@ impl PgCluster {
             cluster.psql_command(&cluster.base_url, "SELECT 1");
             return cluster;
         }
+        PgCluster::start_managed()
+    }
+
+    /// Always starts a throwaway local cluster, ignoring [`DATABASE_URL_ENV`]: for tests that
+    /// must stop and start the server.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn start_managed() -> PgCluster {
         let bin = pg_bin();
         let as_postgres_user = running_as_root();
         let mut dir = tempfile::Builder::new()

@@ -1,11 +1,18 @@
 //! The storage interface of the collector: one trait, two implementations (PostgreSQL for
 //! production, SQLite as the zero-setup default). Only this module and its children know SQL.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
 
 /// Database-assigned identifier of a terminal.
 pub type TerminalId = i64;
@@ -211,3 +218,193 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
 /// A shared handle to whichever store the configuration selected.
 pub type SharedStore = Arc<dyn Store>;
+
+/// File name of the embedded database inside the data directory.
+pub const SQLITE_FILE_NAME: &str = "certfleet.db";
+
+/// Opens the store the configuration names and applies pending migrations.
+///
+/// - `postgres://…` / `postgresql://…` → [`PgStore`] (production; replicas share it);
+/// - `sqlite://…` → [`SqliteStore`] on that file;
+/// - `None` (or an empty string) → [`SqliteStore`] on `data_dir/certfleet.db`, creating the
+///   directory and the file, so a first start needs no setup.
+///
+/// Any other scheme is a configuration error naming it. A server that cannot be reached is
+/// [`StoreError::Unavailable`], so callers can tell "retry later" from "fix the config".
+pub async fn open(
+    database_url: Option<&str>,
+    data_dir: &Path,
+    max_connections: u32,
+) -> Result<SharedStore, StoreError> {
+    // A pool of zero would hang every caller; treat it as "the smallest useful pool".
+    let max_connections = max_connections.max(1);
+    match database_url.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Arc::new(PgStore::connect(url, max_connections).await?))
+        }
+        Some(url) if url.starts_with("sqlite:") => {
+            Ok(Arc::new(SqliteStore::open_url(url, max_connections).await?))
+        }
+        None => {
+            std::fs::create_dir_all(data_dir).map_err(|e| {
+                config_error(format!(
+                    "cannot create data directory {}: {e}",
+                    data_dir.display()
+                ))
+            })?;
+            let path = data_dir.join(SQLITE_FILE_NAME);
+            Ok(Arc::new(
+                SqliteStore::open_file(&path, max_connections).await?,
+            ))
+        }
+        Some(url) => {
+            // Name the scheme only: the rest of a URL may carry a password.
+            let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+            Err(config_error(format!(
+                "unsupported database URL scheme {scheme:?}: use postgres://…, postgresql://… \
+                 or sqlite://… (or no URL for the embedded SQLite file)"
+            )))
+        }
+    }
+}
+
+/// A configuration problem, carried in the existing `Database` variant so callers matching
+/// on `StoreError` need no new arm.
+fn config_error(message: String) -> StoreError {
+    StoreError::Database(sqlx::Error::Configuration(message.into()))
+}
+
+impl StoreError {
+    /// True when retrying later may succeed (gRPC `UNAVAILABLE`).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// Sorts driver errors into "the database is (temporarily) not there" and everything else.
+pub(crate) fn classify(e: sqlx::Error) -> StoreError {
+    let transient = match &e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| is_transient_code(&code)),
+        _ => false,
+    };
+    if transient {
+        StoreError::Unavailable(e)
+    } else {
+        StoreError::Database(e)
+    }
+}
+
+/// SQLSTATEs (PostgreSQL) and result codes (SQLite) after which the same request can succeed.
+fn is_transient_code(code: &str) -> bool {
+    // PostgreSQL: class 08 connection exception; shutdown/startup in progress; too many
+    // connections; serialization failure and deadlock (the transaction was rolled back whole).
+    code.starts_with("08")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01")
+        // SQLite: BUSY / LOCKED (after busy_timeout) and their extended codes.
+        || matches!(code, "5" | "6" | "261" | "262" | "517")
+}
+
+/// A deadlock or serialization failure: the transaction rolled back and is worth re-running
+/// at once rather than bouncing the agent.
+pub(crate) fn is_conflict(e: &StoreError) -> bool {
+    matches!(e, StoreError::Unavailable(sqlx::Error::Database(db))
+        if db.code().is_some_and(|c| c == "40001" || c == "40P01"))
+}
+
+/// How often `ingest` re-runs a transaction that lost a deadlock.
+pub(crate) const CONFLICT_RETRIES: u32 = 3;
+
+/// The terminal row as ingest sees it, read under lock.
+#[derive(Debug)]
+pub(crate) struct TerminalState {
+    pub last_scanned_at: Option<DateTime<Utc>>,
+    pub holdings_digest: Option<String>,
+    pub revoked: bool,
+}
+
+/// What ingest will do with a (non-duplicate) snapshot; both backends share this decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plan {
+    Superseded,
+    Unchanged,
+    Replace,
+}
+
+impl Plan {
+    pub(crate) fn decide(state: &TerminalState, snapshot: &Snapshot) -> Plan {
+        if state
+            .last_scanned_at
+            .is_some_and(|last| effective_scanned_at(snapshot) < last)
+        {
+            Plan::Superseded
+        } else if !snapshot.holdings_digest.is_empty()
+            && state.holdings_digest.as_deref() == Some(snapshot.holdings_digest.as_str())
+        {
+            Plan::Unchanged
+        } else {
+            Plan::Replace
+        }
+    }
+
+    /// The `reports.outcome` value.
+    pub(crate) fn outcome_label(self) -> &'static str {
+        match self {
+            Plan::Superseded => "superseded",
+            Plan::Unchanged => "unchanged",
+            Plan::Replace => "accepted",
+        }
+    }
+
+    pub(crate) fn outcome(self) -> IngestOutcome {
+        match self {
+            Plan::Superseded => IngestOutcome::Superseded,
+            Plan::Unchanged => IngestOutcome::Unchanged,
+            Plan::Replace => IngestOutcome::Accepted,
+        }
+    }
+}
+
+/// The agent's scan time, but never later than the collector received it: one snapshot from a
+/// PC whose clock ran years ahead would otherwise make every later, correct snapshot of that
+/// terminal "older" and freeze its holdings for good.
+pub(crate) fn effective_scanned_at(snapshot: &Snapshot) -> DateTime<Utc> {
+    snapshot.scanned_at.min(snapshot.received_at)
+}
+
+/// Holdings sorted by certificate and deduplicated (first wins): a stable order keeps lock
+/// order deterministic, and a repeated certificate would make a batched upsert touch one row
+/// twice.
+pub(crate) fn normalized_holdings(snapshot: &Snapshot) -> Vec<&SnapshotHolding> {
+    let mut holdings: Vec<&SnapshotHolding> = snapshot.holdings.iter().collect();
+    holdings.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+    holdings.dedup_by(|a, b| a.sha256 == b.sha256);
+    holdings
+}
+
+/// Certificates sorted by SHA-256 and deduplicated. Concurrent snapshots from different
+/// terminals insert shared certificates; inserting in one global order prevents deadlocks on
+/// the primary key.
+pub(crate) fn normalized_certificates(snapshot: &Snapshot) -> Vec<&CertificateRecord> {
+    let mut certs: Vec<&CertificateRecord> = snapshot.certificates.iter().collect();
+    certs.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+    certs.dedup_by(|a, b| a.sha256 == b.sha256);
+    certs
+}
+
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(e.into())))
+}
+
+/// How `revoke_terminal` interprets its selector, in order: numeric id, machine id, hostname.
+pub(crate) fn selector_id(selector: &str) -> Option<TerminalId> {
+    selector.trim().parse::<TerminalId>().ok()
+}
