@@ -108,7 +108,7 @@ fn decode_directory_string(value: &x509_parser::der_parser::asn1_rs::Any<'_>) ->
     let data = value.data;
     match value.tag() {
         Tag::BmpString => {
-            if data.len() % 2 != 0 {
+            if !data.len().is_multiple_of(2) {
                 return None;
             }
             let units: Vec<u16> = data

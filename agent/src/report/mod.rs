@@ -1,0 +1,14 @@
+//! Reporting to the collector: terminal facts, enrollment, snapshot delivery over gRPC+TLS with
+//! retries, and the spool that keeps an undelivered snapshot for the next run.
+
+mod backoff;
+mod client;
+mod facts;
+mod run;
+mod state;
+
+pub use backoff::Backoff;
+pub use client::{Delivery, ReportError, ReportSettings, build_request, deliver};
+pub use facts::{FactOverrides, FactsError};
+pub use run::{RunSchedule, run_loop};
+pub use state::{StateDir, StateError};

@@ -1,0 +1,142 @@
+//! The agent's state directory: the node key it received at enrollment and the latest snapshot
+//! that could not be delivered. Both files are private to the agent's account.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use certfleet_proto::v1 as pb;
+use prost::Message;
+
+const NODE_KEY: &str = "node-key";
+const SPOOL: &str = "pending-report.pb";
+
+/// State-directory failures, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("spooled report {path} is corrupt ({source}); it was set aside as {path}.corrupt")]
+    CorruptSpool { path: PathBuf, source: prost::DecodeError },
+}
+
+/// Files the agent keeps between runs.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// Opens (creating when needed) the state directory.
+    pub fn open(root: &Path) -> Result<Self, StateError> {
+        fs::create_dir_all(root).map_err(|source| StateError::Io { path: root.to_owned(), source })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = fs::set_permissions(root, fs::Permissions::from_mode(0o700));
+        }
+        Ok(Self { root: root.to_owned() })
+    }
+
+    pub fn node_key(&self) -> Result<Option<String>, StateError> {
+        let path = self.root.join(NODE_KEY);
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text.trim().to_owned()).filter(|k| !k.is_empty())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StateError::Io { path, source }),
+        }
+    }
+
+    pub fn save_node_key(&self, key: &str) -> Result<(), StateError> {
+        self.write_private(NODE_KEY, key.as_bytes())
+    }
+
+    /// The undelivered snapshot, if any. A corrupt file is moved aside (never silently lost).
+    pub fn spooled(&self) -> Result<Option<pb::ReportRequest>, StateError> {
+        let path = self.root.join(SPOOL);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StateError::Io { path, source }),
+        };
+        match pb::ReportRequest::decode(bytes.as_slice()) {
+            Ok(req) => Ok(Some(req)),
+            Err(source) => {
+                let _ = fs::rename(&path, path.with_extension("pb.corrupt"));
+                Err(StateError::CorruptSpool { path, source })
+            }
+        }
+    }
+
+    /// Keeps `req` for the next run, replacing any older spooled snapshot: only the newest
+    /// state of the terminal matters to the collector.
+    pub fn spool(&self, req: &pb::ReportRequest) -> Result<(), StateError> {
+        self.write_private(SPOOL, &req.encode_to_vec())
+    }
+
+    pub fn clear_spool(&self) -> Result<(), StateError> {
+        let path = self.root.join(SPOOL);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Io { path, source }),
+        }
+    }
+
+    /// Atomic write (temp file + rename) with owner-only permissions from creation on.
+    fn write_private(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
+        let path = self.root.join(name);
+        let tmp = self.root.join(format!(".{name}.tmp"));
+        let io = |source| StateError::Io { path: path.clone(), source };
+        let _ = fs::remove_file(&tmp);
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&tmp).map_err(io)?;
+        file.write_all(bytes).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        drop(file);
+        fs::rename(&tmp, &path).map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_key_and_spool_round_trip_privately() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&dir.path().join("state")).unwrap();
+        assert_eq!(state.node_key().unwrap(), None);
+        state.save_node_key("abc123").unwrap();
+        assert_eq!(state.node_key().unwrap().as_deref(), Some("abc123"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join("state/node-key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let req = pb::ReportRequest { report_id: "r1".into(), ..Default::default() };
+        state.spool(&req).unwrap();
+        let newer = pb::ReportRequest { report_id: "r2".into(), ..Default::default() };
+        state.spool(&newer).unwrap();
+        assert_eq!(state.spooled().unwrap().unwrap().report_id, "r2");
+        state.clear_spool().unwrap();
+        assert!(state.spooled().unwrap().is_none());
+    }
+
+    #[test]
+    fn corrupt_spool_is_set_aside_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        fs::write(dir.path().join(SPOOL), [0xff, 0xff, 0xff]).unwrap();
+        assert!(matches!(state.spooled(), Err(StateError::CorruptSpool { .. })));
+        assert!(dir.path().join("pending-report.pb.corrupt").exists());
+        assert!(state.spooled().unwrap().is_none());
+    }
+}
