@@ -364,7 +364,13 @@ async fn ingest_accepted_stores_certificates_holdings_and_report(fx: Fixture) {
 
     // A second terminal holding the same certificate shares the stored row.
     let id2 = enrolled(s, "m-2", "pc-2").await;
-    let snap2 = snapshot("r-2", &facts("m-2", "pc-2"), t(11), t(11), &[a.clone()]);
+    let snap2 = snapshot(
+        "r-2",
+        &facts("m-2", "pc-2"),
+        t(11),
+        t(11),
+        std::slice::from_ref(&a),
+    );
     assert_eq!(
         s.ingest(id2, &snap2).await.unwrap(),
         IngestOutcome::Accepted

@@ -386,7 +386,11 @@ fn running_as_root() -> bool {
 
 fn chown_to_postgres(dir: &Path) {
     let status = Command::new("chown")
-        .args([OsStr::new("-R"), OsStr::new("postgres:postgres"), dir.as_os_str()])
+        .args([
+            OsStr::new("-R"),
+            OsStr::new("postgres:postgres"),
+            dir.as_os_str(),
+        ])
         .status()
         .expect("run chown");
     assert!(
@@ -472,6 +476,9 @@ mod tests {
             "postgres://u:p@h:5432/x?sslmode=disable"
         );
         assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
-        assert_eq!(with_database("postgresql://h:1/", "x"), "postgresql://h:1/x");
+        assert_eq!(
+            with_database("postgresql://h:1/", "x"),
+            "postgresql://h:1/x"
+        );
     }
 }

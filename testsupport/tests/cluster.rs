@@ -17,7 +17,11 @@ fn cluster_lifecycle() {
     let a = cluster.url();
     let b = cluster.url();
     assert_ne!(a, b, "each call gets its own database");
-    assert!(psql(&a, "CREATE TABLE t (x int); INSERT INTO t VALUES (7)").status.success());
+    assert!(
+        psql(&a, "CREATE TABLE t (x int); INSERT INTO t VALUES (7)")
+            .status
+            .success()
+    );
     // Isolation: the table exists only in `a`.
     assert!(!psql(&b, "SELECT x FROM t").status.success());
 
@@ -29,6 +33,10 @@ fn cluster_lifecycle() {
         assert_eq!(cluster.port(), port);
         let out = psql(&a, "SELECT x FROM t");
         assert!(out.status.success());
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "7", "data kept");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "7",
+            "data kept"
+        );
     }
 }

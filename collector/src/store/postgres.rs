@@ -21,9 +21,10 @@ use super::{
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-/// How long a request waits for a pooled connection before answering UNAVAILABLE; long enough
-/// to ride out a burst of reconnecting agents, short enough for the agent's RPC timeout.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for a pooled connection before answering UNAVAILABLE. While the
+/// server restarts, sqlx keeps retrying the connection within this window, so a short restart
+/// delays requests instead of failing them; past it, the agent's backoff is the better queue.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The store on a PostgreSQL server.
 #[derive(Debug, Clone)]
