@@ -37,6 +37,31 @@ pub struct Config {
     pub pkcs12_password_env: Option<String>,
     #[serde(default)]
     pub all_issuers: bool,
+    /// Where and how `report` / `run` deliver snapshots.
+    #[serde(default)]
+    pub collector: CollectorSection,
+}
+
+/// The `[collector]` table: the reporting settings a deployment writes once per PC.
+///
+/// ```toml
+/// [collector]
+/// url = "https://collector.example:50051"
+/// ca_file = 'C:\ProgramData\certfleet\ca.pem'
+/// enroll_secret_file = 'C:\ProgramData\certfleet\enroll-secret.txt'
+/// state_dir = 'C:\ProgramData\certfleet\state'
+/// ```
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorSection {
+    pub url: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub os_trust_store: bool,
+    pub enroll_secret_file: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    /// `run` only: minutes between reports.
+    pub interval_minutes: Option<u64>,
 }
 
 /// A config file that cannot be used.

@@ -1,4 +1,4 @@
-//! certfleet agent library: certificate discovery on a PC (and, later, reporting).
+//! certfleet agent library: certificate discovery on a PC and reporting to the collector.
 //!
 //! [`scan::scan`] runs the sources of SPEC §4 — profile store files ([`profiles`]), registry
 //! and CryptoAPI stores (`windows`, Windows only), files and directories ([`files`]) — and
@@ -20,6 +20,7 @@ pub mod pem;
 pub mod pkcs12;
 pub mod pkcs7;
 pub mod profiles;
+pub mod report;
 pub mod scan;
 #[cfg(any(windows, certfleet_check_windows))]
 pub mod windows;

@@ -4,9 +4,12 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use certfleet_agent::config::{Config, password_from_env};
+use certfleet_agent::report::{FactOverrides, ReportSettings, RunSchedule, deliver, run_loop};
 use certfleet_agent::{ScanConfig, output, scan};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -25,6 +28,11 @@ struct Cli {
 enum Command {
     /// List the certificates on this PC (or in the given paths) with their expiry.
     Scan(ScanArgs),
+    /// Scan once, send the snapshot to the collector, exit (0 only when acknowledged).
+    /// For Windows Task Scheduler and systemd timers: nothing runs between reports.
+    Report(ReportArgs),
+    /// Scan and report forever at an interval with jitter (a long-running service).
+    Run(RunArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -40,6 +48,63 @@ const PATH_LIST_SEPARATOR: char = if cfg!(windows) { ';' } else { ':' };
 
 #[derive(Args)]
 struct ScanArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Output format.
+    #[arg(long, env = "CERTFLEET_FORMAT", value_enum, default_value = "table")]
+    format: Format,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Collector gRPC URL, e.g. https://collector.example:50051.
+    #[arg(long, env = "CERTFLEET_COLLECTOR")]
+    collector: Option<String>,
+    /// PEM file of the CA that signed the collector's certificate (ca.pem from `init`).
+    #[arg(long, env = "CERTFLEET_CA")]
+    ca: Option<PathBuf>,
+    /// Also trust the operating system's certificate store for the collector.
+    #[arg(long, env = "CERTFLEET_OS_TRUST_STORE")]
+    os_trust_store: bool,
+    /// File holding the enroll secret (used once; the node key is then kept in --state-dir).
+    #[arg(long, env = "CERTFLEET_ENROLL_SECRET_FILE")]
+    enroll_secret_file: Option<PathBuf>,
+    /// Directory for the node key and the spooled snapshot.
+    #[arg(long, env = "CERTFLEET_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Report this hostname instead of the system's.
+    #[arg(long, env = "CERTFLEET_HOSTNAME")]
+    hostname: Option<String>,
+    /// Report this machine id instead of MachineGuid / /etc/machine-id (imaging, tests).
+    #[arg(long, env = "CERTFLEET_MACHINE_ID")]
+    machine_id: Option<String>,
+    /// Delivery attempts before the snapshot is spooled for the next run.
+    #[arg(long, env = "CERTFLEET_ATTEMPTS", default_value_t = 5)]
+    attempts: u32,
+    /// Timeout of each call to the collector, in seconds.
+    #[arg(long, env = "CERTFLEET_RPC_TIMEOUT_SECS", default_value_t = 30)]
+    rpc_timeout_secs: u64,
+    /// Allow an http:// collector URL (no TLS). Tests only.
+    #[arg(long, env = "CERTFLEET_INSECURE_PLAINTEXT")]
+    insecure_plaintext: bool,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    report: ReportArgs,
+    /// Minutes between reports (default 240, or `interval_minutes` in the config).
+    #[arg(long, env = "CERTFLEET_INTERVAL_MINUTES")]
+    interval_minutes: Option<u64>,
+    /// Up to this many minutes of random delay before each report.
+    #[arg(long, env = "CERTFLEET_JITTER_MINUTES", default_value_t = 15)]
+    jitter_minutes: u64,
+}
+
+#[derive(Args)]
+struct SourceArgs {
     /// TOML configuration file (issuers, office pattern, paths, profiles root, ...).
     #[arg(long, env = "CERTFLEET_CONFIG")]
     config: Option<PathBuf>,
@@ -56,9 +121,6 @@ struct ScanArgs {
     /// Name of the environment variable holding the PKCS#12 password.
     #[arg(long, env = "CERTFLEET_PKCS12_PASSWORD_ENV", value_name = "VAR")]
     pkcs12_password_env: Option<String>,
-    /// Output format.
-    #[arg(long, env = "CERTFLEET_FORMAT", value_enum, default_value = "table")]
-    format: Format,
 }
 
 fn init_tracing() {
@@ -72,11 +134,14 @@ fn init_tracing() {
         .init();
 }
 
-fn scan_config(args: &ScanArgs) -> anyhow::Result<ScanConfig> {
-    let file = match &args.config {
+fn load_config(args: &SourceArgs) -> anyhow::Result<Config> {
+    Ok(match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
-    };
+    })
+}
+
+fn scan_config(args: &SourceArgs, file: &Config) -> anyhow::Result<ScanConfig> {
     let explicit_paths = !args.paths.is_empty();
     let mut config = if explicit_paths {
         ScanConfig::paths_only(args.paths.clone())
@@ -104,7 +169,7 @@ fn scan_config(args: &ScanArgs) -> anyhow::Result<ScanConfig> {
 }
 
 fn run_scan(args: &ScanArgs) -> anyhow::Result<()> {
-    let config = scan_config(args)?;
+    let config = scan_config(&args.source, &load_config(&args.source)?)?;
     if config.paths.is_empty() && config.profiles_root.is_none() && !cfg!(windows) {
         tracing::warn!("nothing to scan on this platform: give --path or --profiles-root");
     }
@@ -120,10 +185,84 @@ fn run_scan(args: &ScanArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
+/// Reporting settings from flags, falling back to the config file's `[collector]` table.
+fn report_settings(args: &ReportArgs, file: &Config) -> anyhow::Result<ReportSettings> {
+    let c = &file.collector;
+    let collector = args
+        .collector
+        .clone()
+        .or_else(|| c.url.clone())
+        .context("no collector URL: pass --collector https://HOST:PORT or set [collector] url")?;
+    let state_dir = args
+        .state_dir
+        .clone()
+        .or_else(|| c.state_dir.clone())
+        .context("no state directory: pass --state-dir DIR or set [collector] state_dir")?;
+    let mut settings = ReportSettings::new(collector, state_dir);
+    settings.ca_file = args.ca.clone().or_else(|| c.ca_file.clone());
+    settings.os_trust_store = args.os_trust_store || c.os_trust_store;
+    settings.enroll_secret_file = args.enroll_secret_file.clone().or_else(|| c.enroll_secret_file.clone());
+    settings.facts = FactOverrides { hostname: args.hostname.clone(), machine_id: args.machine_id.clone() };
+    settings.attempts = args.attempts.max(1);
+    settings.rpc_timeout = Duration::from_secs(args.rpc_timeout_secs.max(1));
+    settings.insecure_plaintext = args.insecure_plaintext;
+    Ok(settings)
+}
+
+fn run_report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let file = load_config(&args.source)?;
+    let scan_cfg = scan_config(&args.source, &file)?;
+    let settings = report_settings(args, &file)?;
+    let result = scan(&scan_cfg);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
+    match runtime.block_on(deliver(&settings, &result)) {
+        Ok(d) => {
+            if d.delivered_spooled {
+                println!("delivered the spooled snapshot from an earlier run");
+            }
+            println!(
+                "report {} acknowledged by the collector (terminal {}): {} certificates stored{}{}",
+                d.report_id,
+                d.terminal_id,
+                d.accepted_certificates,
+                if d.duplicate { ", already received" } else { "" },
+                if d.superseded { ", older than the stored snapshot" } else { "" },
+            );
+            for (index, reason) in &d.rejected {
+                println!("  certificate #{index} rejected: {reason}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn run_forever(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let file = load_config(&args.report.source)?;
+    let scan_cfg = scan_config(&args.report.source, &file)?;
+    let settings = report_settings(&args.report, &file)?;
+    let minutes = args.interval_minutes.or(file.collector.interval_minutes).unwrap_or(240).max(1);
+    let schedule = RunSchedule {
+        interval: Duration::from_secs(minutes * 60),
+        jitter: Duration::from_secs(args.jitter_minutes * 60),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
+    let rounds = runtime.block_on(run_loop(&settings, schedule, || scan(&scan_cfg), async {
+        let _ = tokio::signal::ctrl_c().await;
+    }));
+    tracing::info!(rounds, "stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     init_tracing();
     match &cli.command {
-        Command::Scan(args) => run_scan(args),
+        Command::Scan(args) => run_scan(args).map(|()| ExitCode::SUCCESS),
+        Command::Report(args) => run_report(args),
+        Command::Run(args) => run_forever(args),
     }
 }

@@ -1,5 +1,7 @@
 //! `certfleet-collector`: parses the command line, starts tracing and runs the library.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -11,6 +13,7 @@ async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match certfleet_collector::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,246 @@
+//! Harness for certfleet's end-to-end tests: starts real `certfleet-collector` processes,
+//! runs real `certfleet-agent` processes, and makes test certificates.
+#![forbid(unsafe_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// Path of a workspace binary. `scripts/test-all.sh` builds every binary before the tests;
+/// a missing one is a loud failure, never a skip.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current test executable");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
+/// A running collector process.
+#[derive(Debug)]
+pub struct CollectorProcess {
+    child: Child,
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl CollectorProcess {
+    /// Starts `certfleet-collector serve` with `args` on loopback ports chosen by the OS and
+    /// waits until it says it is listening.
+    pub fn serve(args: &[&str]) -> Self {
+        let mut child = Command::new(bin("certfleet-collector"))
+            .arg("serve")
+            .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "info,sqlx=warn")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn certfleet-collector");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let log_writer = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("collector listening") {
+                    let _ = tx.send(line.clone());
+                }
+                let mut l = log_writer.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("collector did not start listening; log:\n{}", log.lock().unwrap());
+            }
+        };
+        let field = |name: &str| -> SocketAddr {
+            let start = line.find(&format!("{name}=")).unwrap_or_else(|| panic!("no {name} in {line}")) + name.len() + 1;
+            let rest = &line[start..];
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            rest[..end].parse().unwrap_or_else(|e| panic!("bad {name} in {line}: {e}"))
+        };
+        let grpc_addr = field("grpc_addr");
+        let http_addr = field("http_addr");
+        CollectorProcess { child, grpc_addr, http_addr, log }
+    }
+
+    /// The URL agents use (the server certificate from `init` names `localhost`).
+    pub fn grpc_url(&self) -> String {
+        format!("https://localhost:{}", self.grpc_addr.port())
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// Everything the collector logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for a graceful exit; returns whether it exited successfully.
+    pub fn terminate(mut self) -> bool {
+        signal(self.child.id(), "TERM");
+        let status = wait_timeout(&mut self.child, Duration::from_secs(30));
+        status.is_some_and(|s| s.success())
+    }
+
+    /// SIGKILL: the crash case.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for CollectorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+}
+
+fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `certfleet-collector` with `args` to completion (init, terminal list, report…).
+pub fn collector_cmd(args: &[&str]) -> Output {
+    Command::new(bin("certfleet-collector"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run certfleet-collector")
+}
+
+/// Runs `certfleet-agent` with `args` to completion.
+pub fn agent_cmd(args: &[&str]) -> Output {
+    Command::new(bin("certfleet-agent"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run certfleet-agent")
+}
+
+/// Stdout and stderr of a finished process, for assertion messages.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn to_rcgen(t: DateTime<Utc>) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(t.timestamp()).expect("date in range")
+}
+
+/// A certificate authority for test certificates (e.g. `KANAGAWA KOKUHOREN CA`).
+pub struct TestCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl std::fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TestCa")
+    }
+}
+
+impl TestCa {
+    pub fn new(common_name: &str) -> Self {
+        let key = rcgen::KeyPair::generate().expect("CA key");
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name.push(rcgen::DnType::CommonName, common_name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        TestCa { issuer: rcgen::Issuer::new(params, key) }
+    }
+
+    /// The federation's CA.
+    pub fn kanagawa() -> Self {
+        Self::new("KANAGAWA KOKUHOREN CA")
+    }
+
+    /// A client certificate whose subject CN is `office`, valid in `[not_before, not_after]`, as PEM.
+    pub fn office_cert(&self, office: &str, not_before: DateTime<Utc>, not_after: DateTime<Utc>) -> String {
+        let key = rcgen::KeyPair::generate().expect("leaf key");
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name.push(rcgen::DnType::CommonName, office);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_before = to_rcgen(not_before);
+        params.not_after = to_rcgen(not_after);
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&rand_serial()));
+        params.signed_by(&key, &self.issuer).expect("sign leaf").pem()
+    }
+}
+
+fn rand_serial() -> [u8; 8] {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    let n = N.fetch_add(1, Ordering::Relaxed) ^ (u64::from(std::process::id()) << 32);
+    let mut b = n.to_be_bytes();
+    b[0] &= 0x7f;
+    b[0] |= 0x10;
+    b
+}
+
+/// Writes `pem` to `dir/name`, creating `dir`.
+pub fn write_cert(dir: &Path, name: &str, pem: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("create fixture dir");
+    let path = dir.join(name);
+    std::fs::write(&path, pem).expect("write fixture");
+    path
+}
+
+/// A minimal HTTP/1.1 GET over loopback (no client library needed): status code and body.
+pub fn http_get(addr: SocketAddr, path: &str, bearer: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect HTTP listener");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let auth = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").expect("send request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
