@@ -1,0 +1,179 @@
+//! The report data model of certfleet: what every report (CLI, JSON API, CSV, dashboard,
+//! alerts) is made of. Serde names are the public JSON contract; change them only additively.
+//! No logic lives here: the collector computes these values, the dashboard renders them.
+#![forbid(unsafe_code)]
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+/// Database-assigned identifier of a terminal.
+pub type TerminalId = i64;
+
+/// Expiry status of a (terminal, office) pair at `as_of` with window `W` (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PairStatus {
+    /// `not_after <= as_of`.
+    Expired,
+    /// `not_after <= as_of + W days`.
+    Expiring,
+    Ok,
+}
+
+impl PairStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PairStatus::Expired => "expired",
+            PairStatus::Expiring => "expiring",
+            PairStatus::Ok => "ok",
+        }
+    }
+}
+
+/// The terminal a row is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TerminalRef {
+    pub id: TerminalId,
+    pub hostname: String,
+    pub machine_id: String,
+}
+
+/// The identifying fields of a certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertificateRef {
+    pub sha256: String,
+    pub serial: String,
+    pub subject: String,
+    pub issuer: String,
+}
+
+/// An older certificate of the same pair (kept after a renewal; never alerted on).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SupersededCert {
+    pub sha256: String,
+    pub not_after: DateTime<Utc>,
+}
+
+/// One (terminal, office) pair with its effective certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PairRow {
+    pub office_number: String,
+    pub office_name: Option<String>,
+    pub terminal: TerminalRef,
+    pub status: PairStatus,
+    pub not_after: DateTime<Utc>,
+    /// Whole days from `as_of` to `not_after`, as calendar dates in the display time zone
+    /// (negative once expired).
+    pub days_left: i64,
+    /// `not_after − lead_days` as a date in the display time zone.
+    pub renew_by: NaiveDate,
+    /// True once `as_of` is past `renew_by` (request + approval may no longer fit).
+    pub renew_now: bool,
+    /// The first month (`YYYY-MM`) whose claim window the office cannot use on this terminal.
+    pub first_blocked_billing_month: String,
+    pub superseded: Vec<SupersededCert>,
+    /// Number of distinct offices with certificates on this terminal.
+    pub terminal_office_count: u32,
+    pub has_private_key: Option<bool>,
+    pub stale: bool,
+    pub last_report_at: Option<DateTime<Utc>>,
+    pub certificate: CertificateRef,
+}
+
+/// `report expiring`: pairs that are expired or expiring (or all with `include_ok`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpiringReport {
+    pub as_of: DateTime<Utc>,
+    pub within_days: u32,
+    pub rows: Vec<PairRow>,
+}
+
+/// An office's status on one terminal (used by the terminal, office and multi-office reports).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OfficeOnTerminal {
+    pub office_number: String,
+    pub office_name: Option<String>,
+    pub status: PairStatus,
+    pub not_after: DateTime<Utc>,
+    pub days_left: i64,
+}
+
+/// A terminal with every office it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TerminalRow {
+    pub terminal: TerminalRef,
+    pub os_name: String,
+    pub os_version: String,
+    pub agent_version: String,
+    pub last_report_at: Option<DateTime<Utc>>,
+    pub stale: bool,
+    pub offices: Vec<OfficeOnTerminal>,
+    /// Soonest effective expiry among the terminal's offices.
+    pub soonest_not_after: Option<DateTime<Utc>>,
+}
+
+/// `report terminals` (and, filtered to ≥ 2 offices, `report multi-office`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TerminalsReport {
+    pub as_of: DateTime<Utc>,
+    pub within_days: u32,
+    pub rows: Vec<TerminalRow>,
+}
+
+/// A terminal holding an office.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TerminalOfOffice {
+    pub terminal: TerminalRef,
+    pub status: PairStatus,
+    pub not_after: DateTime<Utc>,
+    pub days_left: i64,
+    pub stale: bool,
+}
+
+/// An office with every terminal holding it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OfficeRow {
+    pub office_number: String,
+    pub office_name: Option<String>,
+    pub site: Option<String>,
+    pub owner_email: Option<String>,
+    pub terminals: Vec<TerminalOfOffice>,
+    /// Soonest effective expiry over its terminals (`None` when no terminal holds it).
+    pub soonest_not_after: Option<DateTime<Utc>>,
+    /// In the registry, but no terminal holds a non-expired certificate for it.
+    pub uncovered: bool,
+}
+
+/// `report offices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OfficesReport {
+    pub as_of: DateTime<Utc>,
+    pub within_days: u32,
+    pub rows: Vec<OfficeRow>,
+}
+
+/// A terminal that has not reported for longer than the threshold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaleRow {
+    pub terminal: TerminalRef,
+    pub last_report_at: Option<DateTime<Utc>>,
+    pub days_since_report: Option<i64>,
+    pub office_count: u32,
+}
+
+/// `report stale --older-than DAYS`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaleReport {
+    pub as_of: DateTime<Utc>,
+    pub older_than_days: u32,
+    pub rows: Vec<StaleRow>,
+}
+
+/// One entry of the office registry (CSV: office number, name, site, owner e-mail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OfficeEntry {
+    pub office_number: String,
+    pub name: String,
+    pub site: String,
+    pub owner_email: String,
+}
