@@ -177,3 +177,99 @@ pub struct OfficeEntry {
     pub site: String,
     pub owner_email: String,
 }
+
+/// Which pairs `report expiring` (and the dashboard's table and office page) return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiringQuery {
+    pub as_of: DateTime<Utc>,
+    pub within_days: u32,
+    /// Only these office numbers (empty: all).
+    pub offices: Vec<String>,
+    /// Only terminals with these hostnames (empty: all).
+    pub terminals: Vec<String>,
+    /// Also return `ok` pairs.
+    pub include_ok: bool,
+}
+
+/// Pairs expiring in one month, by status (for the dashboard's timeline chart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TimelineBucket {
+    /// `YYYY-MM` in the display time zone.
+    pub month: String,
+    pub expired: u32,
+    pub expiring: u32,
+    pub ok: u32,
+}
+
+/// Fleet-wide counts (dashboard overview, Prometheus gauges).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Overview {
+    pub as_of: DateTime<Utc>,
+    pub within_days: u32,
+    /// Pairs (effective certificates) by status.
+    pub expired: u32,
+    /// Non-expired pairs past their renew-by date.
+    pub renew_now: u32,
+    pub expiring: u32,
+    pub ok: u32,
+    pub terminals: u32,
+    pub stale_terminals: u32,
+    pub offices: u32,
+    pub uncovered_offices: u32,
+    /// The next 36 months starting with the month of `as_of` (expired pairs count in that month).
+    pub timeline: Vec<TimelineBucket>,
+}
+
+/// Where on a terminal a certificate was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocationView {
+    /// `profile_file`, `registry`, `cryptoapi` or `file`.
+    pub source: String,
+    pub store: String,
+    pub user: String,
+    pub path: String,
+}
+
+/// A certificate held by a terminal, for the terminal page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HoldingView {
+    pub certificate: CertificateRef,
+    /// `None` for certificates that are not office certificates.
+    pub office_number: Option<String>,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub has_private_key: Option<bool>,
+    pub friendly_name: String,
+    pub locations: Vec<LocationView>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// True for the effective certificate of its (terminal, office) pair; false when superseded.
+    pub effective: bool,
+}
+
+/// The terminal page: the terminal with every office and every live certificate it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TerminalDetail {
+    pub row: TerminalRow,
+    pub holdings: Vec<HoldingView>,
+}
+
+/// One alert that was decided (and possibly delivered), for `alerts history` and the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertRecord {
+    pub id: i64,
+    pub decided_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// `60d`, `30d`, …, `1d`, `expired`, `stale` or `uncovered`.
+    pub threshold: String,
+    pub office_number: Option<String>,
+    pub terminal: Option<TerminalRef>,
+    pub certificate_sha256: Option<String>,
+    pub not_after: Option<DateTime<Utc>>,
+    /// `email:owner@example` or `webhook:name`.
+    pub recipient: String,
+    /// `pending`, `sent` or `failed`.
+    pub state: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
