@@ -689,13 +689,15 @@ fi
 
 step "drift: CERTFLEET_* variables and CLI flags against the sources"
 # Variables the collector artefacts set must be ones the collector reads.
-for var in $(grep -ohE 'CERTFLEET_[A-Z_]+' "$DEPLOY/docker/compose.yaml" "$DEPLOY/docker/Dockerfile" \
-  "$DEPLOY/kubernetes/"*.yaml "$DEPLOY/systemd/certfleet-collector.service" | sort -u); do
+mapfile -t vars < <(grep -ohE 'CERTFLEET_[A-Z_]+' "$DEPLOY/docker/compose.yaml" "$DEPLOY/docker/Dockerfile" \
+  "$DEPLOY/kubernetes/"*.yaml "$DEPLOY/systemd/certfleet-collector.service" | sort -u)
+for var in "${vars[@]}"; do
   # CERTFLEET_SAN is compose's own interpolation variable (fed into CERTFLEET_SANS).
   [ "$var" = CERTFLEET_SAN ] && continue
   grep -rqF "\"$var\"" "$ROOT/collector/src" || fail "collector does not read $var (used in deploy/)"
 done
-for var in $(grep -ohE 'CERTFLEET_[A-Z_]+' "$DEPLOY/systemd/certfleet-agent.service" | sort -u); do
+mapfile -t vars < <(grep -ohE 'CERTFLEET_[A-Z_]+' "$DEPLOY/systemd/certfleet-agent.service" | sort -u)
+for var in "${vars[@]}"; do
   grep -rqF "\"$var\"" "$ROOT/agent/src" || fail "agent does not read $var (used in certfleet-agent.service)"
 done
 # The Windows task and the systemd unit must run the agent with the same flags.
@@ -703,7 +705,7 @@ ps_flags=$(grep -oE "'--[a-z-]+'" "$DEPLOY/windows/install-agent.ps1" | tr -d "'
 sd_flags=$(sed -n '/^ExecStart=/,/^[^ ]/p' "$DEPLOY/systemd/certfleet-agent.service" |
   grep -oE -- '--[a-z-]+' | sort -u)
 if [ "$ps_flags" != "$sd_flags" ]; then
-  fail "agent flags differ: install-agent.ps1 [$(echo $ps_flags)] vs certfleet-agent.service [$(echo $sd_flags)]"
+  fail "agent flags differ: install-agent.ps1 [$(tr '\n' ' ' <<<"$ps_flags")] vs certfleet-agent.service [$(tr '\n' ' ' <<<"$sd_flags")]"
 fi
 # Once the agent has its `report` subcommand, every flag must exist there.
 if grep -rqE '^\s*Report(\(|\s*\{)' "$ROOT/agent/src"; then
@@ -715,9 +717,12 @@ if grep -rqE '^\s*Report(\(|\s*\{)' "$ROOT/agent/src"; then
 else
   echo "   note: agent has no 'report' subcommand yet; flags not checked against it"
 fi
-for flag in --config; do
-  grep -rqE "\b${flag#--}\s*:" "$ROOT/collector/src/cli.rs" || fail "collector has no $flag"
-done
+# The collector subcommands and options the artefacts use (serve, init --dir, --config).
+cli=$ROOT/collector/src/cli.rs
+grep -qE '^\s*Serve\(' "$cli" || fail "collector has no 'serve' subcommand"
+grep -qE '^\s*Init \{' "$cli" || fail "collector has no 'init' subcommand"
+grep -qE '^\s*pub config:' "$cli" || fail "collector has no --config option"
+grep -qE '^\s*dir:' "$cli" || fail "collector init has no --dir option"
 
 # ---------------------------------------------------------------------------------------------
 if [ "${#failures[@]}" -gt 0 ]; then

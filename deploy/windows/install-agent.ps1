@@ -168,6 +168,10 @@ function Copy-IfDifferent {
     return $false
 }
 
+# Parameter validation does not apply to defaults: check the default exe path too.
+if (-not (Test-Path -LiteralPath $AgentExe -PathType Leaf)) {
+    throw "certfleet-agent.exe not found at $AgentExe (pass -AgentExe)"
+}
 # Without a CA or a secret the agent could never enroll: require them on a first install.
 if (-not $CaFile -and -not (Test-Path -LiteralPath $caTarget -PathType Leaf)) {
     throw "-CaFile is required: $caTarget does not exist yet"
