@@ -725,6 +725,89 @@ grep -qE '^\s*pub config:' "$cli" || fail "collector has no --config option"
 grep -qE '^\s*dir:' "$cli" || fail "collector init has no --dir option"
 
 # ---------------------------------------------------------------------------------------------
+# Smoke test with the real binaries, when they have been built (test-all.sh runs this after
+# cargo test): the example configurations are loaded by the real config code, and an agent
+# reports with exactly the flags of the Windows task to a collector laid out like the systemd
+# unit's credentials directory.
+# ---------------------------------------------------------------------------------------------
+BIN_DIR=${CERTFLEET_BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/debug}
+collector_pid=
+stop_collector() {
+  if [ -n "$collector_pid" ]; then
+    kill "$collector_pid" 2>/dev/null || true
+    wait "$collector_pid" 2>/dev/null || true
+    collector_pid=
+  fi
+}
+trap 'stop_collector; rm -rf "$work"' EXIT
+# Starts the collector with config $1 on free loopback ports; waits for /healthz.
+start_collector() {
+  local cfg=$1 log=$2
+  read -r grpc_port http_port < <("$PY" -c '
+import socket
+ss = [socket.socket() for _ in range(2)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+  CERTFLEET_DATA_DIR=$smoke/data "$BIN_DIR/certfleet-collector" --config "$cfg" \
+    --database-url "sqlite://$smoke/collector.sqlite?mode=rwc" serve \
+    --grpc-listen "127.0.0.1:$grpc_port" --http-listen "127.0.0.1:$http_port" >"$log" 2>&1 &
+  collector_pid=$!
+  "$PY" - "$http_port" <<'PYEOF'
+import sys, time, urllib.request
+for _ in range(100):
+    try:
+        if urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=1).status == 200:
+            sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.2)
+sys.exit(1)
+PYEOF
+}
+if [ -x "$BIN_DIR/certfleet-collector" ] && [ -x "$BIN_DIR/certfleet-agent" ]; then
+  step "smoke: example configs with the built binaries in $BIN_DIR"
+  smoke=$work/smoke
+  mkdir -p "$smoke/creds" "$smoke/state" "$smoke/scan"
+  "$BIN_DIR/certfleet-collector" init --dir "$smoke/etc" --san localhost >/dev/null
+  # What LoadCredential= puts in %d for certfleet-collector.service, with the production example.
+  cp "$DEPLOY/examples/collector.toml" "$smoke/creds/collector.toml"
+  for f in server.pem server-key.pem enroll-secret.txt api-token.txt; do cp "$smoke/etc/$f" "$smoke/creds/"; done
+  if start_collector "$smoke/creds/collector.toml" "$smoke/collector.log"; then
+    # The Windows task's command line (flags from install-agent.ps1), on an empty directory.
+    if ! "$BIN_DIR/certfleet-agent" report --collector "https://localhost:$grpc_port" \
+      --ca "$smoke/etc/ca.pem" --enroll-secret-file "$smoke/etc/enroll-secret.txt" \
+      --state-dir "$smoke/state" --config "$DEPLOY/examples/agent.toml" --path "$smoke/scan" \
+      >"$smoke/agent.log" 2>&1; then
+      cat "$smoke/agent.log" >&2
+      fail "smoke: agent report with deploy/examples/agent.toml was not acknowledged"
+    fi
+  else
+    cat "$smoke/collector.log" >&2
+    fail "smoke: collector does not start with deploy/examples/collector.toml"
+  fi
+  stop_collector
+  # The Kubernetes ConfigMap's collector.toml, with the Secret mounted at the creds directory.
+  "$PY" - "$DEPLOY/kubernetes/configmap.yaml" "$smoke/creds" >"$smoke/k8s.toml" <<'PYEOF'
+import sys, yaml
+cm = yaml.safe_load(open(sys.argv[1]))
+print(cm["data"]["collector.toml"].replace("/etc/certfleet/secrets", sys.argv[2]))
+PYEOF
+  if ! start_collector "$smoke/k8s.toml" "$smoke/collector-k8s.log"; then
+    cat "$smoke/collector-k8s.log" >&2
+    fail "smoke: collector does not start with the Kubernetes ConfigMap's collector.toml"
+  fi
+  stop_collector
+  # The default agent.toml that install-agent.ps1 writes.
+  sed -n "/^\$defaultConfig = @'\$/,/^'@\$/p" "$DEPLOY/windows/install-agent.ps1" | sed '1d;$d' >"$smoke/default-agent.toml"
+  if ! "$BIN_DIR/certfleet-agent" scan --config "$smoke/default-agent.toml" --path "$smoke/scan" >/dev/null 2>"$smoke/scan.log"; then
+    cat "$smoke/scan.log" >&2
+    fail "smoke: the agent rejects install-agent.ps1's default agent.toml"
+  fi
+else
+  echo "   note: no built binaries in $BIN_DIR; runtime smoke test skipped (run after cargo build/test)"
+fi
+
+# ---------------------------------------------------------------------------------------------
 if [ "${#failures[@]}" -gt 0 ]; then
   echo >&2
   echo "check-deploy: ${#failures[@]} check(s) FAILED:" >&2
