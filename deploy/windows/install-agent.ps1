@@ -133,12 +133,41 @@ function Set-PrivateAcl {
             throw "icacls /reset failed on $($_.FullName) (exit code $LASTEXITCODE)"
         }
     }
+    # Owners may always rewrite an ACL: make Administrators the owner of everything, whoever
+    # created it (the "object creator" owner policy would otherwise leave one admin's account).
+    & icacls.exe $Path /setowner "*$AdminsSid" /T /Q | Out-Null
+    if ($LASTEXITCODE -ne 0) {
+        throw "icacls /setowner failed on $Path (exit code $LASTEXITCODE)"
+    }
+}
+
+function Assert-SafeDataDir {
+    # Any user may create folders in %ProgramData%. A folder planted there before the first
+    # install would stay under its creator's control (an owner can always rewrite the ACL), and
+    # a junction would redirect the secret elsewhere: refuse both instead of writing into them.
+    param([Parameter(Mandatory = $true)][string]$Path)
+    $me = [System.Security.Principal.WindowsIdentity]::GetCurrent().User.Value
+    $owner = (Get-Acl -LiteralPath $Path).GetOwner([System.Security.Principal.SecurityIdentifier]).Value
+    if ($owner -ne $SystemSid -and $owner -ne $AdminsSid -and $owner -ne $me) {
+        throw "$Path is owned by $owner, not by SYSTEM or Administrators; delete it and run again"
+    }
+    $items = @(Get-Item -LiteralPath $Path -Force) + @(Get-ChildItem -LiteralPath $Path -Recurse -Force)
+    foreach ($item in $items) {
+        if ($item.Attributes -band [System.IO.FileAttributes]::ReparsePoint) {
+            throw "$($item.FullName) is a junction or link; delete it and run again"
+        }
+    }
 }
 
 function Assert-PrivateAcl {
-    # Fails unless only SYSTEM and Administrators are granted anything on $Path.
+    # Fails unless only SYSTEM and Administrators own $Path or are granted anything on it.
     param([Parameter(Mandatory = $true)][string]$Path)
-    $rules = (Get-Acl -LiteralPath $Path).GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier])
+    $acl = Get-Acl -LiteralPath $Path
+    $owner = $acl.GetOwner([System.Security.Principal.SecurityIdentifier]).Value
+    if ($owner -ne $SystemSid -and $owner -ne $AdminsSid) {
+        throw "$Path is owned by $owner; expected SYSTEM or Administrators"
+    }
+    $rules = $acl.GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier])
     foreach ($rule in $rules) {
         $sid = $rule.IdentityReference.Value
         if ($rule.AccessControlType -eq 'Allow' -and $sid -ne $SystemSid -and $sid -ne $AdminsSid) {
@@ -207,6 +236,7 @@ if (Copy-IfDifferent -Source $AgentExe -Destination $exeTarget) {
 #    readable by Users, not even for a moment.
 if (Test-Path -LiteralPath $DataDir -PathType Container) {
     if ($PSCmdlet.ShouldProcess($DataDir, 'Restrict ACL to SYSTEM and Administrators')) {
+        Assert-SafeDataDir -Path $DataDir
         Set-PrivateAcl -Path $DataDir
     }
 }
