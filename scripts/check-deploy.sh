@@ -17,9 +17,14 @@
 #                        guarded by ShouldProcess (-WhatIf), no undefined variables
 #   TOML examples        parsed, keys checked against the collector's and agent's config structs
 #   drift                CERTFLEET_* variables, CLI flags and metric names against the sources
+#   smoke (if built)     with $CARGO_TARGET_DIR/debug binaries (or CERTFLEET_BIN_DIR): the
+#                        collector starts with the example/ConfigMap configs and acknowledges
+#                        an agent report made with the Scheduled Task's exact flags
 #
 # Exits non-zero, naming each failed check, when any artefact is invalid.
 set -euo pipefail
+# A tool that cannot be installed or run stops the script here, saying where.
+trap 'echo "check-deploy: FAILED: unexpected error at line $LINENO (exit $?)" >&2' ERR
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DEPLOY=$ROOT/deploy
