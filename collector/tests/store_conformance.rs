@@ -605,6 +605,39 @@ async fn concurrent_ingest_of_same_report_id_stores_one(fx: Fixture) {
     assert_eq!((accepted, duplicate), (1, 3), "{outcomes:?}");
     assert_eq!(s.report_count().await.unwrap(), 1);
     assert_eq!(s.holdings(id).await.unwrap().len(), 2);
+
+    // The same race on the cheap path (an unchanged snapshot sent several times at once).
+    let mut again = (*snap).clone();
+    again.report_id = "r-again".to_string();
+    again.scanned_at = t(20);
+    again.received_at = t(20);
+    let again = Arc::new(again);
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (s, snap) = (s.clone(), again.clone());
+        tasks.push(tokio::spawn(async move { s.ingest(id, &snap).await }));
+    }
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap().expect("no error under concurrency"));
+    }
+    let unchanged = outcomes
+        .iter()
+        .filter(|o| **o == IngestOutcome::Unchanged)
+        .count();
+    let duplicate = outcomes
+        .iter()
+        .filter(|o| **o == IngestOutcome::Duplicate)
+        .count();
+    assert_eq!((unchanged, duplicate), (1, 3), "{outcomes:?}");
+    assert_eq!(s.report_count().await.unwrap(), 2);
+    assert!(
+        s.holdings(id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|h| h.last_seen == t(20))
+    );
 }
 
 async fn concurrent_snapshots_sharing_new_certificates(fx: Fixture) {
@@ -882,4 +915,83 @@ async fn postgres_restart_under_running_store_recovers() {
         2,
         "nothing lost, nothing doubled"
     );
+}
+
+/// Not a pass/fail test: prints what a changed and an unchanged snapshot cost on PostgreSQL
+/// (`cargo test --release --test store_conformance ingest_cost -- --ignored --nocapture`). The
+/// real throughput benchmark (gRPC + TLS) lives with the collector; this isolates the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, run by hand"]
+async fn ingest_cost_changed_vs_unchanged_postgres() {
+    const TERMINALS: usize = 400;
+    const CONCURRENCY: usize = 16;
+    let fx = postgres_fixture().await;
+    let s = fx.store.clone();
+    let mut ids = Vec::new();
+    for n in 0..TERMINALS {
+        ids.push(enrolled(&s, &format!("m-{n}"), &format!("pc-{n}")).await);
+    }
+    let snaps = |round: i64, change: bool| -> Vec<(TerminalId, Snapshot)> {
+        ids.iter()
+            .enumerate()
+            .map(|(n, id)| {
+                let mut certs = vec![
+                    cert(&format!("o{n}"), Some("1")),
+                    cert(&format!("p{n}"), None),
+                    cert("shared-root", None),
+                ];
+                if change {
+                    certs[1] = cert(&format!("p{n}r{round}"), None);
+                }
+                let f = facts(&format!("m-{n}"), &format!("pc-{n}"));
+                (
+                    *id,
+                    snapshot(&format!("r-{round}-{n}"), &f, t(round), t(round), &certs),
+                )
+            })
+            .collect()
+    };
+    async fn run(s: &SharedStore, work: Vec<(TerminalId, Snapshot)>) -> (f64, IngestOutcome) {
+        let work = Arc::new(tokio::sync::Mutex::new(work));
+        let start = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..CONCURRENCY {
+            let (s, work) = (s.clone(), work.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut last = None;
+                loop {
+                    let Some((id, snap)) = work.lock().await.pop() else {
+                        return last;
+                    };
+                    last = Some(s.ingest(id, &snap).await.unwrap());
+                }
+            }));
+        }
+        let mut outcome = None;
+        for task in tasks {
+            outcome = task.await.unwrap().or(outcome);
+        }
+        (start.elapsed().as_secs_f64(), outcome.unwrap())
+    }
+    let (first, o1) = run(&s, snaps(1, false)).await;
+    let (unchanged, o2) = run(&s, snaps(2, false)).await;
+    let (changed, o3) = run(&s, snaps(3, true)).await;
+    assert_eq!(
+        (o1, o2, o3),
+        (
+            IngestOutcome::Accepted,
+            IngestOutcome::Unchanged,
+            IngestOutcome::Accepted
+        )
+    );
+    let per = |secs: f64| {
+        format!(
+            "{:.0} reports/s ({:.0} µs each)",
+            TERMINALS as f64 / secs,
+            secs * 1e6 / TERMINALS as f64
+        )
+    };
+    eprintln!("first snapshot (new certificates): {}", per(first));
+    eprintln!("unchanged snapshot (cheap path):   {}", per(unchanged));
+    eprintln!("changed snapshot (one cert swapped): {}", per(changed));
 }

@@ -60,6 +60,76 @@ impl PgStore {
         &self.pool
     }
 
+    /// The common case in one statement (one round trip, no explicit transaction): a snapshot
+    /// whose digest equals the stored one and that is not older. The CTE locks the terminal row
+    /// only if those conditions hold (re-checked on the newest row version after a lock wait),
+    /// records the report, and moves `last_seen` and the terminal's timestamps only if the
+    /// report id was new. Returns `None` when the conditions do not hold; the full
+    /// transactional path then decides (revoked, unknown, superseded, changed).
+    async fn try_unchanged(
+        &self,
+        terminal: TerminalId,
+        snapshot: &Snapshot,
+    ) -> Result<Option<IngestOutcome>, StoreError> {
+        if snapshot.holdings_digest.is_empty() {
+            return Ok(None);
+        }
+        let f = &snapshot.facts;
+        let row = sqlx::query(
+            "WITH t AS ( \
+               SELECT id FROM terminals \
+               WHERE id = $1 AND revoked_at IS NULL AND holdings_digest = $2 \
+                 AND (last_scanned_at IS NULL OR last_scanned_at <= $3) \
+               FOR UPDATE \
+             ), r AS ( \
+               INSERT INTO reports (report_id, terminal_id, scanned_at, received_at, outcome, \
+                 certificate_count, rejected_count, scan_errors) \
+               SELECT $4, t.id, $5, $6, 'unchanged', $7, $8, $9::jsonb FROM t \
+               ON CONFLICT (report_id) DO NOTHING \
+               RETURNING terminal_id \
+             ), h AS ( \
+               UPDATE holdings SET last_seen = $6 FROM r \
+               WHERE holdings.terminal_id = r.terminal_id AND holdings.removed_at IS NULL \
+             ), u AS ( \
+               UPDATE terminals SET hostname = $10, os_name = $11, os_version = $12, \
+                 agent_version = $13, last_report_at = $6, \
+                 first_report_at = COALESCE(first_report_at, $6), last_scanned_at = $3 \
+               FROM r WHERE terminals.id = r.terminal_id \
+             ) \
+             SELECT (SELECT count(*) FROM t) AS matched, (SELECT count(*) FROM r) AS inserted",
+        )
+        .bind(terminal)
+        .bind(&snapshot.holdings_digest)
+        .bind(effective_scanned_at(snapshot))
+        .bind(&snapshot.report_id)
+        .bind(snapshot.scanned_at)
+        .bind(snapshot.received_at)
+        .bind(i32::try_from(normalized_holdings(snapshot).len()).unwrap_or(i32::MAX))
+        .bind(i32::try_from(snapshot.rejected_count).unwrap_or(i32::MAX))
+        .bind(to_json(&snapshot.scan_errors)?)
+        .bind(&f.hostname)
+        .bind(&f.os_name)
+        .bind(&f.os_version)
+        .bind(&f.agent_version)
+        .fetch_one(&self.pool)
+        .await;
+        let row = match row {
+            Ok(row) => row,
+            // A concurrent replica inserted the same report id first.
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                return Ok(Some(IngestOutcome::Duplicate));
+            }
+            Err(e) => return Err(classify(e)),
+        };
+        let matched: i64 = row.try_get("matched").map_err(classify)?;
+        let inserted: i64 = row.try_get("inserted").map_err(classify)?;
+        Ok(match (matched, inserted) {
+            (0, _) => None,
+            (_, 0) => Some(IngestOutcome::Duplicate),
+            _ => Some(IngestOutcome::Unchanged),
+        })
+    }
+
     async fn ingest_once(
         &self,
         terminal: TerminalId,
@@ -412,6 +482,9 @@ impl Store for PgStore {
         terminal: TerminalId,
         snapshot: &Snapshot,
     ) -> Result<IngestOutcome, StoreError> {
+        if let Some(outcome) = self.try_unchanged(terminal, snapshot).await? {
+            return Ok(outcome);
+        }
         let mut attempt = 0;
         loop {
             match self.ingest_once(terminal, snapshot).await {
