@@ -1,0 +1,170 @@
+//! certfleet's web dashboard: server-rendered HTML pages over the report model, served by the
+//! collector's HTTP listener through [`router`]. Data comes through [`DashboardData`], which the
+//! collector implements with the same report code path as its CLI and JSON API.
+#![forbid(unsafe_code)]
+
+mod assets;
+mod auth;
+mod chart;
+mod csv;
+mod escape;
+mod filters;
+mod i18n;
+mod pages;
+mod web;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use certfleet_model::{
+    AlertRecord, ExpiringQuery, ExpiringReport, OfficeRow, OfficesReport, Overview, StaleReport,
+    TerminalDetail, TerminalId, TerminalsReport,
+};
+use chrono::{DateTime, Utc};
+
+pub use auth::hash_password;
+pub use escape::escape;
+
+/// Why the data behind a page could not be produced. Shown to users only as a generic page
+/// (503 / 500); the detail goes to the log, never into HTML.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The database (or another dependency) is unreachable right now; retrying may help.
+    #[error("data source unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else that went wrong.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Where the dashboard's data comes from. The collector implements it over its report engine.
+#[async_trait::async_trait]
+pub trait DashboardData: Send + Sync + 'static {
+    /// Fleet-wide counts and the 36-month timeline.
+    async fn overview(&self, as_of: DateTime<Utc>, within_days: u32)
+    -> Result<Overview, DataError>;
+    /// `report expiring`: the expiring table, CSV and office page.
+    async fn expiring(&self, q: &ExpiringQuery) -> Result<ExpiringReport, DataError>;
+    /// `report terminals`: the multi-office page (filtered to ≥ 2 offices here).
+    async fn terminals(
+        &self,
+        as_of: DateTime<Utc>,
+        within_days: u32,
+    ) -> Result<TerminalsReport, DataError>;
+    /// `report offices`: the office list.
+    async fn offices(
+        &self,
+        as_of: DateTime<Utc>,
+        within_days: u32,
+    ) -> Result<OfficesReport, DataError>;
+    /// One office's row (office page header). The default filters [`Self::offices`]; an
+    /// implementation should override it when the full report is too slow for one page.
+    async fn office(
+        &self,
+        office_number: &str,
+        as_of: DateTime<Utc>,
+        within_days: u32,
+    ) -> Result<Option<OfficeRow>, DataError> {
+        let report = self.offices(as_of, within_days).await?;
+        Ok(report
+            .rows
+            .into_iter()
+            .find(|r| r.office_number == office_number))
+    }
+    /// `report stale --older-than DAYS`.
+    async fn stale(
+        &self,
+        as_of: DateTime<Utc>,
+        older_than_days: u32,
+    ) -> Result<StaleReport, DataError>;
+    /// The terminal page; `None` when no such terminal exists.
+    async fn terminal_detail(
+        &self,
+        id: TerminalId,
+        as_of: DateTime<Utc>,
+        within_days: u32,
+    ) -> Result<Option<TerminalDetail>, DataError>;
+    /// The most recent `limit` alert decisions, newest first.
+    async fn alert_history(&self, limit: u32) -> Result<Vec<AlertRecord>, DataError>;
+}
+
+/// How the dashboard behaves. Build with [`DashboardConfig::default`] and override fields.
+#[derive(Clone)]
+pub struct DashboardConfig {
+    /// Dates and times are shown in this zone (SPEC §5: Asia/Tokyo by default).
+    pub time_zone: chrono_tz::Tz,
+    /// Default expiry window `W` in days when a page has no `within` parameter.
+    pub window_days: u32,
+    /// Default threshold of the stale terminals page.
+    pub stale_after_days: u32,
+    /// `(username, argon2 PHC hash)` pairs allowed to log in (see [`hash_password`]).
+    pub users: Vec<(String, String)>,
+    /// A bearer token accepted instead of a session (`Authorization: Bearer …`), for scripts.
+    pub api_token: Option<String>,
+    /// Whether every page (except `/login` and `/assets/`) needs a session or the token. The
+    /// collector sets it when its listener is not on loopback.
+    pub require_login: bool,
+    /// HMAC key signing session cookies. Replicas behind one load balancer must share it;
+    /// the default is 32 random bytes, so sessions end when the process restarts.
+    pub session_key: Vec<u8>,
+    /// Lifetime of a session cookie.
+    pub session_ttl: Duration,
+    /// Adds `Secure` to cookies; set it when the dashboard is only reached over HTTPS.
+    pub secure_cookies: bool,
+    /// Rows per page of the expiring table (the CSV always has every row).
+    pub page_size: usize,
+    /// Fixes "now" for every page (tests, demos with a fixture fleet); `None` = the clock.
+    pub as_of_override: Option<DateTime<Utc>>,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        Self {
+            time_zone: chrono_tz::Asia::Tokyo,
+            window_days: 60,
+            stale_after_days: 7,
+            users: Vec::new(),
+            api_token: None,
+            require_login: false,
+            session_key: rand::random::<[u8; 32]>().to_vec(),
+            session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: false,
+            page_size: 500,
+            as_of_override: None,
+        }
+    }
+}
+
+// Hand-written so that password hashes, the token and the session key never reach a log.
+impl fmt::Debug for DashboardConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DashboardConfig")
+            .field("time_zone", &self.time_zone)
+            .field("window_days", &self.window_days)
+            .field("stale_after_days", &self.stale_after_days)
+            .field(
+                "users",
+                &self
+                    .users
+                    .iter()
+                    .map(|(u, _)| u.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .field("require_login", &self.require_login)
+            .field("session_key", &"<redacted>")
+            .field("session_ttl", &self.session_ttl)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("page_size", &self.page_size)
+            .field("as_of_override", &self.as_of_override)
+            .finish()
+    }
+}
+
+/// The dashboard's routes: `/`, `/expiring`, `/expiring.csv`, `/offices`, `/offices/{number}`,
+/// `/terminals/{id}`, `/multi-office`, `/stale`, `/alerts`, `/login` (GET, POST), `/logout`
+/// (POST) and `/assets/{file}`. No fallback is set, so the collector can merge it with its own.
+pub fn router(config: DashboardConfig, data: Arc<dyn DashboardData>) -> axum::Router {
+    web::router(config, data)
+}

@@ -1,0 +1,480 @@
+//! Routing, middleware (request context, security headers, login) and the page handlers.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::auth::{self, Sessions};
+use crate::filters::{ExpiringFilter, Params};
+use crate::i18n::Lang;
+use crate::pages::{self, Ctx};
+use crate::{DashboardConfig, DashboardData, DataError, assets};
+
+const SESSION_COOKIE: &str = "cf_session";
+const LANG_COOKIE: &str = "cf_lang";
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+const ALERT_HISTORY_LIMIT: u32 = 500;
+
+struct App {
+    config: DashboardConfig,
+    data: Arc<dyn DashboardData>,
+    sessions: Sessions,
+}
+
+type AppState = Arc<App>;
+type Cx = Extension<Arc<Ctx>>;
+
+pub fn router(config: DashboardConfig, data: Arc<dyn DashboardData>) -> Router {
+    let app = Arc::new(App {
+        sessions: Sessions::new(&config.session_key),
+        config,
+        data,
+    });
+    let protected = Router::new()
+        .route("/", get(overview))
+        .route("/expiring", get(expiring))
+        .route("/expiring.csv", get(expiring_csv))
+        .route("/offices", get(offices))
+        .route("/offices/{number}", get(office))
+        .route("/terminals/{id}", get(terminal))
+        .route("/multi-office", get(multi_office))
+        .route("/stale", get(stale))
+        .route("/alerts", get(alerts))
+        .route_layer(middleware::from_fn_with_state(app.clone(), require_login));
+    let public = Router::new()
+        .route("/login", get(login_form).post(login_submit))
+        .route("/logout", post(logout))
+        .route("/assets/{file}", get(asset));
+    protected
+        .merge(public)
+        .layer(middleware::from_fn_with_state(app.clone(), context))
+        .with_state(app)
+}
+
+/// The value of cookie `name` from the `Cookie` headers.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
+}
+
+/// Whether the request carries the configured bearer token: `None` without an
+/// `Authorization: Bearer` header.
+fn bearer_ok(app: &App, headers: &HeaderMap) -> Option<bool> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?
+        .trim();
+    Some(
+        app.config
+            .api_token
+            .as_deref()
+            .is_some_and(|t| !t.is_empty() && auth::secret_eq(t, token)),
+    )
+}
+
+/// Builds the request context (language, user, "now") for every route, remembers an explicit
+/// `?lang=` in a cookie and adds the security headers to every response.
+async fn context(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let params = Params::parse(req.uri().query());
+    let query_lang = params.get("lang").and_then(Lang::parse);
+    let lang = query_lang
+        .or_else(|| cookie(headers, LANG_COOKIE).and_then(Lang::parse))
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        })
+        .unwrap_or(Lang::Ja);
+    let now = Utc::now();
+    // A session counts only while its user is still configured (removing a user logs it out).
+    let user = cookie(headers, SESSION_COOKIE)
+        .and_then(|c| app.sessions.verify(c, now.timestamp()))
+        .filter(|u| app.config.users.iter().any(|(name, _)| name == u));
+    let ctx = Ctx {
+        lang,
+        tz: app.config.time_zone,
+        as_of: app.config.as_of_override.unwrap_or(now),
+        user,
+        path: req.uri().path().to_owned(),
+        params,
+    };
+    req.extensions_mut().insert(Arc::new(ctx));
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    if let Some(l) = query_lang {
+        let c = format!(
+            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Strict{}",
+            l.code(),
+            if app.config.secure_cookies {
+                "; Secure"
+            } else {
+                ""
+            }
+        );
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept-Language, Cookie"),
+    );
+    resp
+}
+
+/// Lets a request through when login is not required, or it has a session or the token.
+/// Browsers without a session are sent to the login page; a wrong token gets 401.
+async fn require_login(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !app.config.require_login || ctx.user.is_some() {
+        return next.run(req).await;
+    }
+    match bearer_ok(&app, req.headers()) {
+        Some(true) => next.run(req).await,
+        Some(false) => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "invalid token\n",
+        )
+            .into_response(),
+        None if req.method() == Method::GET || req.method() == Method::HEAD => {
+            let target = match req.uri().path_and_query() {
+                Some(pq) => pq.as_str().to_owned(),
+                None => "/".to_owned(),
+            };
+            let q = form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", &target)
+                .finish();
+            see_other(&format!("/login?{q}"))
+        }
+        None => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => (StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response(),
+        Err(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response(),
+    }
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn not_found(ctx: &Ctx) -> Response {
+    html(StatusCode::NOT_FOUND, pages::error(ctx, ctx.tr().not_found))
+}
+
+/// Maps a data error to a generic page; the detail goes only to the log.
+fn data_error(ctx: &Ctx, e: &DataError) -> Response {
+    match e {
+        DataError::Unavailable(_) => {
+            tracing::warn!(error = %e, path = %ctx.path, "dashboard: data unavailable");
+            html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::error(ctx, ctx.tr().error_unavailable),
+            )
+        }
+        DataError::Internal(_) => {
+            tracing::error!(error = %e, path = %ctx.path, "dashboard: internal error");
+            html(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                pages::error(ctx, ctx.tr().error_internal),
+            )
+        }
+    }
+}
+
+/// Unwraps a data result or returns the error page from the handler.
+macro_rules! tryd {
+    ($ctx:expr, $e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return data_error(&$ctx, &e),
+        }
+    };
+}
+
+async fn overview(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
+    let within = ctx.params.within_or(app.config.window_days);
+    let o = tryd!(ctx, app.data.overview(ctx.as_of, within).await);
+    html(StatusCode::OK, pages::overview(&ctx, &o))
+}
+
+async fn filtered_rows(
+    app: &App,
+    ctx: &Ctx,
+) -> Result<(ExpiringFilter, certfleet_model::ExpiringReport), DataError> {
+    let f = ExpiringFilter::parse(&ctx.params, app.config.window_days);
+    let mut report = app.data.expiring(&f.to_query(ctx.as_of)).await?;
+    f.apply(&mut report.rows);
+    Ok((f, report))
+}
+
+async fn expiring(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
+    let (f, mut report) = tryd!(ctx, filtered_rows(&app, &ctx).await);
+    let rows = std::mem::take(&mut report.rows);
+    html(
+        StatusCode::OK,
+        pages::expiring(&ctx, &f, &report, &rows, app.config.page_size.max(1)),
+    )
+}
+
+async fn expiring_csv(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
+    let (_, report) = tryd!(ctx, filtered_rows(&app, &ctx).await);
+    let body = crate::csv::expiring_csv(&report.rows, ctx.tr(), ctx.tz);
+    let day = ctx.as_of.with_timezone(&ctx.tz).format("%Y%m%d");
+    let disposition = format!("attachment; filename=\"certfleet-expiring-{day}.csv\"");
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn offices(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
+    let within = ctx.params.within_or(app.config.window_days);
+    let uncovered_only = ctx.params.get("uncovered").is_some_and(|v| v != "0");
+    let report = tryd!(ctx, app.data.offices(ctx.as_of, within).await);
+    html(
+        StatusCode::OK,
+        pages::offices(&ctx, &report, uncovered_only),
+    )
+}
+
+async fn office(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(number): Path<String>,
+) -> Response {
+    if number.is_empty() || number.len() > 128 {
+        return not_found(&ctx);
+    }
+    let within = ctx.params.within_or(app.config.window_days);
+    let q = certfleet_model::ExpiringQuery {
+        as_of: ctx.as_of,
+        within_days: within,
+        offices: vec![number.clone()],
+        terminals: Vec::new(),
+        include_ok: true,
+    };
+    let (row, report) = tryd!(
+        ctx,
+        tokio::try_join!(
+            app.data.office(&number, ctx.as_of, within),
+            app.data.expiring(&q)
+        )
+    );
+    if row.is_none() && report.rows.is_empty() {
+        return not_found(&ctx);
+    }
+    html(
+        StatusCode::OK,
+        pages::office(&ctx, &number, row.as_ref(), &report.rows),
+    )
+}
+
+async fn terminal(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return not_found(&ctx);
+    };
+    let within = ctx.params.within_or(app.config.window_days);
+    match tryd!(ctx, app.data.terminal_detail(id, ctx.as_of, within).await) {
+        Some(d) => html(StatusCode::OK, pages::terminal(&ctx, &d)),
+        None => not_found(&ctx),
+    }
+}
+
+async fn multi_office(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
+    let within = ctx.params.within_or(app.config.window_days);
+    let report = tryd!(ctx, app.data.terminals(ctx.as_of, within).await);
+    html(StatusCode::OK, pages::multi_office(&ctx, &report))
+}
+
+async fn stale(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
+    let days = ctx
+        .params
+        .u32_or("older_than", app.config.stale_after_days, 3660);
+    let report = tryd!(ctx, app.data.stale(ctx.as_of, days).await);
+    html(StatusCode::OK, pages::stale(&ctx, &report))
+}
+
+async fn alerts(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
+    let records = tryd!(ctx, app.data.alert_history(ALERT_HISTORY_LIMIT).await);
+    html(StatusCode::OK, pages::alerts(&ctx, &records))
+}
+
+async fn asset(Path(file): Path<String>) -> Response {
+    match assets::get(&file) {
+        Some((ctype, bytes)) => (
+            [
+                (header::CONTENT_TYPE, ctype),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// A post-login redirect target: only a local absolute path (no `//host`, no scheme).
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.starts_with("/login")
+                && n.len() <= 2048
+                && !n.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            n
+        }
+        _ => "/",
+    }
+}
+
+/// Rejects cross-site POSTs when the browser says where they come from (defence in depth
+/// on top of SameSite=Strict cookies).
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let origin_host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .unwrap_or("");
+    origin_host.eq_ignore_ascii_case(host)
+}
+
+async fn login_form(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
+    let next = safe_next(ctx.params.get("next")).to_owned();
+    html(
+        StatusCode::OK,
+        pages::login(&ctx, &next, None, app.config.users.is_empty()),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+fn session_cookie(app: &App, value: &str, max_age: u64) -> HeaderValue {
+    let c = format!(
+        "{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{}",
+        if app.config.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
+    );
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+async fn login_submit(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let next = safe_next(form.next.as_deref()).to_owned();
+    let ok = form.username.len() <= 256 && form.password.len() <= 1024 && {
+        let users = app.config.users.clone();
+        let (u, p) = (form.username.clone(), form.password);
+        tokio::task::spawn_blocking(move || auth::verify_user(&users, &u, &p))
+            .await
+            .unwrap_or(false)
+    };
+    if !ok {
+        tracing::info!(user = %form.username, "dashboard: failed login");
+        return html(
+            StatusCode::UNAUTHORIZED,
+            pages::login(
+                &ctx,
+                &next,
+                Some(ctx.tr().login_failed),
+                app.config.users.is_empty(),
+            ),
+        );
+    }
+    let ttl = app.config.session_ttl.as_secs().max(60);
+    let expires = Utc::now().timestamp() + i64::try_from(ttl).unwrap_or(i64::MAX / 4);
+    let value = app.sessions.issue(&form.username, expires);
+    let mut resp = see_other(&next);
+    resp.headers_mut()
+        .append(header::SET_COOKIE, session_cookie(&app, &value, ttl));
+    resp
+}
+
+async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if !same_origin(&headers) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    if let Some(c) = cookie(&headers, SESSION_COOKIE) {
+        app.sessions.revoke(c, Utc::now().timestamp());
+    }
+    let mut resp = see_other("/login");
+    resp.headers_mut()
+        .append(header::SET_COOKIE, session_cookie(&app, "", 0));
+    resp
+}

@@ -1,0 +1,1190 @@
+//! Handler tests: the router called directly (tower `oneshot`) over an in-memory fake
+//! `DashboardData` holding a small fleet with hostile strings in it.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use certfleet_dashboard::{DashboardConfig, DashboardData, DataError, hash_password, router};
+use certfleet_model::*;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+const HOSTILE: &str = "<script>alert(1)</script>";
+const HOSTILE_HOST: &str = "<img src=x onerror=alert(1)>";
+
+fn t(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 3, 0, 0).unwrap()
+}
+
+fn as_of() -> DateTime<Utc> {
+    t(2026, 11, 26)
+}
+
+fn term(id: i64, hostname: &str) -> TerminalRef {
+    TerminalRef {
+        id,
+        hostname: hostname.into(),
+        machine_id: format!("machine-{id}"),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pair(
+    office: &str,
+    name: Option<&str>,
+    terminal: TerminalRef,
+    status: PairStatus,
+    not_after: DateTime<Utc>,
+    days_left: i64,
+    renew_now: bool,
+    office_count: u32,
+    stale: bool,
+) -> PairRow {
+    PairRow {
+        office_number: office.into(),
+        office_name: name.map(Into::into),
+        terminal,
+        status,
+        not_after,
+        days_left,
+        renew_by: (not_after - chrono::Duration::days(14)).date_naive(),
+        renew_now,
+        first_blocked_billing_month: not_after.format("%Y-%m").to_string(),
+        superseded: Vec::new(),
+        terminal_office_count: office_count,
+        has_private_key: Some(true),
+        stale,
+        last_report_at: Some(t(2026, 11, 25)),
+        certificate: CertificateRef {
+            sha256: format!("{:064x}", days_left.unsigned_abs()),
+            serial: "01".into(),
+            subject: format!("CN={office}"),
+            issuer: "CN=KANAGAWA KOKUHOREN CA".into(),
+        },
+    }
+}
+
+fn fleet() -> Vec<PairRow> {
+    let mut expiring = pair(
+        "2222222222",
+        Some("みなと事業所"),
+        term(1, "pc-sakura-01"),
+        PairStatus::Expiring,
+        t(2026, 12, 10),
+        14,
+        true,
+        2,
+        false,
+    );
+    expiring.superseded.push(SupersededCert {
+        sha256: "ab".repeat(32),
+        not_after: t(2026, 12, 1),
+    });
+    vec![
+        pair(
+            "1111111111",
+            Some("さくら事業所"),
+            term(1, "pc-sakura-01"),
+            PairStatus::Expired,
+            t(2026, 11, 20),
+            -6,
+            true,
+            2,
+            false,
+        ),
+        expiring,
+        pair(
+            "3333333333",
+            Some(HOSTILE),
+            term(2, HOSTILE_HOST),
+            PairStatus::Expiring,
+            t(2027, 1, 15),
+            50,
+            false,
+            1,
+            true,
+        ),
+        pair(
+            "1111111111",
+            Some("=HYPERLINK(\"http://x\")"),
+            term(3, "pc-ok"),
+            PairStatus::Ok,
+            t(2028, 6, 1),
+            553,
+            false,
+            1,
+            false,
+        ),
+    ]
+}
+
+#[derive(Default)]
+struct Fake {
+    rows: Vec<PairRow>,
+    fail: Option<fn() -> DataError>,
+    last_query: Mutex<Option<ExpiringQuery>>,
+    last_days: Mutex<Option<u32>>,
+}
+
+impl Fake {
+    fn new() -> Self {
+        Self {
+            rows: fleet(),
+            ..Default::default()
+        }
+    }
+    fn check(&self) -> Result<(), DataError> {
+        match self.fail {
+            Some(f) => Err(f()),
+            None => Ok(()),
+        }
+    }
+    fn office_on(r: &PairRow) -> OfficeOnTerminal {
+        OfficeOnTerminal {
+            office_number: r.office_number.clone(),
+            office_name: r.office_name.clone(),
+            status: r.status,
+            not_after: r.not_after,
+            days_left: r.days_left,
+        }
+    }
+    fn terminal_rows(&self) -> Vec<TerminalRow> {
+        let mut out: Vec<TerminalRow> = Vec::new();
+        for r in &self.rows {
+            if let Some(tr) = out.iter_mut().find(|x| x.terminal.id == r.terminal.id) {
+                tr.offices.push(Self::office_on(r));
+                continue;
+            }
+            out.push(TerminalRow {
+                terminal: r.terminal.clone(),
+                os_name: "Windows 11 Pro".into(),
+                os_version: "10.0.22631".into(),
+                agent_version: "0.1.0-test".into(),
+                last_report_at: r.last_report_at,
+                stale: r.stale,
+                offices: vec![Self::office_on(r)],
+                soonest_not_after: Some(r.not_after),
+            });
+        }
+        out
+    }
+}
+
+#[async_trait::async_trait]
+impl DashboardData for Fake {
+    async fn overview(
+        &self,
+        as_of: DateTime<Utc>,
+        within_days: u32,
+    ) -> Result<Overview, DataError> {
+        self.check()?;
+        *self.last_days.lock().unwrap() = Some(within_days);
+        Ok(Overview {
+            as_of,
+            within_days,
+            expired: 1,
+            renew_now: 1,
+            expiring: 2,
+            ok: 1,
+            terminals: 3,
+            stale_terminals: 1,
+            offices: 4,
+            uncovered_offices: 1,
+            timeline: (0..36)
+                .map(|i| TimelineBucket {
+                    month: format!("{}-{:02}", 2026 + (10 + i) / 12, (10 + i) % 12 + 1),
+                    expired: u32::from(i == 0),
+                    expiring: if i < 2 { 1 } else { 0 },
+                    ok: u32::from(i == 19),
+                })
+                .collect(),
+        })
+    }
+
+    async fn expiring(&self, q: &ExpiringQuery) -> Result<ExpiringReport, DataError> {
+        self.check()?;
+        *self.last_query.lock().unwrap() = Some(q.clone());
+        let rows = self
+            .rows
+            .iter()
+            .filter(|r| q.offices.is_empty() || q.offices.contains(&r.office_number))
+            .filter(|r| q.terminals.is_empty() || q.terminals.contains(&r.terminal.hostname))
+            .filter(|r| q.include_ok || r.status != PairStatus::Ok)
+            .cloned()
+            .collect();
+        Ok(ExpiringReport {
+            as_of: q.as_of,
+            within_days: q.within_days,
+            rows,
+        })
+    }
+
+    async fn terminals(
+        &self,
+        as_of: DateTime<Utc>,
+        within_days: u32,
+    ) -> Result<TerminalsReport, DataError> {
+        self.check()?;
+        Ok(TerminalsReport {
+            as_of,
+            within_days,
+            rows: self.terminal_rows(),
+        })
+    }
+
+    async fn offices(
+        &self,
+        as_of: DateTime<Utc>,
+        within_days: u32,
+    ) -> Result<OfficesReport, DataError> {
+        self.check()?;
+        let mut rows: Vec<OfficeRow> = Vec::new();
+        for r in &self.rows {
+            let tof = TerminalOfOffice {
+                terminal: r.terminal.clone(),
+                status: r.status,
+                not_after: r.not_after,
+                days_left: r.days_left,
+                stale: r.stale,
+            };
+            if let Some(o) = rows.iter_mut().find(|o| o.office_number == r.office_number) {
+                o.terminals.push(tof);
+                continue;
+            }
+            rows.push(OfficeRow {
+                office_number: r.office_number.clone(),
+                office_name: r.office_name.clone(),
+                site: Some("横浜".into()),
+                owner_email: Some("owner@example.invalid".into()),
+                terminals: vec![tof],
+                soonest_not_after: Some(r.not_after),
+                uncovered: false,
+            });
+        }
+        rows.push(OfficeRow {
+            office_number: "4444444444".into(),
+            office_name: Some("うみ事業所".into()),
+            site: None,
+            owner_email: None,
+            terminals: Vec::new(),
+            soonest_not_after: None,
+            uncovered: true,
+        });
+        Ok(OfficesReport {
+            as_of,
+            within_days,
+            rows,
+        })
+    }
+
+    async fn stale(
+        &self,
+        as_of: DateTime<Utc>,
+        older_than_days: u32,
+    ) -> Result<StaleReport, DataError> {
+        self.check()?;
+        *self.last_days.lock().unwrap() = Some(older_than_days);
+        Ok(StaleReport {
+            as_of,
+            older_than_days,
+            rows: vec![StaleRow {
+                terminal: term(2, HOSTILE_HOST),
+                last_report_at: Some(t(2026, 11, 1)),
+                days_since_report: Some(25),
+                office_count: 1,
+            }],
+        })
+    }
+
+    async fn terminal_detail(
+        &self,
+        id: TerminalId,
+        _as_of: DateTime<Utc>,
+        _within_days: u32,
+    ) -> Result<Option<TerminalDetail>, DataError> {
+        self.check()?;
+        let Some(row) = self
+            .terminal_rows()
+            .into_iter()
+            .find(|r| r.terminal.id == id)
+        else {
+            return Ok(None);
+        };
+        let holdings = self
+            .rows
+            .iter()
+            .filter(|r| r.terminal.id == id)
+            .map(|r| HoldingView {
+                certificate: CertificateRef {
+                    subject: if id == 2 {
+                        format!("CN={HOSTILE}")
+                    } else {
+                        r.certificate.subject.clone()
+                    },
+                    ..r.certificate.clone()
+                },
+                office_number: Some(r.office_number.clone()),
+                not_before: r.not_after - chrono::Duration::days(1095),
+                not_after: r.not_after,
+                has_private_key: r.has_private_key,
+                friendly_name: "請求用".into(),
+                locations: vec![LocationView {
+                    source: "profile_file".into(),
+                    store: "My".into(),
+                    user: "staff01".into(),
+                    path: r"C:\Users\staff01\AppData\Roaming\Microsoft\SystemCertificates\My\Certificates\AB".into(),
+                }],
+                first_seen: t(2026, 1, 1),
+                last_seen: t(2026, 11, 25),
+                effective: true,
+            })
+            .collect();
+        Ok(Some(TerminalDetail { row, holdings }))
+    }
+
+    async fn alert_history(&self, limit: u32) -> Result<Vec<AlertRecord>, DataError> {
+        self.check()?;
+        assert!(limit > 0);
+        Ok(vec![AlertRecord {
+            id: 1,
+            decided_at: t(2026, 11, 25),
+            delivered_at: None,
+            threshold: "14d".into(),
+            office_number: Some("2222222222".into()),
+            terminal: Some(term(1, "pc-sakura-01")),
+            certificate_sha256: Some("cd".repeat(32)),
+            not_after: Some(t(2026, 12, 10)),
+            recipient: "webhook:ops".into(),
+            state: "failed".into(),
+            attempts: 3,
+            last_error: Some(format!("HTTP 500 {HOSTILE}")),
+        }])
+    }
+}
+
+fn config() -> DashboardConfig {
+    DashboardConfig {
+        as_of_override: Some(as_of()),
+        ..DashboardConfig::default()
+    }
+}
+
+fn app_with(config: DashboardConfig, fake: Fake) -> (Router, Arc<Fake>) {
+    let fake = Arc::new(fake);
+    (router(config, fake.clone()), fake)
+}
+
+fn app() -> Router {
+    app_with(config(), Fake::new()).0
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    bytes: Vec<u8>,
+}
+
+impl Resp {
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.bytes).unwrap()
+    }
+    fn header(&self, name: header::HeaderName) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
+    }
+    fn count(&self, needle: &str) -> usize {
+        self.text().matches(needle).count()
+    }
+    fn cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+async fn send(app: &Router, req: Request<Body>) -> Resp {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Resp {
+        status,
+        headers,
+        bytes,
+    }
+}
+
+async fn get(app: &Router, uri: &str) -> Resp {
+    get_with(app, uri, &[]).await
+}
+
+async fn get_with(app: &Router, uri: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut b = Request::get(uri);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    send(app, b.body(Body::empty()).unwrap()).await
+}
+
+async fn post_form(app: &Router, uri: &str, body: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut b =
+        Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    send(app, b.body(Body::from(body.to_owned())).unwrap()).await
+}
+
+/// The values of `attr="…"` in document order.
+fn attr_values(html: &str, attr: &str) -> Vec<String> {
+    let needle = format!("{attr}=\"");
+    html.split(&needle)
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+/// No inline script or style anywhere (the CSP would block them anyway).
+fn assert_no_inline_code(html: &str) {
+    assert!(!html.contains("style="), "inline style attribute");
+    assert!(!html.contains("<style"), "inline style element");
+    for s in html.split("<script").skip(1) {
+        assert!(
+            s.starts_with(" src=\"/assets/"),
+            "inline script: <script{}",
+            &s[..40.min(s.len())]
+        );
+    }
+}
+
+// ---------------------------------------------------------------- pages
+
+#[tokio::test]
+async fn overview_in_japanese_by_default_with_counts_chart_and_headers() {
+    let r = get(&app(), "/").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header(header::CONTENT_TYPE), "text/html; charset=utf-8");
+    let csp = r.header(header::CONTENT_SECURITY_POLICY);
+    for part in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+        "base-uri 'none'",
+    ] {
+        assert!(csp.contains(part), "CSP lacks {part}: {csp}");
+    }
+    assert_eq!(r.header(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
+    assert_eq!(r.header(header::REFERRER_POLICY), "no-referrer");
+    let h = r.text();
+    assert!(h.contains(r#"<html lang="ja">"#));
+    for (id, n) in [
+        ("count-expired", 1),
+        ("count-renew-now", 1),
+        ("count-expiring", 2),
+        ("count-ok", 1),
+        ("count-stale", 1),
+        ("count-uncovered", 1),
+    ] {
+        assert!(h.contains(&format!(r#"data-testid="{id}">{n}<"#)), "{id}");
+    }
+    for label in [
+        "概要",
+        "期限切れ",
+        "今すぐ更新",
+        "期限間近",
+        "正常",
+        "未報告の端末",
+        "証明書のない事業所",
+    ] {
+        assert!(h.contains(label), "{label}");
+    }
+    assert!(h.contains(r#"<svg class="timeline""#));
+    assert!(h.contains(r#"role="img""#));
+    assert_eq!(h.matches(r#"<g class="bar">"#).count(), 36);
+    assert!(h.contains("<title>2026/11: 期限切れ 1, 期限間近 1, 正常 0</title>"));
+    assert!(h.contains(r#"data-testid="lang-en""#) && h.contains(r#"data-testid="lang-ja""#));
+    assert!(h.contains("2026/11/26 12:00"), "as-of in Asia/Tokyo");
+    assert_no_inline_code(h);
+}
+
+#[tokio::test]
+async fn overview_window_parameter_reaches_the_data() {
+    let (app, fake) = app_with(config(), Fake::new());
+    assert_eq!(get(&app, "/?within=30").await.status, StatusCode::OK);
+    assert_eq!(*fake.last_days.lock().unwrap(), Some(30));
+    assert_eq!(get(&app, "/").await.status, StatusCode::OK);
+    assert_eq!(*fake.last_days.lock().unwrap(), Some(60), "default window");
+}
+
+#[tokio::test]
+async fn english_by_switch_cookie_and_accept_language() {
+    let app = app();
+    let r = get(&app, "/?lang=en").await;
+    assert!(r.text().contains(r#"<html lang="en">"#));
+    assert!(r.text().contains("Overview") && r.text().contains("Renew now"));
+    let c = r.cookies().join("\n");
+    assert!(c.contains("cf_lang=en") && c.contains("Path=/"), "{c}");
+
+    let r = get_with(&app, "/expiring", &[("cookie", "cf_lang=en")]).await;
+    assert!(r.text().contains("Office number") && r.text().contains("Expires"));
+    let r = get_with(&app, "/expiring", &[("accept-language", "en-US,en;q=0.9")]).await;
+    assert!(r.text().contains("Office number"));
+    let r = get_with(&app, "/expiring?lang=ja", &[("cookie", "cf_lang=en")]).await;
+    assert!(r.text().contains("事業所番号") && r.text().contains("有効期限"));
+    // The switch keeps the current filters.
+    let r = get(&app, "/expiring?office=1111111111").await;
+    assert!(
+        r.text()
+            .contains(r#"href="/expiring?office=1111111111&amp;lang=en""#),
+        "{}",
+        r.text()
+            .split("lang-en")
+            .nth(1)
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect::<String>()
+    );
+}
+
+fn rows_of(r: &Resp) -> Vec<String> {
+    attr_values(r.text(), "data-office")
+}
+
+#[tokio::test]
+async fn expiring_table_default_filters_sorting_and_labels() {
+    let app = app();
+    let r = get(&app, "/expiring").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.count(r#"data-testid="expiring-row""#),
+        3,
+        "ok pairs hidden by default"
+    );
+    assert_eq!(
+        rows_of(&r),
+        ["1111111111", "2222222222", "3333333333"],
+        "most urgent first"
+    );
+    let h = r.text();
+    for label in [
+        "事業所番号",
+        "事業所名",
+        "端末",
+        "有効期限",
+        "残り日数",
+        "更新申請期限",
+        "請求できなくなる月",
+        "複数事業所",
+        "未報告",
+    ] {
+        assert!(h.contains(label), "{label}");
+    }
+    assert!(
+        h.contains("2026/11/20") && h.contains("2026/12/10"),
+        "YYYY/MM/DD"
+    );
+    assert!(h.contains(r#"<a href="/terminals/1">pc-sakura-01</a>"#));
+    assert!(h.contains(r#"<a href="/offices/2222222222">2222222222</a>"#));
+    assert!(h.contains("×2"), "multi-office marker");
+    for name in ["office", "terminal", "status", "within"] {
+        assert!(
+            h.contains(&format!(r#"name="{name}""#)),
+            "filter field {name}"
+        );
+    }
+    assert!(h.contains(r#"data-testid="csv-link" href="/expiring.csv?within=60""#));
+    assert_no_inline_code(h);
+
+    let r = get(&app, "/expiring?sort=office&dir=desc").await;
+    assert_eq!(rows_of(&r), ["3333333333", "2222222222", "1111111111"]);
+    assert!(r.text().contains(r#"aria-sort="descending""#));
+    assert!(
+        r.text()
+            .contains(r#"<input type="hidden" name="sort" value="office">"#)
+    );
+    let r = get(&app, "/expiring?sort=terminal").await;
+    assert_eq!(
+        rows_of(&r),
+        ["3333333333", "1111111111", "2222222222"],
+        "'<' sorts first"
+    );
+}
+
+#[tokio::test]
+async fn expiring_filters_office_terminal_status_window() {
+    let (app, fake) = app_with(config(), Fake::new());
+    let count = |r: &Resp| r.count(r#"data-testid="expiring-row""#);
+
+    let r = get(&app, "/expiring?office=1111111111").await;
+    assert_eq!(count(&r), 1);
+    assert!(
+        r.text().contains(r#"name="office" value="1111111111""#),
+        "filter echoed"
+    );
+    let r = get(&app, "/expiring?office=1111111111&status=all").await;
+    assert_eq!(count(&r), 2);
+    assert!(r.text().contains(r#"<option value="all" selected>"#));
+    let r = get(&app, "/expiring?office=1111111111,2222222222").await;
+    assert_eq!(count(&r), 2);
+    assert_eq!(
+        fake.last_query.lock().unwrap().as_ref().unwrap().offices,
+        ["1111111111", "2222222222"]
+    );
+
+    assert_eq!(
+        count(&get(&app, "/expiring?terminal=pc-sakura-01").await),
+        2
+    );
+    assert_eq!(count(&get(&app, "/expiring?terminal=nope").await), 0);
+    assert!(
+        get(&app, "/expiring?terminal=nope")
+            .await
+            .text()
+            .contains("該当するものはありません")
+    );
+    assert_eq!(count(&get(&app, "/expiring?status=expired").await), 1);
+    assert_eq!(count(&get(&app, "/expiring?status=expiring").await), 2);
+    assert_eq!(
+        count(&get(&app, "/expiring?status=renew_now").await),
+        1,
+        "renew-now excludes expired"
+    );
+    assert_eq!(count(&get(&app, "/expiring?status=ok").await), 1);
+    assert!(fake.last_query.lock().unwrap().as_ref().unwrap().include_ok);
+
+    get(&app, "/expiring?within=30").await;
+    let q = fake.last_query.lock().unwrap().clone().unwrap();
+    assert_eq!((q.within_days, q.include_ok, q.as_of), (30, false, as_of()));
+}
+
+#[tokio::test]
+async fn expiring_table_is_paginated() {
+    let cfg = DashboardConfig {
+        page_size: 2,
+        ..config()
+    };
+    let (app, _) = app_with(cfg, Fake::new());
+    let r = get(&app, "/expiring?status=all").await;
+    assert_eq!(r.count(r#"data-testid="expiring-row""#), 2);
+    assert!(
+        r.text()
+            .contains(r#"rel="next" href="/expiring?status=all&amp;within=60&amp;page=2""#)
+    );
+    let r = get(&app, "/expiring?status=all&page=2").await;
+    assert_eq!(r.count(r#"data-testid="expiring-row""#), 2);
+    assert!(r.text().contains(r#"rel="prev""#));
+    let r = get(&app, "/expiring?status=all&page=99").await;
+    assert_eq!(
+        r.count(r#"data-testid="expiring-row""#),
+        2,
+        "clamped to the last page"
+    );
+    // The CSV has every row of every page.
+    let csv = get(&app, "/expiring.csv?status=all").await;
+    assert_eq!(csv.text().matches("\r\n").count(), 1 + 4);
+}
+
+#[tokio::test]
+async fn hostile_strings_render_as_text_everywhere() {
+    let app = app();
+    for uri in [
+        "/expiring?status=all",
+        "/terminals/2",
+        "/offices/3333333333",
+        "/offices",
+        "/multi-office",
+        "/stale",
+        "/alerts",
+        "/expiring?terminal=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "/expiring?office=%22%3E%3Cscript%3E",
+        "/login?next=%22%3E%3Cscript%3E",
+    ] {
+        let r = get(&app, uri).await;
+        assert!(r.status.is_success(), "{uri}: {}", r.status);
+        let h = r.text();
+        assert!(!h.contains("<script>"), "{uri}: raw script tag");
+        assert!(!h.contains("<img"), "{uri}: injected element");
+        assert_no_inline_code(h);
+    }
+    let h = get(&app, "/terminals/2").await;
+    assert!(
+        h.text()
+            .contains("CN=&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "subject shown as text"
+    );
+    assert!(
+        h.text().contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "hostname shown as text"
+    );
+    let r = get(&app, "/expiring?office=%22%3E%3Cscript%3E").await;
+    assert!(
+        r.text()
+            .contains(r#"name="office" value="&quot;&gt;&lt;script&gt;""#),
+        "attribute stays closed"
+    );
+    let a = get(&app, "/alerts").await;
+    assert!(a.text().contains("HTTP 500 &lt;script&gt;"));
+}
+
+#[tokio::test]
+async fn csv_matches_the_table_bom_crlf_quoted() {
+    let app = app();
+    for q in [
+        "",
+        "?status=all",
+        "?office=1111111111&status=all&sort=office&dir=desc",
+        "?terminal=pc-sakura-01",
+    ] {
+        let table = get(&app, &format!("/expiring{q}")).await;
+        let csv = get(&app, &format!("/expiring.csv{q}")).await;
+        assert_eq!(csv.status, StatusCode::OK);
+        assert_eq!(csv.header(header::CONTENT_TYPE), "text/csv; charset=utf-8");
+        assert!(
+            csv.header(header::CONTENT_DISPOSITION)
+                .starts_with("attachment; filename=\"certfleet-expiring-20261126.csv\"")
+        );
+        assert_eq!(&csv.bytes[..3], b"\xEF\xBB\xBF", "UTF-8 BOM");
+        let text = &csv.text()[3..];
+        assert!(text.ends_with("\r\n"));
+        assert!(!text.replace("\r\n", "").contains('\n'), "CRLF only");
+        let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+        assert_eq!(
+            lines[0],
+            r#""事業所番号","事業所名","端末","状態","有効期限","残り日数","更新申請期限","請求できなくなる月","事業所数","未報告""#
+        );
+        let table_rows = table.count(r#"data-testid="expiring-row""#);
+        assert_eq!(lines.len() - 1, table_rows, "{q}: CSV rows = table rows");
+        // Same order as the table.
+        let csv_offices: Vec<String> = lines[1..]
+            .iter()
+            .map(|l| l.split(',').next().unwrap().trim_matches('"').to_owned())
+            .collect();
+        assert_eq!(csv_offices, rows_of(&table), "{q}");
+        for l in &lines[1..] {
+            assert!(l.starts_with('"') && l.ends_with('"'), "quoted: {l}");
+        }
+    }
+    let all = get(&app, "/expiring.csv?status=all").await;
+    let text = all.text();
+    assert!(text.contains(r#""1111111111","さくら事業所","pc-sakura-01","期限切れ","2026/11/20","-6","2026/11/06","2026-11","2","""#), "{text}");
+    assert!(
+        text.contains(r#""'=HYPERLINK(""http://x"")""#),
+        "formula guard and quote doubling"
+    );
+    let en = get(&app, "/expiring.csv?lang=en").await;
+    assert!(en.text().contains(r#""Office number","Office name""#));
+}
+
+#[tokio::test]
+async fn office_page_lists_terminals_and_superseded_certificates() {
+    let (app, fake) = app_with(config(), Fake::new());
+    let r = get(&app, "/offices/2222222222").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let h = r.text();
+    assert!(
+        h.contains("みなと事業所") && h.contains("横浜") && h.contains("owner@example.invalid")
+    );
+    assert_eq!(r.count(r#"data-testid="office-row""#), 1);
+    assert!(h.contains(r#"data-testid="superseded""#) && h.contains("abababababababab…"));
+    assert!(h.contains("2026/12/01"), "superseded expiry");
+    let q = fake.last_query.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        (q.offices, q.include_ok),
+        (vec!["2222222222".to_owned()], true)
+    );
+    let r = get(&app, "/offices/1111111111").await;
+    assert_eq!(
+        r.count(r#"data-testid="office-row""#),
+        2,
+        "ok pairs shown on the office page"
+    );
+    // In the registry, held nowhere: shown as uncovered.
+    let r = get(&app, "/offices/4444444444").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text().contains(r#"data-testid="uncovered""#));
+    assert_eq!(
+        get(&app, "/offices/9999999999").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = get(&app, "/offices/9999999999?lang=en").await;
+    assert!(r.text().contains("Not found."));
+}
+
+#[tokio::test]
+async fn offices_list_and_uncovered_filter() {
+    let app = app();
+    let r = get(&app, "/offices").await;
+    assert_eq!(r.count(r#"data-testid="office-list-row""#), 4);
+    let r = get(&app, "/offices?uncovered=1").await;
+    assert_eq!(r.count(r#"data-testid="office-list-row""#), 1);
+    assert!(r.text().contains("4444444444"));
+}
+
+#[tokio::test]
+async fn terminal_page_shows_offices_certificates_locations() {
+    let app = app();
+    let r = get(&app, "/terminals/1").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let h = r.text();
+    assert!(h.contains(r#"data-testid="agent-version">0.1.0-test<"#));
+    assert!(h.contains("2026/11/25 12:00"), "last report in Asia/Tokyo");
+    assert_eq!(r.count(r#"data-testid="holding""#), 2);
+    assert!(h.contains("staff01") && h.contains(r"Roaming\Microsoft\SystemCertificates\My"));
+    for label in [
+        "発行者",
+        "発行先",
+        "有効期限",
+        "保存場所",
+        "秘密鍵",
+        "エージェントのバージョン",
+    ] {
+        assert!(h.contains(label), "{label}");
+    }
+    assert!(h.contains("CN=KANAGAWA KOKUHOREN CA"));
+    let r = get(&app, "/terminals/1?lang=en").await;
+    assert!(
+        r.text().contains("Issuer")
+            && r.text().contains("Subject")
+            && r.text().contains("Locations")
+    );
+    assert_eq!(
+        get(&app, "/terminals/999").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app, "/terminals/abc").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn multi_office_stale_and_alert_pages() {
+    let (app, fake) = app_with(config(), Fake::new());
+    let r = get(&app, "/multi-office").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.count(r#"data-testid="multi-row""#),
+        1,
+        "only the terminal with 2 offices"
+    );
+    assert!(r.text().contains("pc-sakura-01") && !r.text().contains("pc-ok"));
+
+    let r = get(&app, "/stale").await;
+    assert_eq!(r.count(r#"data-testid="stale-row""#), 1);
+    assert_eq!(
+        *fake.last_days.lock().unwrap(),
+        Some(7),
+        "default stale_after"
+    );
+    get(&app, "/stale?older_than=30").await;
+    assert_eq!(*fake.last_days.lock().unwrap(), Some(30));
+
+    let r = get(&app, "/alerts").await;
+    assert_eq!(r.count(r#"data-testid="alert-row""#), 1);
+    assert!(
+        r.text().contains("webhook:ops")
+            && r.text().contains("14d")
+            && r.text().contains("通知履歴")
+    );
+}
+
+#[tokio::test]
+async fn data_errors_give_generic_pages() {
+    let fake = Fake {
+        fail: Some(|| DataError::Unavailable("pg: connection refused at 10.0.0.5".into())),
+        ..Fake::new()
+    };
+    let (app, _) = app_with(config(), fake);
+    for uri in [
+        "/",
+        "/expiring",
+        "/expiring.csv",
+        "/offices/1",
+        "/terminals/1",
+        "/multi-office",
+        "/stale",
+        "/alerts",
+        "/offices",
+    ] {
+        let r = get(&app, uri).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+        assert!(!r.text().contains("10.0.0.5"), "{uri}: internals leaked");
+        assert!(r.text().contains("データを取得できません"));
+    }
+    let fake = Fake {
+        fail: Some(|| DataError::Internal("secret detail".into())),
+        ..Fake::new()
+    };
+    let (app, _) = app_with(config(), fake);
+    let r = get(&app, "/expiring").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!r.text().contains("secret detail"));
+}
+
+#[tokio::test]
+async fn assets_are_embedded_and_unknown_paths_404() {
+    let app = app();
+    let css = get(&app, "/assets/style.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_eq!(css.header(header::CONTENT_TYPE), "text/css; charset=utf-8");
+    assert!(css.text().contains(".seg-expired"));
+    assert!(!css.text().contains("http"), "no external references");
+    let js = get(&app, "/assets/app.js").await;
+    assert_eq!(
+        js.header(header::CONTENT_TYPE),
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(
+        get(&app, "/assets/favicon.svg").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&app, "/assets/nope.css").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app, "/assets/..%2Fsrc%2Flib.rs").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app, "/no-such-page").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+// ---------------------------------------------------------------- security
+
+fn password_hash() -> &'static str {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| hash_password("correct horse"))
+}
+
+fn login_config() -> DashboardConfig {
+    DashboardConfig {
+        users: vec![("admin".into(), password_hash().to_owned())],
+        api_token: Some("script-token-123".into()),
+        require_login: true,
+        ..config()
+    }
+}
+
+fn session_from(r: &Resp) -> String {
+    r.cookies()
+        .iter()
+        .find(|c| c.starts_with("cf_session="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("session cookie")
+}
+
+#[tokio::test]
+async fn no_login_needed_on_loopback() {
+    let (app, _) = app_with(
+        DashboardConfig {
+            require_login: false,
+            ..login_config()
+        },
+        Fake::new(),
+    );
+    for uri in ["/", "/expiring", "/expiring.csv", "/alerts"] {
+        assert_eq!(get(&app, uri).await.status, StatusCode::OK, "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn login_required_off_loopback_then_session_then_logout() {
+    let (app, _) = app_with(login_config(), Fake::new());
+    for uri in [
+        "/",
+        "/expiring?office=1",
+        "/expiring.csv",
+        "/offices/1111111111",
+        "/terminals/1",
+        "/multi-office",
+        "/stale",
+        "/alerts",
+        "/offices",
+    ] {
+        let r = get(&app, uri).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{uri}");
+        assert!(
+            r.header(header::LOCATION).starts_with("/login?next="),
+            "{uri}"
+        );
+        assert!(
+            !r.text().contains("pc-sakura"),
+            "{uri}: no data without login"
+        );
+    }
+    assert_eq!(
+        get(&app, "/expiring?office=1")
+            .await
+            .header(header::LOCATION),
+        "/login?next=%2Fexpiring%3Foffice%3D1"
+    );
+    // The login page and the assets are public.
+    let r = get(&app, "/login?next=%2Fexpiring").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text().contains(r#"name="username""#) && r.text().contains(r#"name="password""#));
+    assert!(r.text().contains(r#"name="next" value="/expiring""#));
+    assert_no_inline_code(r.text());
+    assert_eq!(get(&app, "/assets/style.css").await.status, StatusCode::OK);
+
+    let bad = post_form(
+        &app,
+        "/login",
+        "username=admin&password=wrong&next=%2F",
+        &[],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        bad.text()
+            .contains("ユーザー名またはパスワードが正しくありません")
+    );
+    assert!(bad.cookies().is_empty());
+    let unknown = post_form(&app, "/login", "username=root&password=correct+horse", &[]).await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+
+    let ok = post_form(
+        &app,
+        "/login",
+        "username=admin&password=correct+horse&next=%2Fexpiring",
+        &[],
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok.header(header::LOCATION), "/expiring");
+    let set = ok.cookies().join("\n");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attr), "{attr} in {set}");
+    }
+    let session = session_from(&ok);
+    let r = get_with(&app, "/expiring", &[("cookie", &session)]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text().contains(r#"data-testid="logout""#) && r.text().contains("admin"));
+    // A tampered cookie is not a session.
+    let tampered = format!("{}0", session);
+    assert_eq!(
+        get_with(&app, "/", &[("cookie", &tampered)]).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    let out = post_form(&app, "/logout", "", &[("cookie", &session)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.header(header::LOCATION), "/login");
+    assert!(
+        out.cookies()
+            .iter()
+            .any(|c| c.starts_with("cf_session=;") && c.contains("Max-Age=0"))
+    );
+    // The old cookie no longer works even if a client kept it.
+    assert_eq!(
+        get_with(&app, "/", &[("cookie", &session)]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // Logout is POST only.
+    assert_eq!(
+        get(&app, "/logout").await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+}
+
+#[tokio::test]
+async fn bearer_token_instead_of_session() {
+    let (app, _) = app_with(login_config(), Fake::new());
+    let auth = [("authorization", "Bearer script-token-123")];
+    assert_eq!(get_with(&app, "/", &auth).await.status, StatusCode::OK);
+    let csv = get_with(&app, "/expiring.csv", &auth).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(&csv.bytes[..3], b"\xEF\xBB\xBF");
+    let bad = get_with(&app, "/expiring.csv", &[("authorization", "Bearer nope")]).await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(bad.header(header::WWW_AUTHENTICATE), "Bearer");
+}
+
+#[tokio::test]
+async fn login_rejects_open_redirects_and_cross_site_posts() {
+    let (app, _) = app_with(login_config(), Fake::new());
+    for next in [
+        "%2F%2Fevil.example",
+        "https%3A%2F%2Fevil.example",
+        "%2F%5Cevil.example",
+        "%2Flogin",
+    ] {
+        let r = post_form(
+            &app,
+            "/login",
+            &format!("username=admin&password=correct+horse&next={next}"),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(r.header(header::LOCATION), "/", "next={next}");
+    }
+    let r = post_form(
+        &app,
+        "/login",
+        "username=admin&password=correct+horse",
+        &[
+            ("origin", "http://evil.example"),
+            ("host", "dash.example:8080"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = post_form(
+        &app,
+        "/login",
+        "username=admin&password=correct+horse",
+        &[
+            ("origin", "http://dash.example:8080"),
+            ("host", "dash.example:8080"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = post_form(
+        &app,
+        "/logout",
+        "",
+        &[("origin", "http://evil.example"), ("host", "dash.example")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn config_debug_redacts_secrets() {
+    let s = format!("{:?}", login_config());
+    assert!(
+        !s.contains("script-token-123") && !s.contains("$argon2"),
+        "{s}"
+    );
+    assert!(s.contains("admin") && s.contains("Asia/Tokyo"));
+}
+
+#[test]
+fn renew_by_fixture_is_a_date() {
+    // Guards the fixture itself: renew_by is a calendar date 14 days before expiry.
+    assert_eq!(
+        fleet()[0].renew_by,
+        NaiveDate::from_ymd_opt(2026, 11, 6).unwrap()
+    );
+}
