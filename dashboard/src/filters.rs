@@ -51,6 +51,20 @@ impl Params {
         self.u32_or("within", default, MAX_WITHIN_DAYS)
     }
 
+    /// The query string with `page` set to `page` (and `lang` dropped: it lives in a cookie).
+    pub fn with_page(&self, page: usize) -> String {
+        let mut ser = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.0 {
+            if k != "page" && k != "lang" {
+                ser.append_pair(k, v);
+            }
+        }
+        if page > 1 {
+            ser.append_pair("page", &page.to_string());
+        }
+        ser.finish()
+    }
+
     /// The query string without `key` (for the language switch links).
     pub fn without(&self, key: &str) -> String {
         let mut ser = form_urlencoded::Serializer::new(String::new());
@@ -223,7 +237,7 @@ impl ExpiringFilter {
                 .then_with(|| a.terminal.id.cmp(&b.terminal.id))
         };
         let key = self.sort;
-        rows.sort_by(|a, b| {
+        let cmp = |a: &PairRow, b: &PairRow| {
             let primary = match key {
                 SortKey::Expiry => Ordering::Equal,
                 SortKey::Office => a.office_number.cmp(&b.office_number),
@@ -231,7 +245,11 @@ impl ExpiringFilter {
                 SortKey::Status => a.status.cmp(&b.status),
             };
             primary.then_with(|| urgency(a, b))
-        });
+        };
+        // The report already comes most urgent first: checking is O(n), sorting is not.
+        if !rows.is_sorted_by(|a, b| cmp(a, b) != Ordering::Greater) {
+            rows.sort_by(cmp);
+        }
         if self.desc {
             rows.reverse();
         }

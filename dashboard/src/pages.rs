@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 
 use certfleet_model::{
     AlertRecord, ExpiringReport, OfficeRow, OfficesReport, Overview, PairRow, PairStatus,
-    StaleReport, TerminalDetail, TerminalsReport,
+    StaleReport, TerminalDetail, TerminalRow, TerminalsReport,
 };
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
@@ -33,6 +33,8 @@ pub struct Ctx {
     /// Request path (for the language switch links).
     pub path: String,
     pub params: Params,
+    /// Rows per page of long tables.
+    pub page_size: usize,
 }
 
 impl Ctx {
@@ -229,6 +231,81 @@ fn empty_row(out: &mut String, ctx: &Ctx, cols: usize) {
         r#"<tr class="empty"><td colspan="{cols}">{}</td></tr>"#,
         E(ctx.tr().no_rows)
     );
+}
+
+/// The slice of a long table shown on one page.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: usize,
+    end: usize,
+    page: usize,
+    pages: usize,
+}
+
+fn paginate(total: usize, page: usize, page_size: usize) -> Window {
+    let page_size = page_size.max(1);
+    let pages = total.div_ceil(page_size).max(1);
+    let page = page.clamp(1, pages);
+    let start = (page - 1) * page_size;
+    Window {
+        start,
+        end: (start + page_size).min(total),
+        page,
+        pages,
+    }
+}
+
+fn requested_page(ctx: &Ctx) -> usize {
+    ctx.params
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Page links (first, last and a few around the current page); `href(p)` is unescaped.
+fn pager(out: &mut String, tr: &Tr, w: Window, href: impl Fn(usize) -> String) {
+    if w.pages <= 1 {
+        return;
+    }
+    out.push_str(r#"<nav class="pager" aria-label="pages">"#);
+    if w.page > 1 {
+        w!(
+            out,
+            r#"<a rel="prev" href="{}">{}</a> "#,
+            E(&href(w.page - 1)),
+            E(tr.prev)
+        );
+    }
+    let mut last_shown = 0;
+    for p in 1..=w.pages {
+        if p == 1 || p == w.pages || p.abs_diff(w.page) <= 3 {
+            if last_shown + 1 < p {
+                out.push_str("… ");
+            }
+            if p == w.page {
+                w!(out, r#"<span aria-current="page">{p}</span> "#);
+            } else {
+                w!(out, r#"<a href="{}">{p}</a> "#, E(&href(p)));
+            }
+            last_shown = p;
+        }
+    }
+    if w.page < w.pages {
+        w!(
+            out,
+            r#"<a rel="next" href="{}">{}</a>"#,
+            E(&href(w.page + 1)),
+            E(tr.next)
+        );
+    }
+    out.push_str("</nav>");
+}
+
+/// Pager for the simple list pages: the current query with `page` replaced.
+fn list_pager(out: &mut String, ctx: &Ctx, w: Window) {
+    pager(out, ctx.tr(), w, |p| {
+        format!("{}?{}", ctx.path, ctx.params.with_page(p))
+    });
 }
 
 /// `/`: counts and the timeline.
@@ -434,10 +511,8 @@ pub fn expiring(
     );
 
     let total = rows.len();
-    let pages = total.div_ceil(page_size).max(1);
-    let page = f.page.min(pages);
-    let start = (page - 1) * page_size;
-    let end = (start + page_size).min(total);
+    let win = paginate(total, f.page, page_size);
+    let (start, end) = (win.start, win.end);
     let csv_q = f.query_string(f.sort, f.desc, 1);
     w!(
         out,
@@ -499,45 +574,9 @@ pub fn expiring(
         empty_row(&mut out, ctx, 10);
     }
     out.push_str("</tbody></table>");
-    if pages > 1 {
-        out.push_str(r#"<nav class="pager" aria-label="pages">"#);
-        if page > 1 {
-            w!(
-                out,
-                r#"<a rel="prev" href="/expiring?{}">{}</a> "#,
-                E(&f.query_string(f.sort, f.desc, page - 1)),
-                E(tr.prev)
-            );
-        }
-        // First, last and a few around the current page keep the pager short.
-        let mut last_shown = 0;
-        for p in 1..=pages {
-            if p == 1 || p == pages || p.abs_diff(page) <= 3 {
-                if last_shown + 1 < p {
-                    out.push_str("… ");
-                }
-                if p == page {
-                    w!(out, r#"<span aria-current="page">{p}</span> "#);
-                } else {
-                    w!(
-                        out,
-                        r#"<a href="/expiring?{}">{p}</a> "#,
-                        E(&f.query_string(f.sort, f.desc, p))
-                    );
-                }
-                last_shown = p;
-            }
-        }
-        if page < pages {
-            w!(
-                out,
-                r#"<a rel="next" href="/expiring?{}">{}</a>"#,
-                E(&f.query_string(f.sort, f.desc, page + 1)),
-                E(tr.next)
-            );
-        }
-        out.push_str("</nav>");
-    }
+    pager(&mut out, tr, win, |p| {
+        format!("/expiring?{}", f.query_string(f.sort, f.desc, p))
+    });
     foot(&mut out, ctx);
     out
 }
@@ -635,7 +674,7 @@ pub fn office(ctx: &Ctx, number: &str, office: Option<&OfficeRow>, rows: &[PairR
 /// `/offices`: every office (optionally only the uncovered ones).
 pub fn offices(ctx: &Ctx, report: &OfficesReport, uncovered_only: bool) -> String {
     let tr = ctx.tr();
-    let mut out = String::with_capacity(32 * 1024 + report.rows.len() * 300);
+    let mut out = String::with_capacity(32 * 1024);
     head(&mut out, ctx, tr.nav_offices, Nav::Offices);
     w!(
         out,
@@ -658,13 +697,13 @@ pub fn offices(ctx: &Ctx, report: &OfficesReport, uncovered_only: bool) -> Strin
         w!(out, r#"<th scope="col">{}</th>"#, E(l));
     }
     out.push_str("</tr></thead><tbody>");
-    let mut shown = 0;
-    for o in report
+    let rows: Vec<&OfficeRow> = report
         .rows
         .iter()
         .filter(|o| !uncovered_only || o.uncovered)
-    {
-        shown += 1;
+        .collect();
+    let win = paginate(rows.len(), requested_page(ctx), ctx.page_size);
+    for o in &rows[win.start..win.end] {
         out.push_str(r#"<tr data-testid="office-list-row"><td>"#);
         office_link(&mut out, &o.office_number);
         w!(
@@ -689,10 +728,11 @@ pub fn offices(ctx: &Ctx, report: &OfficesReport, uncovered_only: bool) -> Strin
         }
         out.push_str("</td></tr>");
     }
-    if shown == 0 {
+    if rows.is_empty() {
         empty_row(&mut out, ctx, 6);
     }
     out.push_str("</tbody></table>");
+    list_pager(&mut out, ctx, win);
     foot(&mut out, ctx);
     out
 }
@@ -852,9 +892,13 @@ pub fn multi_office(ctx: &Ctx, report: &TerminalsReport) -> String {
         w!(out, r#"<th scope="col">{}</th>"#, E(l));
     }
     out.push_str("</tr></thead><tbody>");
-    let mut shown = 0;
-    for t in report.rows.iter().filter(|t| t.offices.len() >= 2) {
-        shown += 1;
+    let rows: Vec<&TerminalRow> = report
+        .rows
+        .iter()
+        .filter(|t| t.offices.len() >= 2)
+        .collect();
+    let win = paginate(rows.len(), requested_page(ctx), ctx.page_size);
+    for t in &rows[win.start..win.end] {
         out.push_str(r#"<tr data-testid="multi-row"><td>"#);
         terminal_link(&mut out, t.terminal.id, &t.terminal.hostname);
         w!(
@@ -877,10 +921,11 @@ pub fn multi_office(ctx: &Ctx, report: &TerminalsReport) -> String {
         }
         out.push_str("</td></tr>");
     }
-    if shown == 0 {
+    if rows.is_empty() {
         empty_row(&mut out, ctx, 5);
     }
     out.push_str("</tbody></table>");
+    list_pager(&mut out, ctx, win);
     foot(&mut out, ctx);
     out
 }
@@ -909,7 +954,8 @@ pub fn stale(ctx: &Ctx, report: &StaleReport) -> String {
         w!(out, r#"<th scope="col">{}</th>"#, E(l));
     }
     out.push_str("</tr></thead><tbody>");
-    for s in &report.rows {
+    let win = paginate(report.rows.len(), requested_page(ctx), ctx.page_size);
+    for s in &report.rows[win.start..win.end] {
         out.push_str(r#"<tr data-testid="stale-row"><td>"#);
         terminal_link(&mut out, s.terminal.id, &s.terminal.hostname);
         w!(
@@ -928,6 +974,7 @@ pub fn stale(ctx: &Ctx, report: &StaleReport) -> String {
         empty_row(&mut out, ctx, 5);
     }
     out.push_str("</tbody></table>");
+    list_pager(&mut out, ctx, win);
     foot(&mut out, ctx);
     out
 }

@@ -114,6 +114,7 @@ async fn context(State(app): State<AppState>, mut req: Request, next: Next) -> R
         user,
         path: req.uri().path().to_owned(),
         params,
+        page_size: app.config.page_size.max(1),
     };
     req.extensions_mut().insert(Arc::new(ctx));
     let mut resp = next.run(req).await;
@@ -258,7 +259,7 @@ async fn expiring(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
     let rows = std::mem::take(&mut report.rows);
     html(
         StatusCode::OK,
-        pages::expiring(&ctx, &f, &report, &rows, app.config.page_size.max(1)),
+        pages::expiring(&ctx, &f, &report, &rows, ctx.page_size),
     )
 }
 
