@@ -33,7 +33,7 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         setting,
         message: message.into(),
@@ -61,6 +61,54 @@ pub struct FileConfig {
     pub reports: ReportsSection,
     #[serde(default)]
     pub http: HttpSection,
+    #[serde(default)]
+    pub alerts: AlertsSection,
+}
+
+/// `[alerts]`: thresholds, schedule, language and channels of the expiry alerts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    /// Run the daily schedule inside `serve` (default true when a channel is configured).
+    pub enabled: Option<bool>,
+    /// Local time (reports.time_zone) of the daily run, `HH:MM`.
+    pub daily_at: Option<String>,
+    /// Days before expiry at which a pair is alerted (plus "expired").
+    pub thresholds: Option<Vec<u32>>,
+    /// `ja` (default) or `en`.
+    pub language: Option<String>,
+    /// E-mail addresses that receive every alert (the registry's owners get their offices').
+    #[serde(default)]
+    pub default_recipients: Vec<String>,
+    /// First retry delay of a failed delivery; doubles per failure up to a day.
+    pub retry_base_minutes: Option<u64>,
+    pub smtp: Option<SmtpSection>,
+    #[serde(default)]
+    pub webhooks: Vec<WebhookSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSection {
+    pub host: String,
+    pub port: Option<u16>,
+    /// `starttls` (default), `tls` or `none`.
+    pub security: Option<String>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// Sender, e.g. `certfleet <certfleet@example.jp>`.
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSection {
+    pub name: String,
+    pub url: String,
+    /// `json` (default: the structured digest), `slack` or `teams` (a text payload).
+    pub format: Option<String>,
+    /// File holding a bearer token sent as `Authorization: Bearer …`.
+    pub bearer_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -147,6 +195,12 @@ impl FileConfig {
         self.enroll.secret_files.iter_mut().for_each(fix);
         self.http.api_token_file.iter_mut().for_each(fix);
         self.reports.office_registry.iter_mut().for_each(fix);
+        if let Some(smtp) = self.alerts.smtp.as_mut() {
+            smtp.password_file.iter_mut().for_each(fix);
+        }
+        for hook in &mut self.alerts.webhooks {
+            hook.bearer_token_file.iter_mut().for_each(fix);
+        }
     }
 }
 
@@ -250,6 +304,7 @@ pub struct Settings {
     pub reports: ReportSettings,
     pub api_token: Option<String>,
     pub office_registry: Option<PathBuf>,
+    pub alerts: crate::alerts::AlertSettings,
 }
 
 /// Settings for commands that only touch the database (`migrate`, `terminal`, `report`…):
@@ -319,7 +374,9 @@ impl Settings {
             Some(path) => Some(read_secret_file("http.api_token_file", path)?),
             None => None,
         };
+        let alerts = crate::alerts::AlertSettings::resolve(&file.alerts, reports.time_zone)?;
         Ok(Settings {
+            alerts,
             data_dir: db.data_dir,
             database_url: db.database_url,
             grpc_listen,
@@ -426,10 +483,15 @@ fn resolve_tls(
     }
 }
 
-fn read_secret_file(setting: &'static str, path: &Path) -> Result<String, ConfigError> {
+/// Reads a one-line secret file (password, token) without length rules.
+pub(crate) fn read_plain_secret(setting: &'static str, path: &Path) -> Result<String, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| invalid(setting, format!("{}: {e}", path.display())))?;
-    let secret = text.trim().to_owned();
+    Ok(text.trim().to_owned())
+}
+
+fn read_secret_file(setting: &'static str, path: &Path) -> Result<String, ConfigError> {
+    let secret = read_plain_secret(setting, path)?;
     if secret.len() < MIN_ENROLL_SECRET_LEN {
         return Err(invalid(
             setting,

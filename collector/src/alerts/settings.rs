@@ -1,0 +1,203 @@
+//! Resolved alert settings: validated from the `[alerts]` config table.
+
+use chrono::NaiveTime;
+
+use super::decide::Thresholds;
+use crate::config::{AlertsSection, ConfigError, invalid, read_plain_secret};
+
+/// Language of alert messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    Ja,
+    En,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    StartTls,
+    Tls,
+    /// Plain SMTP: only for a relay on localhost or a trusted segment.
+    None,
+}
+
+#[derive(Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub credentials: Option<(String, String)>,
+    pub from: String,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Payload style of a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    /// The structured digest as JSON.
+    Json,
+    /// `{"text": …}`: Slack incoming webhooks and Teams/Mattermost-compatible endpoints.
+    Slack,
+    /// Teams MessageCard-style `{"text": …, "title": …}`.
+    Teams,
+}
+
+#[derive(Clone)]
+pub struct WebhookSettings {
+    pub name: String,
+    pub url: String,
+    pub format: WebhookFormat,
+    pub bearer_token: Option<String>,
+}
+
+impl std::fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSettings").field("name", &self.name).field("format", &self.format).finish_non_exhaustive()
+    }
+}
+
+/// Everything the alert runner needs from configuration.
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    pub enabled: bool,
+    pub daily_at: NaiveTime,
+    pub time_zone: chrono_tz::Tz,
+    pub thresholds: Thresholds,
+    pub language: Language,
+    pub default_recipients: Vec<String>,
+    pub retry_base: chrono::Duration,
+    pub smtp: Option<SmtpSettings>,
+    pub webhooks: Vec<WebhookSettings>,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            daily_at: NaiveTime::from_hms_opt(9, 0, 0).expect("valid time"),
+            time_zone: chrono_tz::Asia::Tokyo,
+            thresholds: Thresholds::default(),
+            language: Language::Ja,
+            default_recipients: Vec::new(),
+            retry_base: chrono::Duration::minutes(10),
+            smtp: None,
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+/// A plausible e-mail address (the SMTP server has the last word).
+pub fn looks_like_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    !local.is_empty() && domain.contains('.') && !s.chars().any(|c| c.is_whitespace() || c == ',' || c == '<' || c == '>')
+}
+
+impl AlertSettings {
+    pub fn resolve(section: &AlertsSection, time_zone: chrono_tz::Tz) -> Result<Self, ConfigError> {
+        let mut s = AlertSettings { time_zone, ..Default::default() };
+        if let Some(at) = &section.daily_at {
+            s.daily_at = NaiveTime::parse_from_str(at, "%H:%M")
+                .map_err(|_| invalid("alerts.daily_at", format!("{at:?} is not a time like 09:00")))?;
+        }
+        if let Some(t) = &section.thresholds {
+            if t.is_empty() || t.iter().any(|d| *d > 3650) {
+                return Err(invalid("alerts.thresholds", "give 1 to 3650 days, e.g. [60, 30, 14, 7, 3, 1]"));
+            }
+            s.thresholds = Thresholds::new(t.clone());
+        }
+        s.language = match section.language.as_deref() {
+            None | Some("ja") => Language::Ja,
+            Some("en") => Language::En,
+            Some(other) => return Err(invalid("alerts.language", format!("{other:?}: use \"ja\" or \"en\""))),
+        };
+        for r in &section.default_recipients {
+            if !looks_like_email(r) {
+                return Err(invalid("alerts.default_recipients", format!("{r:?} is not an e-mail address")));
+            }
+        }
+        s.default_recipients = section.default_recipients.clone();
+        if let Some(m) = section.retry_base_minutes {
+            if m == 0 || m > 1440 {
+                return Err(invalid("alerts.retry_base_minutes", "must be 1..=1440"));
+            }
+            s.retry_base = chrono::Duration::minutes(i64::try_from(m).unwrap_or(10));
+        }
+        if let Some(smtp) = &section.smtp {
+            let security = match smtp.security.as_deref() {
+                None | Some("starttls") => SmtpSecurity::StartTls,
+                Some("tls") => SmtpSecurity::Tls,
+                Some("none") => SmtpSecurity::None,
+                Some(other) => return Err(invalid("alerts.smtp.security", format!("{other:?}: use starttls, tls or none"))),
+            };
+            let port = smtp.port.unwrap_or(match security {
+                SmtpSecurity::Tls => 465,
+                SmtpSecurity::StartTls => 587,
+                SmtpSecurity::None => 25,
+            });
+            let credentials = match (&smtp.username, &smtp.password_file) {
+                (Some(u), Some(p)) => Some((u.clone(), read_plain_secret("alerts.smtp.password_file", p)?)),
+                (None, None) => None,
+                _ => return Err(invalid("alerts.smtp", "username and password_file go together")),
+            };
+            if smtp.from.trim().is_empty() {
+                return Err(invalid("alerts.smtp.from", "is empty"));
+            }
+            s.smtp = Some(SmtpSettings { host: smtp.host.clone(), port, security, credentials, from: smtp.from.clone() });
+        }
+        for hook in &section.webhooks {
+            if !(hook.url.starts_with("https://") || hook.url.starts_with("http://")) {
+                return Err(invalid("alerts.webhooks.url", format!("{:?} is not an http(s) URL", hook.url)));
+            }
+            let format = match hook.format.as_deref() {
+                None | Some("json") => WebhookFormat::Json,
+                Some("slack") => WebhookFormat::Slack,
+                Some("teams") => WebhookFormat::Teams,
+                Some(other) => return Err(invalid("alerts.webhooks.format", format!("{other:?}: use json, slack or teams"))),
+            };
+            let bearer_token = match &hook.bearer_token_file {
+                Some(p) => Some(read_plain_secret("alerts.webhooks.bearer_token_file", p)?),
+                None => None,
+            };
+            s.webhooks.push(WebhookSettings { name: hook.name.clone(), url: hook.url.clone(), format, bearer_token });
+        }
+        if s.smtp.is_none() && !s.default_recipients.is_empty() {
+            return Err(invalid("alerts.default_recipients", "e-mail recipients need an [alerts.smtp] server"));
+        }
+        let has_channel = s.smtp.is_some() || !s.webhooks.is_empty();
+        s.enabled = section.enabled.unwrap_or(has_channel);
+        if s.enabled && !has_channel {
+            return Err(invalid("alerts.enabled", "alerts are enabled but no [alerts.smtp] or [[alerts.webhooks]] is configured"));
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_validation() {
+        let none = AlertSettings::resolve(&AlertsSection::default(), chrono_tz::Asia::Tokyo).unwrap();
+        assert!(!none.enabled);
+        let section: AlertsSection = toml::from_str("daily_at = \"25:00\"").unwrap();
+        assert!(AlertSettings::resolve(&section, chrono_tz::Asia::Tokyo).unwrap_err().to_string().starts_with("alerts.daily_at"));
+        let section: AlertsSection = toml::from_str("default_recipients = [\"a@b.jp\"]").unwrap();
+        assert!(AlertSettings::resolve(&section, chrono_tz::Asia::Tokyo).is_err(), "e-mail without SMTP");
+        let section: AlertsSection =
+            toml::from_str("[[webhooks]]\nname = \"chat\"\nurl = \"http://127.0.0.1:9/hook\"\nformat = \"slack\"\n").unwrap();
+        let s = AlertSettings::resolve(&section, chrono_tz::Asia::Tokyo).unwrap();
+        assert!(s.enabled);
+        assert_eq!(s.webhooks[0].format, WebhookFormat::Slack);
+    }
+}
