@@ -61,6 +61,31 @@ pub enum Command {
         #[command(subcommand)]
         command: TerminalCommand,
     },
+    /// Expiry alerts (`serve` runs them daily by itself; this is for cron and checks).
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Decide and deliver the alerts due now (or at --as-of).
+    Run {
+        /// Show what would be decided; record and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Evaluate at this time (RFC 3339, or a date meaning 00:00 in the display time zone).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// List decided alerts and their deliveries, newest first.
+    History {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -218,6 +243,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("database is up to date");
             Ok(())
         }
+        Command::Alerts { command } => run_alerts(&cli.global, command).await,
         Command::Terminal { command } => {
             let store = cli.global.open_store().await?;
             match command {
@@ -260,6 +286,65 @@ pub async fn run(cli: Cli) -> Result<()> {
                     Ok(())
                 }
             }
+        }
+    }
+}
+
+async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
+    let file = global.file_config()?;
+    let (reports_settings, alert_settings) = crate::config::report_and_alert_settings(&file)?;
+    let store = global.open_store().await?;
+    match command {
+        AlertsCommand::Run { dry_run, as_of } => {
+            let as_of = match as_of {
+                Some(text) => crate::reports::parse_as_of(&text, reports_settings.time_zone)?,
+                None => chrono::Utc::now(),
+            };
+            let channels = crate::alerts::Channels::new(alert_settings.smtp.as_ref(), &alert_settings.webhooks)?;
+            let inputs = crate::alerts::gather_inputs(store.as_ref(), &reports_settings, &alert_settings, as_of).await?;
+            let summary =
+                crate::alerts::run_once(store.as_ref(), &inputs, &alert_settings, &channels, as_of, dry_run).await?;
+            if !summary.leader {
+                println!("another collector is running the alerts right now; nothing done");
+                return Ok(());
+            }
+            let verb = if dry_run { "would decide" } else { "decided" };
+            println!("{verb} {} alert(s) as of {}", summary.decided.len(), as_of.to_rfc3339());
+            for (key, threshold) in &summary.decided {
+                println!("  {threshold:<9} {key}");
+            }
+            for (recipient, n) in &summary.delivered {
+                println!("delivered {n} alert(s) to {recipient}");
+            }
+            for (recipient, error) in &summary.failed {
+                println!("FAILED to deliver to {recipient}: {error} (will retry)");
+            }
+            if !summary.failed.is_empty() {
+                anyhow::bail!("{} digest(s) could not be delivered", summary.failed.len());
+            }
+            Ok(())
+        }
+        AlertsCommand::History { limit, format } => {
+            let records = store.alert_history(limit).await?;
+            match format {
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&records)?),
+                ListFormat::Table => {
+                    println!("{:<17} {:<10} {:<11} {:<20} {:<32} {:<8} ATTEMPTS", "DECIDED", "THRESHOLD", "OFFICE", "TERMINAL", "RECIPIENT", "STATE");
+                    for r in records {
+                        println!(
+                            "{:<17} {:<10} {:<11} {:<20} {:<32} {:<8} {}",
+                            r.decided_at.format("%Y-%m-%d %H:%M"),
+                            r.threshold,
+                            r.office_number.as_deref().unwrap_or("-"),
+                            r.terminal.as_ref().map_or("-", |t| t.hostname.as_str()),
+                            r.recipient,
+                            r.state,
+                            r.attempts
+                        );
+                    }
+                }
+            }
+            Ok(())
         }
     }
 }

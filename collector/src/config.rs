@@ -543,6 +543,16 @@ fn resolve_selector(section: &SelectionSection) -> Result<Selector, ConfigError>
     Selector::new(issuers, office).map_err(|e| invalid("selection.issuer_cns", e.to_string()))
 }
 
+/// Report and alert settings alone, for CLI commands that need no TLS or enroll secrets
+/// (`report …`, `alerts run`).
+pub fn report_and_alert_settings(
+    file: &FileConfig,
+) -> Result<(ReportSettings, crate::alerts::AlertSettings), ConfigError> {
+    let reports = resolve_reports(&file.reports)?;
+    let alerts = crate::alerts::AlertSettings::resolve(&file.alerts, reports.time_zone)?;
+    Ok((reports, alerts))
+}
+
 fn resolve_reports(section: &ReportsSection) -> Result<ReportSettings, ConfigError> {
     let mut r = ReportSettings::default();
     if let Some(tz) = &section.time_zone {

@@ -23,6 +23,8 @@ pub enum ServeError {
     Grpc(#[from] tonic::transport::Error),
     #[error("HTTP server failed: {0}")]
     Http(#[from] std::io::Error),
+    #[error("alert channels: {0}")]
+    Alerts(String),
     #[error("reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
 }
@@ -87,12 +89,45 @@ pub async fn run(
         )
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stopped(stop_rx.clone()));
 
-    let http_state = HttpState::new(store, metrics, &settings, http_addr);
+    let http_state = HttpState::new(store.clone(), metrics, &settings, http_addr);
     let http_server =
-        axum::serve(http, http::router(http_state)).with_graceful_shutdown(stopped(stop_rx));
+        axum::serve(http, http::router(http_state)).with_graceful_shutdown(stopped(stop_rx.clone()));
 
-    tracing::info!(%grpc_addr, %http_addr, tls = settings.tls.is_some(), "collector listening");
+    let alert_task = if settings.alerts.enabled {
+        let channels = crate::alerts::Channels::new(settings.alerts.smtp.as_ref(), &settings.alerts.webhooks)
+            .map_err(|e| ServeError::Alerts(e.to_string()))?;
+        let store = store.clone();
+        let alert_settings = settings.alerts.clone();
+        let reports_settings = settings.reports.clone();
+        let stop = stopped(stop_rx.clone());
+        Some(tokio::spawn(async move {
+            let run = |as_of| {
+                let (store, channels) = (store.clone(), channels.clone());
+                let (alert_settings, reports_settings) = (alert_settings.clone(), reports_settings.clone());
+                async move {
+                    let result = async {
+                        let inputs =
+                            crate::alerts::gather_inputs(store.as_ref(), &reports_settings, &alert_settings, as_of).await?;
+                        crate::alerts::run_once(store.as_ref(), &inputs, &alert_settings, &channels, as_of, false).await
+                    }
+                    .await;
+                    match result {
+                        Ok(s) => tracing::info!(leader = s.leader, decided = s.decided.len(), delivered = s.delivered.len(), failed = s.failed.len(), "alert run finished"),
+                        Err(e) => tracing::error!(error = %e, "alert run failed; the next run retries"),
+                    }
+                }
+            };
+            crate::alerts::schedule(&alert_settings, chrono::Utc::now, run, stop).await;
+        }))
+    } else {
+        None
+    };
+
+    tracing::info!(%grpc_addr, %http_addr, tls = settings.tls.is_some(), alerts = settings.alerts.enabled, "collector listening");
     let (grpc_result, http_result) = tokio::join!(grpc_server, async { http_server.await });
+    if let Some(task) = alert_task {
+        let _ = task.await;
+    }
     grpc_result?;
     http_result?;
     tracing::info!("collector stopped");

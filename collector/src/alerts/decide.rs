@@ -53,6 +53,11 @@ impl Thresholds {
         Self { days }
     }
 
+    /// The largest threshold: how far ahead alerts look.
+    pub fn max_days(&self) -> u32 {
+        self.days.last().copied().unwrap_or(0)
+    }
+
     /// The most urgent threshold a pair has reached, if any (`days` is sorted ascending, so
     /// the first threshold at or above `days_left` is the nearest). Only this one is alerted, so a
     /// certificate first seen 5 days before expiry gets the 7-day alert, not 60/30/14/7.

@@ -22,7 +22,9 @@ pub use self::channels::{ChannelError, Channels};
 pub use self::decide::{Candidate, Level, Subject, Thresholds};
 pub use self::digest::{AlertItem, Digest, compose};
 pub use self::settings::{AlertSettings, Language};
-use crate::store::{NewAlert, StoreError, Store};
+use crate::config::ReportSettings;
+use crate::reports::{self, ReportError};
+use crate::store::{NewAlert, Store, StoreError};
 
 /// What an alert run needs from the reports, computed at `as_of`.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +41,8 @@ pub struct AlertInputs {
 pub enum AlertError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
     #[error("could not encode an alert: {0}")]
     Encode(#[from] serde_json::Error),
 }
@@ -114,6 +118,27 @@ fn new_alert(c: &Candidate) -> Result<NewAlert, AlertError> {
         not_after,
         payload: serde_json::to_string(&item)?,
     })
+}
+
+/// Computes the alert inputs from the same report code the CLI, API and dashboard use.
+pub async fn gather_inputs(
+    store: &dyn Store,
+    reports_settings: &ReportSettings,
+    settings: &AlertSettings,
+    as_of: DateTime<Utc>,
+) -> Result<AlertInputs, AlertError> {
+    let within = settings.thresholds.max_days().max(1);
+    let query = certfleet_model::ExpiringQuery {
+        as_of,
+        within_days: within,
+        offices: Vec::new(),
+        terminals: Vec::new(),
+        include_ok: false,
+    };
+    let pairs = reports::expiring(store, &query, reports_settings).await?.rows;
+    let stale = reports::stale(store, as_of, reports_settings.stale_after_days, reports_settings).await?.rows;
+    let offices = reports::offices(store, as_of, within, reports_settings).await?.rows;
+    Ok(AlertInputs { pairs, stale, offices })
 }
 
 /// Everything due at `as_of`, minus what was decided before.
