@@ -16,7 +16,9 @@ use crate::model::{FoundCertificate, Location, ScanError, ScanResult, Sighting, 
 pub struct Inventory {
     selector: Selector,
     all_issuers: bool,
-    by_sha256: HashMap<String, usize>,
+    /// Index into `certificates` by raw SHA-256 (32 bytes rather than the 64-char hex string:
+    /// the map holds one entry per certificate, and the agent's memory budget is tight).
+    by_sha256: HashMap<[u8; 32], usize>,
     certificates: Vec<FoundCertificate>,
     errors: Vec<ScanError>,
 }
@@ -62,7 +64,14 @@ impl Inventory {
                 return;
             }
         };
-        if let Some(&i) = self.by_sha256.get(&info.sha256) {
+        let mut key = [0u8; 32];
+        // `sha256` is always 64 lowercase hex digits from certinfo.
+        if hex_to_key(&info.sha256, &mut key).is_err() {
+            let Location { source, path, .. } = sighting.location;
+            self.error(source, path, "internal error: malformed SHA-256");
+            return;
+        }
+        if let Some(&i) = self.by_sha256.get(&key) {
             let found = &mut self.certificates[i];
             if !found.locations.contains(&sighting.location) {
                 found.locations.push(sighting.location);
@@ -81,8 +90,7 @@ impl Inventory {
             tracing::debug!(subject = %info.subject, "not an office certificate");
             return;
         }
-        self.by_sha256
-            .insert(info.sha256.clone(), self.certificates.len());
+        self.by_sha256.insert(key, self.certificates.len());
         self.certificates.push(FoundCertificate {
             der: sighting.der,
             info,
@@ -96,7 +104,9 @@ impl Inventory {
     /// The result, certificates sorted by expiry, then office number, then SHA-256.
     pub fn finish(self) -> ScanResult {
         let mut certificates = self.certificates;
-        certificates.sort_by(|a, b| {
+        drop(self.by_sha256);
+        // Unstable sort: no scratch buffer (the keys are unique anyway, SHA-256 included).
+        certificates.sort_unstable_by(|a, b| {
             (a.info.not_after, &a.office_number, &a.info.sha256).cmp(&(
                 b.info.not_after,
                 &b.office_number,
@@ -108,6 +118,22 @@ impl Inventory {
             errors: self.errors,
         }
     }
+}
+
+fn hex_to_key(hex: &str, key: &mut [u8; 32]) -> Result<(), ()> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return Err(());
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Ok(c - b'0'),
+        b'a'..=b'f' => Ok(c - b'a' + 10),
+        _ => Err(()),
+    };
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        key[i] = (digit(pair[0])? << 4) | digit(pair[1])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -28,33 +28,38 @@ struct JsonCertificate<'a> {
     locations: &'a [Location],
 }
 
+/// The certificates serialized one by one from the result (no intermediate copy of the list).
+struct JsonCertificates<'a>(&'a [FoundCertificate]);
+
+impl Serialize for JsonCertificates<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|c| JsonCertificate {
+            office_number: c.office_number.as_deref(),
+            subject: &c.info.subject,
+            issuer: &c.info.issuer,
+            serial: &c.info.serial,
+            not_before: c.info.not_before,
+            not_after: c.info.not_after,
+            sha256: &c.info.sha256,
+            sha1: &c.info.sha1,
+            client_auth: c.info.client_auth,
+            has_private_key: c.has_private_key,
+            friendly_name: c.friendly_name.as_deref(),
+            locations: &c.locations,
+        }))
+    }
+}
+
 #[derive(Serialize)]
 struct JsonOutput<'a> {
-    certificates: Vec<JsonCertificate<'a>>,
+    certificates: JsonCertificates<'a>,
     errors: &'a [ScanError],
 }
 
 /// Writes the JSON object `{"certificates": [...], "errors": [...]}`.
 pub fn write_json(result: &ScanResult, mut out: impl Write) -> io::Result<()> {
     let doc = JsonOutput {
-        certificates: result
-            .certificates
-            .iter()
-            .map(|c| JsonCertificate {
-                office_number: c.office_number.as_deref(),
-                subject: &c.info.subject,
-                issuer: &c.info.issuer,
-                serial: &c.info.serial,
-                not_before: c.info.not_before,
-                not_after: c.info.not_after,
-                sha256: &c.info.sha256,
-                sha1: &c.info.sha1,
-                client_auth: c.info.client_auth,
-                has_private_key: c.has_private_key,
-                friendly_name: c.friendly_name.as_deref(),
-                locations: &c.locations,
-            })
-            .collect(),
+        certificates: JsonCertificates(&result.certificates),
         errors: &result.errors,
     };
     serde_json::to_writer_pretty(&mut out, &doc)?;
@@ -95,8 +100,7 @@ pub fn write_table(result: &ScanResult, now: DateTime<Utc>, mut out: impl Write)
         "STATUS",
         "WHERE FOUND",
     ];
-    let mut rows: Vec<[String; 7]> = Vec::new();
-    for c in &result.certificates {
+    let row = |c: &FoundCertificate| -> [String; 7] {
         let office = match (&c.office_number, &c.info.subject_cn) {
             (Some(n), _) => n.clone(),
             (None, Some(cn)) => format!("({cn})"),
@@ -105,7 +109,7 @@ pub fn write_table(result: &ScanResult, now: DateTime<Utc>, mut out: impl Write)
         let expired = c.info.not_after <= now;
         let mut places: Vec<String> = c.locations.iter().map(describe).collect();
         places.dedup();
-        rows.push([
+        [
             office,
             c.info
                 .issuer_cn
@@ -116,31 +120,31 @@ pub fn write_table(result: &ScanResult, now: DateTime<Utc>, mut out: impl Write)
             days_left(c, today).to_string(),
             if expired { "EXPIRED" } else { "valid" }.to_owned(),
             places.join(", "),
-        ]);
-    }
+        ]
+    };
+    // Two passes (widths, then lines) instead of keeping every row: a scan of a large
+    // directory can list thousands of certificates.
     let mut widths = header.map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
+    for c in &result.certificates {
+        for (w, cell) in widths.iter_mut().zip(row(c)) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let line = |cells: &[String], out: &mut dyn Write| -> io::Result<()> {
         let mut text = String::new();
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                text.push_str(cell);
+            text.push_str(cell);
+            if i + 1 < cells.len() {
                 text.extend(std::iter::repeat_n(' ', w - cell.chars().count() + 2));
             }
         }
         writeln!(out, "{}", text.trim_end())
     };
     line(&header.map(str::to_owned), &mut out)?;
-    for row in &rows {
-        line(row, &mut out)?;
+    for c in &result.certificates {
+        line(&row(c), &mut out)?;
     }
-    if rows.is_empty() {
+    if result.certificates.is_empty() {
         writeln!(out, "(no certificates found)")?;
     }
     if !result.errors.is_empty() {
