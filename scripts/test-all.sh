@@ -19,6 +19,19 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
+# The alert tests talk to a real SMTP server process: aiosmtpd from PyPI, in its own venv.
+TEST_VENV=/var/tmp/certfleet-tools/test-venv
+if ! "$TEST_VENV/bin/python3" -c 'import aiosmtpd' 2>/dev/null; then
+  echo "== installing aiosmtpd (PyPI) into $TEST_VENV"
+  if ! /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+  fi
+  rm -rf "$TEST_VENV"
+  /usr/bin/python3 -m venv "$TEST_VENV"
+  "$TEST_VENV/bin/pip" install -q --disable-pip-version-check aiosmtpd==1.4.6
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -29,5 +42,11 @@ echo "== Windows code type-check (windows-sys compiles on Linux; cfg certfleet_c
 CARGO_TARGET_DIR="$CARGO_TARGET_DIR/wincheck" RUSTFLAGS="--cfg certfleet_check_windows" \
   cargo check -p certfleet-agent --all-targets --locked
 
+echo "== build every binary (end-to-end tests run the real processes)"
+cargo build --workspace --bins --locked
+
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== deploy/ artefacts (systemd, Kubernetes, compose, Dockerfile, Prometheus, Grafana, PowerShell)"
+./scripts/check-deploy.sh
