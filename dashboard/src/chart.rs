@@ -64,6 +64,11 @@ pub fn timeline_svg(out: &mut String, buckets: &[TimelineBucket], tr: &Tr) {
             y + 4
         );
     }
+    let january_soon = buckets
+        .iter()
+        .take(4)
+        .skip(1)
+        .any(|b| b.month.ends_with("-01"));
     let scale = |v: u32| -> u32 { ((u64::from(v) * u64::from(PLOT_H)) / u64::from(max)) as u32 };
     for (i, b) in buckets.iter().enumerate() {
         let x = LEFT + i as u32 * STEP + (STEP - BAR) / 2;
@@ -96,8 +101,8 @@ pub fn timeline_svg(out: &mut String, buckets: &[TimelineBucket], tr: &Tr) {
             }
         }
         out.push_str("</g>");
-        // Label January and the first month, so the years are readable without crowding.
-        if i == 0 || b.month.ends_with("-01") {
+        // Label each January, and the first month unless a January follows too closely.
+        if (i == 0 && !january_soon) || b.month.ends_with("-01") {
             let _ = write!(
                 out,
                 r#"<text class="axis" x="{}" y="{}" text-anchor="start">{}</text>"#,

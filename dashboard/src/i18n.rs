@@ -47,6 +47,16 @@ impl Lang {
         best.map(|(l, _)| l)
     }
 
+    /// "Rows a–b of n" in this language.
+    pub fn showing(self, from: usize, to: usize, total: usize) -> String {
+        match (self, total) {
+            (Lang::Ja, 0) => "0件".to_owned(),
+            (Lang::En, 0) => "0 rows".to_owned(),
+            (Lang::Ja, _) => format!("{total}件中 {from}–{to}件を表示"),
+            (Lang::En, _) => format!("Showing {from}–{to} of {total}"),
+        }
+    }
+
     pub fn tr(self) -> &'static Tr {
         match self {
             Lang::Ja => &JA,

@@ -516,13 +516,8 @@ pub fn expiring(
     let csv_q = f.query_string(f.sort, f.desc, 1);
     w!(
         out,
-        r#"<p class="summary"><span data-testid="row-count">{total}</span> · {} {} · {}: {} · <a data-testid="csv-link" href="/expiring.csv?{}" download>{}</a></p>"#,
-        if total == 0 { 0 } else { start + 1 },
-        if total == 0 {
-            String::new()
-        } else {
-            format!("– {end}")
-        },
+        r#"<p class="summary"><span data-testid="row-count" data-total="{total}">{}</span> · {}: {} · <a data-testid="csv-link" href="/expiring.csv?{}" download>{}</a></p>"#,
+        E(&ctx.lang.showing(start + 1, end, total)),
         E(tr.as_of),
         Day(report.as_of, ctx.tz),
         E(&csv_q),

@@ -26,6 +26,9 @@ struct App {
     config: DashboardConfig,
     data: Arc<dyn DashboardData>,
     sessions: Sessions,
+    /// Bounds concurrent argon2 checks (each takes ~19 MiB and a core for tens of ms), so a
+    /// flood of login attempts cannot exhaust memory or the blocking pool.
+    login_slots: tokio::sync::Semaphore,
 }
 
 type AppState = Arc<App>;
@@ -34,6 +37,7 @@ type Cx = Extension<Arc<Ctx>>;
 pub fn router(config: DashboardConfig, data: Arc<dyn DashboardData>) -> Router {
     let app = Arc::new(App {
         sessions: Sessions::new(&config.session_key),
+        login_slots: tokio::sync::Semaphore::new(2),
         config,
         data,
     });
@@ -440,6 +444,9 @@ async fn login_submit(
     }
     let next = safe_next(form.next.as_deref()).to_owned();
     let ok = form.username.len() <= 256 && form.password.len() <= 1024 && {
+        let Ok(_slot) = app.login_slots.acquire().await else {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        };
         let users = app.config.users.clone();
         let (u, p) = (form.username.clone(), form.password);
         tokio::task::spawn_blocking(move || auth::verify_user(&users, &u, &p))
@@ -448,6 +455,8 @@ async fn login_submit(
     };
     if !ok {
         tracing::info!(user = %form.username, "dashboard: failed login");
+        // Slows password guessing down a little more, without holding a login slot.
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         return html(
             StatusCode::UNAUTHORIZED,
             pages::login(

@@ -1254,7 +1254,8 @@ async fn large_fleet_pages_stay_small_and_fast() {
             "{uri}: page too large: {}",
             r.bytes.len()
         );
-        assert!(took < std::time::Duration::from_secs(5), "{uri}: {took:?}");
+        // Catches accidental quadratic work only; release timings are in the report.
+        assert!(took < std::time::Duration::from_secs(30), "{uri}: {took:?}");
     }
     let start = std::time::Instant::now();
     let csv = get(&app, "/expiring.csv?status=all").await;
@@ -1290,4 +1291,27 @@ async fn list_pages_are_paginated_too() {
         1,
         "clamped to the only page"
     );
+}
+
+/// Manual inspection only: `CERTFLEET_DASHBOARD_SERVE=127.0.0.1:8099 cargo test -p
+/// certfleet-dashboard --test handlers serve_fixture -- --ignored` serves this fixture fleet
+/// (with its hostile strings) for five minutes, to look at the pages in a browser.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "serves the fixture for a human; set CERTFLEET_DASHBOARD_SERVE"]
+async fn serve_fixture_for_manual_inspection() {
+    let Ok(addr) = std::env::var("CERTFLEET_DASHBOARD_SERVE") else {
+        return;
+    };
+    let cfg = DashboardConfig {
+        require_login: std::env::var_os("CERTFLEET_DASHBOARD_LOGIN").is_some(),
+        ..login_config()
+    };
+    let (app, _) = app_with(cfg, Fake::new());
+    let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
+    eprintln!("serving on http://{addr}/ (admin / correct horse)");
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(300),
+        axum::serve(listener, app).into_future(),
+    )
+    .await;
 }
