@@ -82,6 +82,10 @@ pub fn scan_profiles(root: &Path, opts: &FileOptions, inv: &mut Inventory) {
             }
         };
         for file in files {
+            // Windows keeps nothing but element files here; a subdirectory is not an error.
+            if file.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
             scan_store_file(&file.path(), &user, opts, inv);
         }
     }
