@@ -106,7 +106,9 @@ impl AlertSettings {
     pub fn resolve(section: &AlertsSection, time_zone: chrono_tz::Tz) -> Result<Self, ConfigError> {
         let mut s = AlertSettings { time_zone, ..Default::default() };
         if let Some(at) = &section.daily_at {
-            s.daily_at = NaiveTime::parse_from_str(at, "%H:%M")
+            // HH:MM for people; HH:MM:SS is accepted too (tests schedule a run seconds ahead).
+            s.daily_at = NaiveTime::parse_from_str(at, "%H:%M:%S")
+                .or_else(|_| NaiveTime::parse_from_str(at, "%H:%M"))
                 .map_err(|_| invalid("alerts.daily_at", format!("{at:?} is not a time like 09:00")))?;
         }
         if let Some(t) = &section.thresholds {
