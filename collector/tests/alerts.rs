@@ -32,12 +32,20 @@ struct Fixture {
 async fn sqlite() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = store::open(None, dir.path(), 4).await.unwrap();
-    Fixture { store, _dir: Some(dir) }
+    Fixture {
+        store,
+        _dir: Some(dir),
+    }
 }
 
 async fn postgres() -> Fixture {
     let url = cluster().fresh_database().await;
-    Fixture { store: store::open(Some(&url), std::path::Path::new("."), 4).await.unwrap(), _dir: None }
+    Fixture {
+        store: store::open(Some(&url), std::path::Path::new("."), 4)
+            .await
+            .unwrap(),
+        _dir: None,
+    }
 }
 
 macro_rules! both {
@@ -47,14 +55,21 @@ macro_rules! both {
     };
 }
 
-both!(thresholds_step_day_by_day_once_each, renewal_stops_alerts, failing_webhook_is_retried_and_delivered_once, digest_over_real_smtp_routes_to_office_owner);
+both!(
+    stale_and_uncovered_alert_once_per_episode,
+    thresholds_step_day_by_day_once_each,
+    renewal_stops_alerts,
+    failing_webhook_is_retried_and_delivered_once,
+    digest_over_real_smtp_routes_to_office_owner
+);
 
 struct Ca(rcgen::Issuer<'static, rcgen::KeyPair>);
 
 impl Ca {
     fn new() -> Self {
         let mut p = rcgen::CertificateParams::default();
-        p.distinguished_name.push(rcgen::DnType::CommonName, "KANAGAWA KOKUHOREN CA");
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "KANAGAWA KOKUHOREN CA");
         p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         Ca(rcgen::Issuer::new(p, rcgen::KeyPair::generate().unwrap()))
     }
@@ -64,7 +79,10 @@ impl Ca {
         p.distinguished_name.push(rcgen::DnType::CommonName, office);
         p.not_before = time::OffsetDateTime::from_unix_timestamp(not_before.timestamp()).unwrap();
         p.not_after = time::OffsetDateTime::from_unix_timestamp(not_after.timestamp()).unwrap();
-        p.signed_by(&rcgen::KeyPair::generate().unwrap(), &self.0).unwrap().der().to_vec()
+        p.signed_by(&rcgen::KeyPair::generate().unwrap(), &self.0)
+            .unwrap()
+            .der()
+            .to_vec()
     }
 }
 
@@ -76,19 +94,42 @@ async fn enroll(store: &SharedStore, machine: &str) -> AuthenticatedTerminal {
         os_version: "10".into(),
         agent_version: "test".into(),
     };
-    let id = store.enroll(&facts, &format!("hash-{machine}"), Utc::now()).await.unwrap();
-    AuthenticatedTerminal { id, machine_id: machine.into(), revoked: false }
+    let id = store
+        .enroll(&facts, &format!("hash-{machine}"), Utc::now())
+        .await
+        .unwrap();
+    AuthenticatedTerminal {
+        id,
+        machine_id: machine.into(),
+        revoked: false,
+    }
 }
 
 /// Reports `ders` for `terminal` scanned at `at`, through the same validation as gRPC.
-async fn report(store: &SharedStore, terminal: &AuthenticatedTerminal, ders: &[Vec<u8>], at: DateTime<Utc>) {
+async fn report(
+    store: &SharedStore,
+    terminal: &AuthenticatedTerminal,
+    ders: &[Vec<u8>],
+    at: DateTime<Utc>,
+) {
     let req = pb::ReportRequest {
         report_id: uuid::Uuid::new_v4().to_string(),
-        terminal: Some(pb::TerminalFacts { machine_id: terminal.machine_id.clone(), hostname: format!("pc-{}", terminal.machine_id), ..Default::default() }),
-        scanned_at: Some(prost_types::Timestamp { seconds: at.timestamp(), nanos: 0 }),
+        terminal: Some(pb::TerminalFacts {
+            machine_id: terminal.machine_id.clone(),
+            hostname: format!("pc-{}", terminal.machine_id),
+            ..Default::default()
+        }),
+        scanned_at: Some(prost_types::Timestamp {
+            seconds: at.timestamp(),
+            nanos: 0,
+        }),
         certificates: ders
             .iter()
-            .map(|d| pb::ReportedCertificate { der: d.clone(), has_private_key: Some(true), ..Default::default() })
+            .map(|d| pb::ReportedCertificate {
+                der: d.clone(),
+                has_private_key: Some(true),
+                ..Default::default()
+            })
             .collect(),
         errors: vec![],
     };
@@ -118,17 +159,24 @@ async fn hook(State(r): State<Receiver>, body: axum::Json<serde_json::Value>) ->
 }
 
 async fn receiver(fail_first: u32) -> (Receiver, SocketAddr) {
-    let r = Receiver { fail_first, ..Default::default() };
+    let r = Receiver {
+        fail_first,
+        ..Default::default()
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = Router::new().route("/hook", post(hook)).with_state(r.clone());
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .with_state(r.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (r, addr)
 }
 
 fn webhook_settings(addr: SocketAddr) -> AlertSettings {
-    let section: certfleet_collector::config::AlertsSection =
-        toml::from_str(&format!("[[webhooks]]\nname = \"it\"\nurl = \"http://{addr}/hook\"\n")).unwrap();
+    let section: certfleet_collector::config::AlertsSection = toml::from_str(&format!(
+        "[[webhooks]]\nname = \"it\"\nurl = \"http://{addr}/hook\"\n"
+    ))
+    .unwrap();
     AlertSettings::resolve(&section, chrono_tz::Asia::Tokyo).unwrap()
 }
 
@@ -139,7 +187,12 @@ fn t0() -> DateTime<Utc> {
 
 /// Steps daily at 09:00 JST from `t0` for `days` days; on each day first calls `each_day`, then
 /// runs the alerts. Returns (day, threshold, hostname) of every decided alert.
-async fn step<F, Fut>(store: &SharedStore, settings: &AlertSettings, days: i64, mut each_day: F) -> Vec<(i64, String, String)>
+async fn step<F, Fut>(
+    store: &SharedStore,
+    settings: &AlertSettings,
+    days: i64,
+    mut each_day: F,
+) -> Vec<(i64, String, String)>
 where
     F: FnMut(i64, DateTime<Utc>) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -150,8 +203,12 @@ where
     for day in 0..=days {
         let as_of = t0() + Duration::days(day) + Duration::hours(9);
         each_day(day, as_of).await;
-        let inputs = alerts::gather_inputs(store.as_ref(), &rs, settings, as_of).await.unwrap();
-        let summary = alerts::run_once(store.as_ref(), &inputs, settings, &channels, as_of, false).await.unwrap();
+        let inputs = alerts::gather_inputs(store.as_ref(), &rs, settings, as_of)
+            .await
+            .unwrap();
+        let summary = alerts::run_once(store.as_ref(), &inputs, settings, &channels, as_of, false)
+            .await
+            .unwrap();
         assert!(summary.leader);
         for (key, threshold) in summary.decided {
             let host = inputs
@@ -177,7 +234,13 @@ async fn thresholds_step_day_by_day_once_each(fx: Fixture) {
     let b_cell: Arc<tokio::sync::Mutex<Option<AuthenticatedTerminal>>> = Arc::default();
     let store = fx.store.clone();
     let decided = step(&fx.store, &settings, 72, |day, as_of| {
-        let (store, a, cert_a, cert_b, b_cell) = (store.clone(), a.clone(), cert_a.clone(), cert_b.clone(), b_cell.clone());
+        let (store, a, cert_a, cert_b, b_cell) = (
+            store.clone(),
+            a.clone(),
+            cert_a.clone(),
+            cert_b.clone(),
+            b_cell.clone(),
+        );
         async move {
             // Terminals report daily (so they are never stale); terminal b first appears
             // 5 days before expiry.
@@ -192,29 +255,60 @@ async fn thresholds_step_day_by_day_once_each(fx: Fixture) {
         }
     })
     .await;
-    let for_a: Vec<(i64, &str)> = decided.iter().filter(|d| d.2 == "pc-a").map(|d| (d.0, d.1.as_str())).collect();
+    let for_a: Vec<(i64, &str)> = decided
+        .iter()
+        .filter(|d| d.2 == "pc-a")
+        .map(|d| (d.0, d.1.as_str()))
+        .collect();
     assert_eq!(
         for_a,
-        vec![(10, "60d"), (40, "30d"), (56, "14d"), (63, "7d"), (67, "3d"), (69, "1d"), (70, "expired")],
+        vec![
+            (10, "60d"),
+            (40, "30d"),
+            (56, "14d"),
+            (63, "7d"),
+            (67, "3d"),
+            (69, "1d"),
+            (70, "expired")
+        ],
         "each threshold once, in order: {decided:?}"
     );
-    let for_b: Vec<(i64, &str)> = decided.iter().filter(|d| d.2 == "pc-b").map(|d| (d.0, d.1.as_str())).collect();
-    assert_eq!(for_b, vec![(65, "7d"), (67, "3d"), (69, "1d"), (70, "expired")], "first seen 5 days before: nearest only");
+    let for_b: Vec<(i64, &str)> = decided
+        .iter()
+        .filter(|d| d.2 == "pc-b")
+        .map(|d| (d.0, d.1.as_str()))
+        .collect();
+    assert_eq!(
+        for_b,
+        vec![(65, "7d"), (67, "3d"), (69, "1d"), (70, "expired")],
+        "first seen 5 days before: nearest only"
+    );
     // One digest per run with alerts, each delivered once.
     let bodies = rx.bodies.lock().unwrap().clone();
     let runs_with_alerts: std::collections::BTreeSet<i64> = decided.iter().map(|d| d.0).collect();
     assert_eq!(bodies.len(), runs_with_alerts.len());
     let history = fx.store.alert_history(1000).await.unwrap();
     assert_eq!(history.len(), decided.len());
-    assert!(history.iter().all(|h| h.state == "sent" && h.attempts == 1), "{history:?}");
+    assert!(
+        history.iter().all(|h| h.state == "sent" && h.attempts == 1),
+        "{history:?}"
+    );
 }
 
 async fn renewal_stops_alerts(fx: Fixture) {
     let (_rx, addr) = receiver(0).await;
     let settings = webhook_settings(addr);
     let ca = Ca::new();
-    let old = ca.cert("1111111111", t0() - Duration::days(1000), t0() + Duration::days(70));
-    let new = ca.cert("1111111111", t0() + Duration::days(44), t0() + Duration::days(44 + 1095));
+    let old = ca.cert(
+        "1111111111",
+        t0() - Duration::days(1000),
+        t0() + Duration::days(70),
+    );
+    let new = ca.cert(
+        "1111111111",
+        t0() + Duration::days(44),
+        t0() + Duration::days(44 + 1095),
+    );
     let a = enroll(&fx.store, "a").await;
     let store = fx.store.clone();
     let decided = step(&fx.store, &settings, 72, |day, as_of| {
@@ -227,7 +321,11 @@ async fn renewal_stops_alerts(fx: Fixture) {
     })
     .await;
     let got: Vec<(i64, &str)> = decided.iter().map(|d| (d.0, d.1.as_str())).collect();
-    assert_eq!(got, vec![(10, "60d"), (40, "30d")], "the superseded certificate never alerts");
+    assert_eq!(
+        got,
+        vec![(10, "60d"), (40, "30d")],
+        "the superseded certificate never alerts"
+    );
 }
 
 async fn failing_webhook_is_retried_and_delivered_once(fx: Fixture) {
@@ -237,17 +335,47 @@ async fn failing_webhook_is_retried_and_delivered_once(fx: Fixture) {
     let ca = Ca::new();
     let now: DateTime<Utc> = "2026-11-26T00:00:00Z".parse().unwrap();
     let a = enroll(&fx.store, "a").await;
-    report(&fx.store, &a, &[ca.cert("1111111111", now - Duration::days(1000), now + Duration::days(5))], now).await;
+    report(
+        &fx.store,
+        &a,
+        &[ca.cert(
+            "1111111111",
+            now - Duration::days(1000),
+            now + Duration::days(5),
+        )],
+        now,
+    )
+    .await;
     let rs = ReportSettings::default();
     let mut runs = Vec::new();
     // Runs at +0, +1 min (not yet due), +11 min (retry 1), +40 min (retry 2 succeeds), +2 h.
     for minutes in [0, 1, 11, 40, 120] {
         let as_of = now + Duration::minutes(minutes);
-        let inputs = alerts::gather_inputs(fx.store.as_ref(), &rs, &settings, as_of).await.unwrap();
-        let s = alerts::run_once(fx.store.as_ref(), &inputs, &settings, &channels, as_of, false).await.unwrap();
+        let inputs = alerts::gather_inputs(fx.store.as_ref(), &rs, &settings, as_of)
+            .await
+            .unwrap();
+        let s = alerts::run_once(
+            fx.store.as_ref(),
+            &inputs,
+            &settings,
+            &channels,
+            as_of,
+            false,
+        )
+        .await
+        .unwrap();
         runs.push((minutes, s.decided.len(), s.delivered.len(), s.failed.len()));
     }
-    assert_eq!(runs, vec![(0, 1, 0, 1), (1, 0, 0, 0), (11, 0, 0, 1), (40, 0, 1, 0), (120, 0, 0, 0)]);
+    assert_eq!(
+        runs,
+        vec![
+            (0, 1, 0, 1),
+            (1, 0, 0, 0),
+            (11, 0, 0, 1),
+            (40, 0, 1, 0),
+            (120, 0, 0, 0)
+        ]
+    );
     assert_eq!(*rx.requests.lock().unwrap(), 3);
     let bodies = rx.bodies.lock().unwrap().clone();
     assert_eq!(bodies.len(), 1, "delivered exactly once");
@@ -275,21 +403,42 @@ impl Drop for SmtpSink {
 fn python() -> String {
     // scripts/test-all.sh installs aiosmtpd into this virtualenv.
     let venv = "/var/tmp/certfleet-tools/test-venv/bin/python3";
-    if std::path::Path::new(venv).exists() { venv.into() } else { "python3".into() }
+    if std::path::Path::new(venv).exists() {
+        venv.into()
+    } else {
+        "python3".into()
+    }
 }
 
 fn smtp_sink() -> SmtpSink {
     let dir = tempfile::tempdir().unwrap();
     let mbox = dir.path().join("maildir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = std::process::Command::new(python())
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ])
         .arg(&mbox)
         .spawn()
         .expect("start aiosmtpd (pip install aiosmtpd; scripts/test-all.sh does)");
     for _ in 0..100 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return SmtpSink { child, port, mbox, _dir: dir };
+            return SmtpSink {
+                child,
+                port,
+                mbox,
+                _dir: dir,
+            };
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
@@ -308,8 +457,17 @@ for m in mailbox.Maildir(sys.argv[1], factory=None):
     out.append([m['To'], str(make_header(decode_header(raw))), raw, body])
 print(json.dumps(out))
 "#;
-    let out = std::process::Command::new(python()).arg("-c").arg(script).arg(path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -335,21 +493,87 @@ async fn digest_over_real_smtp_routes_to_office_owner(fx: Fixture) {
     let ca = Ca::new();
     let a = enroll(&fx.store, "a").await;
     let b = enroll(&fx.store, "b").await;
-    report(&fx.store, &a, &[ca.cert("1111111111", now - Duration::days(1000), now + Duration::days(20))], now).await;
-    report(&fx.store, &b, &[ca.cert("2222222222", now - Duration::days(1000), now + Duration::days(200))], now).await;
-    let inputs = alerts::gather_inputs(fx.store.as_ref(), &ReportSettings::default(), &settings, now).await.unwrap();
-    let s = alerts::run_once(fx.store.as_ref(), &inputs, &settings, &channels, now, false).await.unwrap();
+    report(
+        &fx.store,
+        &a,
+        &[ca.cert(
+            "1111111111",
+            now - Duration::days(1000),
+            now + Duration::days(20),
+        )],
+        now,
+    )
+    .await;
+    report(
+        &fx.store,
+        &b,
+        &[ca.cert(
+            "2222222222",
+            now - Duration::days(1000),
+            now + Duration::days(200),
+        )],
+        now,
+    )
+    .await;
+    let inputs = alerts::gather_inputs(
+        fx.store.as_ref(),
+        &ReportSettings::default(),
+        &settings,
+        now,
+    )
+    .await
+    .unwrap();
+    let s = alerts::run_once(fx.store.as_ref(), &inputs, &settings, &channels, now, false)
+        .await
+        .unwrap();
     assert!(s.failed.is_empty(), "{:?}", s.failed);
     let mut mails = read_mbox(&sink.mbox);
     mails.sort();
     let to: Vec<&str> = mails.iter().map(|m| m.0.as_str()).collect();
-    assert_eq!(to, vec!["it@example.jp", "yokohama@example.jp"], "owner of 1111111111 and the default recipient; not kawasaki (nothing due)");
+    assert_eq!(
+        to,
+        vec!["it@example.jp", "yokohama@example.jp"],
+        "owner of 1111111111 and the default recipient; not kawasaki (nothing due)"
+    );
     for (_, subject, raw, body) in &mails {
-        assert!(subject.starts_with("【certfleet】クライアント証明書の期限通知"), "{subject}");
-        assert!(raw.contains("=?utf-8?"), "Japanese subject is RFC 2047 encoded: {raw}");
-        assert!(body.contains("事業所番号 1111111111（横浜第一事業所）"), "{body}");
+        assert!(
+            subject.starts_with("【certfleet】クライアント証明書の期限通知"),
+            "{subject}"
+        );
+        assert!(
+            raw.contains("=?utf-8?"),
+            "Japanese subject is RFC 2047 encoded: {raw}"
+        );
+        assert!(
+            body.contains("事業所番号 1111111111（横浜第一事業所）"),
+            "{body}"
+        );
         assert!(body.contains("端末 pc-a"), "{body}");
         assert!(body.contains("有効期限 2026/12/16"), "{body}");
         assert!(body.contains("/certsrv/"), "renewal steps included");
     }
+}
+
+async fn stale_and_uncovered_alert_once_per_episode(fx: Fixture) {
+    let (_rx, addr) = receiver(0).await;
+    let settings = webhook_settings(addr);
+    let rule = OfficeNumberRule::default();
+    registry::import(fx.store.as_ref(), "3333333333,港北事業所,横浜,kohoku@example.jp\n", &rule, t0()).await.unwrap();
+    let ca = Ca::new();
+    let cert = ca.cert("1111111111", t0() - Duration::days(10), t0() + Duration::days(900));
+    let a = enroll(&fx.store, "a").await;
+    let store = fx.store.clone();
+    // Terminal a reports on days 0 and 12 only: stale from day 8 (7 days), fresh again on day
+    // 12, stale again from day 20 — two episodes.
+    let decided = step(&fx.store, &settings, 22, |day, as_of| {
+        let (store, a, cert) = (store.clone(), a.clone(), cert.clone());
+        async move {
+            if day == 0 || day == 12 {
+                report(&store, &a, &[cert], as_of).await;
+            }
+        }
+    })
+    .await;
+    let got: Vec<(i64, &str)> = decided.iter().map(|d| (d.0, d.1.as_str())).collect();
+    assert_eq!(got, vec![(0, "uncovered"), (8, "stale"), (20, "stale")], "{decided:?}");
 }
