@@ -1315,3 +1315,27 @@ async fn serve_fixture_for_manual_inspection() {
     )
     .await;
 }
+
+/// The collector merges the dashboard into its own router (with its own state and fallback).
+#[tokio::test]
+async fn merges_into_a_host_router() {
+    use axum::routing::get as get_route;
+    let host = Router::new()
+        .route(
+            "/healthz",
+            get_route(
+                |axum::extract::State(s): axum::extract::State<&'static str>| async move { s },
+            ),
+        )
+        .with_state("ok")
+        .merge(app())
+        .fallback(|| async { (StatusCode::NOT_FOUND, "host 404") });
+    let r = get(&host, "/healthz").await;
+    assert_eq!((r.status, r.text()), (StatusCode::OK, "ok"));
+    assert!(
+        r.header(header::CONTENT_SECURITY_POLICY).is_empty(),
+        "dashboard layers stay on its routes"
+    );
+    assert_eq!(get(&host, "/expiring").await.status, StatusCode::OK);
+    assert_eq!(get(&host, "/nope").await.text(), "host 404");
+}
