@@ -61,6 +61,16 @@ pub enum Command {
         #[command(subcommand)]
         command: TerminalCommand,
     },
+    /// Expiry reports: what expires soon, where, for which office.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+    /// The office registry (names, sites, owner e-mails).
+    Offices {
+        #[command(subcommand)]
+        command: OfficesCommand,
+    },
     /// Expiry alerts (`serve` runs them daily by itself; this is for cron and checks).
     Alerts {
         #[command(subcommand)]
@@ -120,6 +130,84 @@ pub enum TerminalCommand {
     /// Revoke a terminal (by id, machine id or hostname): its node key stops working and it
     /// cannot enroll again.
     Revoke { terminal: String },
+}
+
+/// Options shared by every report.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Evaluate at this time: RFC 3339, or a date meaning 00:00 in the display time zone.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// (terminal, office) pairs whose certificate is expired or expiring, most urgent first.
+    Expiring {
+        /// Window in days (default: reports.window_days, 60).
+        #[arg(long, value_name = "DAYS")]
+        within: Option<u32>,
+        /// Only this office number (repeatable).
+        #[arg(long = "office", value_name = "N")]
+        offices: Vec<String>,
+        /// Only this terminal hostname (repeatable).
+        #[arg(long = "terminal", value_name = "HOSTNAME")]
+        terminals: Vec<String>,
+        /// Also list pairs that are fine.
+        #[arg(long)]
+        include_ok: bool,
+        #[command(flatten)]
+        common: ReportArgs,
+    },
+    /// Every terminal with its offices and the soonest expiry.
+    Terminals {
+        #[arg(long, value_name = "DAYS")]
+        within: Option<u32>,
+        #[command(flatten)]
+        common: ReportArgs,
+    },
+    /// Every office with the terminals holding it; uncovered registry offices.
+    Offices {
+        #[arg(long, value_name = "DAYS")]
+        within: Option<u32>,
+        #[command(flatten)]
+        common: ReportArgs,
+    },
+    /// Terminals holding certificates of two or more offices.
+    MultiOffice {
+        #[arg(long, value_name = "DAYS")]
+        within: Option<u32>,
+        #[command(flatten)]
+        common: ReportArgs,
+    },
+    /// Terminals that have not reported for longer than DAYS (default: reports.stale_after_days).
+    Stale {
+        #[arg(long, value_name = "DAYS")]
+        older_than: Option<u32>,
+        #[command(flatten)]
+        common: ReportArgs,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OfficesCommand {
+    /// Import office number, name, site, owner e-mail from a CSV file (header optional).
+    /// Idempotent; nothing is imported when any row is bad.
+    Import { file: PathBuf },
+    /// List the registry.
+    List {
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -243,6 +331,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("database is up to date");
             Ok(())
         }
+        Command::Report { command } => run_report(&cli.global, command).await,
+        Command::Offices { command } => run_offices(&cli.global, command).await,
         Command::Alerts { command } => run_alerts(&cli.global, command).await,
         Command::Terminal { command } => {
             let store = cli.global.open_store().await?;
@@ -290,6 +380,125 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// `report …`: builds the report through the same [`crate::reports::params::run`] as the HTTP
+/// API and prints it.
+async fn run_report(global: &GlobalArgs, command: ReportCommand) -> Result<()> {
+    use crate::reports::{ReportKind, ReportParams, format};
+    let (kind, params, common) = match command {
+        ReportCommand::Expiring {
+            within,
+            offices,
+            terminals,
+            include_ok,
+            common,
+        } => (
+            ReportKind::Expiring,
+            ReportParams {
+                within,
+                offices,
+                terminals,
+                include_ok,
+                ..ReportParams::default()
+            },
+            common,
+        ),
+        ReportCommand::Terminals { within, common } => (
+            ReportKind::Terminals,
+            ReportParams {
+                within,
+                ..ReportParams::default()
+            },
+            common,
+        ),
+        ReportCommand::Offices { within, common } => (
+            ReportKind::Offices,
+            ReportParams {
+                within,
+                ..ReportParams::default()
+            },
+            common,
+        ),
+        ReportCommand::MultiOffice { within, common } => (
+            ReportKind::MultiOffice,
+            ReportParams {
+                within,
+                ..ReportParams::default()
+            },
+            common,
+        ),
+        ReportCommand::Stale { older_than, common } => (
+            ReportKind::Stale,
+            ReportParams {
+                older_than,
+                ..ReportParams::default()
+            },
+            common,
+        ),
+    };
+    let params = ReportParams {
+        as_of: common.as_of,
+        ..params
+    };
+    let settings = crate::config::report_settings(&global.file_config()?)?;
+    let store = global.open_store().await?;
+    let report =
+        crate::reports::params::run(store.as_ref(), kind, &params, chrono::Utc::now(), &settings)
+            .await?;
+    let text = match common.format {
+        ReportFormat::Json => report.to_json() + "\n",
+        ReportFormat::Csv => format::to_csv(&report, settings.time_zone),
+        ReportFormat::Table => format::to_table(&report, settings.time_zone),
+    };
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `offices …`: the office registry.
+async fn run_offices(global: &GlobalArgs, command: OfficesCommand) -> Result<()> {
+    let file = global.file_config()?;
+    let store = global.open_store().await?;
+    match command {
+        OfficesCommand::Import { file: path } => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {} (UTF-8 CSV expected)", path.display()))?;
+            let rule = crate::registry::OfficeNumberRule::new(
+                file.selection
+                    .office_pattern
+                    .as_deref()
+                    .unwrap_or(crate::registry::DEFAULT_OFFICE_PATTERN),
+            )?;
+            let summary = crate::registry::import(store.as_ref(), &text, &rule, chrono::Utc::now())
+                .await
+                .with_context(|| format!("{} was not imported", path.display()))?;
+            println!(
+                "imported {} office(s) from {} ({} new or changed)",
+                summary.rows,
+                path.display(),
+                summary.changed
+            );
+            Ok(())
+        }
+        OfficesCommand::List { format } => {
+            let offices = store.list_offices().await?;
+            match format {
+                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&offices)?),
+                ListFormat::Table => {
+                    for o in offices {
+                        println!(
+                            "{}  {}  {}  {}",
+                            o.office_number, o.name, o.site, o.owner_email
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
 async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
     let file = global.file_config()?;
     let (reports_settings, alert_settings) = crate::config::report_and_alert_settings(&file)?;
@@ -300,16 +509,36 @@ async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
                 Some(text) => crate::reports::parse_as_of(&text, reports_settings.time_zone)?,
                 None => chrono::Utc::now(),
             };
-            let channels = crate::alerts::Channels::new(alert_settings.smtp.as_ref(), &alert_settings.webhooks)?;
-            let inputs = crate::alerts::gather_inputs(store.as_ref(), &reports_settings, &alert_settings, as_of).await?;
-            let summary =
-                crate::alerts::run_once(store.as_ref(), &inputs, &alert_settings, &channels, as_of, dry_run).await?;
+            let channels = crate::alerts::Channels::new(
+                alert_settings.smtp.as_ref(),
+                &alert_settings.webhooks,
+            )?;
+            let inputs = crate::alerts::gather_inputs(
+                store.as_ref(),
+                &reports_settings,
+                &alert_settings,
+                as_of,
+            )
+            .await?;
+            let summary = crate::alerts::run_once(
+                store.as_ref(),
+                &inputs,
+                &alert_settings,
+                &channels,
+                as_of,
+                dry_run,
+            )
+            .await?;
             if !summary.leader {
                 println!("another collector is running the alerts right now; nothing done");
                 return Ok(());
             }
             let verb = if dry_run { "would decide" } else { "decided" };
-            println!("{verb} {} alert(s) as of {}", summary.decided.len(), as_of.to_rfc3339());
+            println!(
+                "{verb} {} alert(s) as of {}",
+                summary.decided.len(),
+                as_of.to_rfc3339()
+            );
             for (key, threshold) in &summary.decided {
                 println!("  {threshold:<9} {key}");
             }
@@ -329,7 +558,10 @@ async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
             match format {
                 ListFormat::Json => println!("{}", serde_json::to_string_pretty(&records)?),
                 ListFormat::Table => {
-                    println!("{:<17} {:<10} {:<11} {:<20} {:<32} {:<8} ATTEMPTS", "DECIDED", "THRESHOLD", "OFFICE", "TERMINAL", "RECIPIENT", "STATE");
+                    println!(
+                        "{:<17} {:<10} {:<11} {:<20} {:<32} {:<8} ATTEMPTS",
+                        "DECIDED", "THRESHOLD", "OFFICE", "TERMINAL", "RECIPIENT", "STATE"
+                    );
                     for r in records {
                         println!(
                             "{:<17} {:<10} {:<11} {:<20} {:<32} {:<8} {}",

@@ -553,6 +553,11 @@ pub fn report_and_alert_settings(
     Ok((reports, alerts))
 }
 
+/// Report settings alone, for `report …` and `offices …` (no alert or server settings needed).
+pub fn report_settings(file: &FileConfig) -> Result<ReportSettings, ConfigError> {
+    resolve_reports(&file.reports)
+}
+
 fn resolve_reports(section: &ReportsSection) -> Result<ReportSettings, ConfigError> {
     let mut r = ReportSettings::default();
     if let Some(tz) = &section.time_zone {

@@ -1,18 +1,28 @@
-//! The collector's HTTP listener: health, Prometheus metrics and (later) the JSON API and
-//! dashboard. Requests off loopback must carry the configured bearer token.
+//! The collector's HTTP listener: health, Prometheus metrics and the JSON/CSV report API.
+//! Off loopback, `/api/*` and `/metrics` require `Authorization: Bearer <api_token>`; every
+//! report error becomes an HTTP status in one place ([`ApiError`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use sha2::{Digest, Sha256};
 
-use crate::config::Settings;
+use crate::config::{ReportSettings, Settings};
 use crate::metrics::Metrics;
-use crate::store::SharedStore;
+use crate::reports::format::{self, Format};
+use crate::reports::{self, Fleet, ReportError, ReportKind, ReportParams};
+use crate::store::{SharedStore, StoreError};
+
+/// How long the fleet gauges of `/metrics` are reused: a 100k-terminal fleet takes a second
+/// to evaluate, and Prometheus scrapes every 15–60 s from possibly several servers.
+pub const FLEET_METRICS_TTL: Duration = Duration::from_secs(30);
 
 /// Shared state of the HTTP handlers.
 #[derive(Debug, Clone)]
@@ -22,6 +32,15 @@ pub struct HttpState {
     pub api_token: Option<Arc<str>>,
     /// True when the listener is bound to a loopback address (no login needed).
     pub loopback: bool,
+    pub reports: Arc<ReportSettings>,
+    fleet_metrics: Arc<FleetMetricsCache>,
+}
+
+/// The rendered fleet gauges and when they were computed.
+#[derive(Debug, Default)]
+struct FleetMetricsCache {
+    // A tokio mutex: concurrent scrapes wait for one computation instead of each running it.
+    entry: tokio::sync::Mutex<Option<(Instant, Arc<str>)>>,
 }
 
 impl HttpState {
@@ -31,20 +50,43 @@ impl HttpState {
         settings: &Settings,
         addr: SocketAddr,
     ) -> Self {
+        Self::with_reports(
+            store,
+            metrics,
+            settings.api_token.as_deref(),
+            settings.reports.clone(),
+            addr.ip().is_loopback(),
+        )
+    }
+
+    /// State without full server settings (tests, embedding).
+    pub fn with_reports(
+        store: SharedStore,
+        metrics: Arc<Metrics>,
+        api_token: Option<&str>,
+        reports: ReportSettings,
+        loopback: bool,
+    ) -> Self {
         Self {
             store,
             metrics,
-            api_token: settings.api_token.as_deref().map(Arc::from),
-            loopback: addr.ip().is_loopback(),
+            api_token: api_token.map(Arc::from),
+            loopback,
+            reports: Arc::new(reports),
+            fleet_metrics: Arc::default(),
         }
     }
 }
 
 /// Builds the HTTP router.
 pub fn router(state: HttpState) -> Router {
+    let protected = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/api/v1/reports/{kind}", get(report))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+        .merge(protected)
         .with_state(state)
 }
 
@@ -58,8 +100,270 @@ async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
     }
 }
 
+/// Equal-time comparison of two secrets: hashing first gives equal lengths, and the XOR fold
+/// does not stop at the first difference.
+fn token_matches(given: &str, expected: &str) -> bool {
+    let a = Sha256::digest(given.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// Off loopback, requests must carry the configured bearer token. Without a configured token
+/// nothing protected is served off loopback: an exposed listener is never open by accident.
+async fn require_token(State(state): State<HttpState>, request: Request, next: Next) -> Response {
+    if state.loopback {
+        return next.run(request).await;
+    }
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let ok = match (&state.api_token, given) {
+        (Some(expected), Some(given)) => token_matches(given, expected),
+        _ => false,
+    };
+    if ok {
+        next.run(request).await
+    } else {
+        let mut response = ApiError::Unauthorized.into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"certfleet\""),
+        );
+        response
+    }
+}
+
+/// Every way an API request fails, mapped to a status here and nowhere else.
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthorized,
+    NotFound(String),
+    Report(ReportError),
+}
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        ApiError::Report(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                serde_json::json!({"error": "a valid bearer token is required"}),
+            ),
+            ApiError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": format!("no such report: {what}")}),
+            ),
+            ApiError::Report(ReportError::InvalidParameter { parameter, message }) => (
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({
+                    "error": format!("invalid {parameter}: {message}"),
+                    "parameter": parameter,
+                }),
+            ),
+            ApiError::Report(ReportError::Store(e @ StoreError::Unavailable(_))) => {
+                tracing::warn!(error = %e, "report: database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    serde_json::json!({"error": "database temporarily unavailable, retry later"}),
+                )
+            }
+            ApiError::Report(ReportError::Store(e)) => {
+                tracing::error!(error = %e, "report failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    serde_json::json!({"error": "internal error (logged on the collector)"}),
+                )
+            }
+        };
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+fn parse_u32(parameter: &'static str, value: &str) -> Result<u32, ReportError> {
+    value.trim().parse().map_err(|_| {
+        ReportError::invalid(
+            parameter,
+            format!("{value:?} is not a whole number of days"),
+        )
+    })
+}
+
+fn parse_bool(parameter: &'static str, value: &str) -> Result<bool, ReportError> {
+    match value.trim() {
+        "" | "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        other => Err(ReportError::invalid(
+            parameter,
+            format!("{other:?} is not true or false"),
+        )),
+    }
+}
+
+/// Query string → the same [`ReportParams`] the CLI builds from its flags. Repeated keys
+/// (`office=1&office=2`) and comma lists both work; unknown keys are errors, so a typo does
+/// not silently return an unfiltered report.
+fn parse_query(query: Option<&str>) -> Result<(ReportParams, Format), ReportError> {
+    let mut params = ReportParams::default();
+    let mut format = Format::Json;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let list = || {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        match key.as_ref() {
+            "within" => params.within = Some(parse_u32("within", &value)?),
+            "as_of" => params.as_of = Some(value.into_owned()),
+            "office" => params.offices.extend(list()),
+            "terminal" => params.terminals.extend(list()),
+            "include_ok" => params.include_ok = parse_bool("include_ok", &value)?,
+            "older_than" => params.older_than = Some(parse_u32("older_than", &value)?),
+            "format" => {
+                format = match Format::from_name(&value) {
+                    Some(Format::Table) | None => {
+                        return Err(ReportError::invalid("format", "use json or csv"));
+                    }
+                    Some(f) => f,
+                }
+            }
+            _ => {
+                return Err(ReportError::InvalidParameter {
+                    parameter: "query",
+                    message: format!("unknown parameter {key:?}"),
+                });
+            }
+        }
+    }
+    Ok((params, format))
+}
+
+/// `/api/v1/reports/{expiring|terminals|offices|multi-office|stale}`.
+async fn report(
+    State(state): State<HttpState>,
+    Path(kind): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let kind = ReportKind::from_name(&kind).ok_or(ApiError::NotFound(kind))?;
+    let (params, format) = parse_query(query.as_deref())?;
+    let report = reports::params::run(
+        state.store.as_ref(),
+        kind,
+        &params,
+        chrono::Utc::now(),
+        &state.reports,
+    )
+    .await?;
+    let mut headers = HeaderMap::new();
+    let body = match format {
+        Format::Csv => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
+            let name = format!("attachment; filename=\"certfleet-{}.csv\"", kind.name());
+            if let Ok(v) = HeaderValue::from_str(&name) {
+                headers.insert(header::CONTENT_DISPOSITION, v);
+            }
+            format::to_csv(&report, state.reports.time_zone)
+        }
+        Format::Json | Format::Table => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            report.to_json()
+        }
+    };
+    Ok((headers, body).into_response())
+}
+
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     let mut body = String::new();
     state.metrics.render(&mut body);
+    match fleet_metrics(&state).await {
+        Ok(text) => {
+            body.push_str(&text);
+            body.push_str("certfleet_fleet_metrics_up 1\n");
+        }
+        Err(e) => {
+            // Ingest metrics stay useful while the database is away; the gauge says so.
+            tracing::warn!(error = %e, "fleet metrics unavailable");
+            body.push_str("certfleet_fleet_metrics_up 0\n");
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
+async fn fleet_metrics(state: &HttpState) -> Result<Arc<str>, ReportError> {
+    let mut entry = state.fleet_metrics.entry.lock().await;
+    if let Some((at, text)) = entry.as_ref()
+        && at.elapsed() < FLEET_METRICS_TTL
+    {
+        return Ok(text.clone());
+    }
+    let s = &state.reports;
+    let fleet = Fleet::load(
+        state.store.as_ref(),
+        chrono::Utc::now(),
+        s.window_days,
+        Vec::new(),
+    )
+    .await?;
+    let mut text = String::new();
+    reports::metrics::render(&fleet, s, &mut text);
+    text.push_str("# HELP certfleet_fleet_metrics_up 1 when the fleet gauges could be computed.\n");
+    text.push_str("# TYPE certfleet_fleet_metrics_up gauge\n");
+    let text: Arc<str> = Arc::from(text);
+    *entry = Some((Instant::now(), text.clone()));
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_by_value() {
+        assert!(token_matches("secret-token-1234", "secret-token-1234"));
+        assert!(!token_matches("secret-token-1235", "secret-token-1234"));
+        assert!(!token_matches("", "secret-token-1234"));
+    }
+
+    #[test]
+    fn query_parameters_are_checked_and_named() {
+        let (p, f) =
+            parse_query(Some("within=30&office=1&office=2,3&include_ok&format=csv")).unwrap();
+        assert_eq!(p.within, Some(30));
+        assert_eq!(p.offices, ["1", "2", "3"]);
+        assert!(p.include_ok);
+        assert_eq!(f, Format::Csv);
+        for (q, name) in [
+            ("within=abc", "within"),
+            ("include_ok=maybe", "include_ok"),
+            ("format=xml", "format"),
+            ("offce=1", "query"),
+        ] {
+            match parse_query(Some(q)).unwrap_err() {
+                ReportError::InvalidParameter { parameter, .. } => assert_eq!(parameter, name),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 }

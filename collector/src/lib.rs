@@ -2,6 +2,7 @@
 //! The binary (`main.rs`) is a thin wrapper around [`cli::run`].
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -10,6 +11,8 @@ pub mod ingest;
 pub mod init;
 pub mod metrics;
 pub mod pki;
+pub mod registry;
+pub mod reports;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -8,10 +8,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod alerts;
 mod postgres;
+pub mod reports;
 mod sqlite;
 
+pub use alerts::{AlertStore, DueDelivery, LeaderGuard, NewAlert};
+
 pub use postgres::PgStore;
+pub use reports::ReportStore;
 pub use sqlite::SqliteStore;
 
 /// Database-assigned identifier of a terminal.
@@ -166,7 +171,7 @@ pub struct HoldingRecord {
 
 /// The storage interface. Every method is one transaction: it fully happens or not at all.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: AlertStore + ReportStore + Send + Sync + std::fmt::Debug {
     /// Applies pending migrations (also done at open).
     async fn migrate(&self) -> Result<(), StoreError>;
 

@@ -5,6 +5,9 @@
 //! its size) and relies on the `reports.report_id` unique constraint for idempotency across
 //! replicas.
 
+// Report queries (issue 4) live in a child module so they can use the pool directly.
+mod reports;
+
 use std::time::Duration;
 
 use async_trait::async_trait;

@@ -7,6 +7,9 @@
 //! concurrent snapshots, which is what ingest needs. Timestamps are fixed-width UTC text (see
 //! the migration) written by [`ts`].
 
+// Report queries (issue 4) live in a child module so they can use the pool directly.
+mod reports;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,0 +1,429 @@
+//! Report output for people and spreadsheets: aligned tables (dates as YYYY/MM/DD) and CSV that
+//! Excel opens correctly with Japanese text (UTF-8 with BOM, CRLF, every field quoted). JSON is
+//! [`super::Report::to_json`].
+
+use certfleet_model::{ExpiringReport, OfficesReport, PairStatus, StaleReport, TerminalsReport};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use super::Report;
+
+/// Output formats of `report …` and `?format=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+impl Format {
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "table" => Some(Format::Table),
+            "csv" => Some(Format::Csv),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
+/// UTF-8 byte order mark: without it Excel reads the file as the local ANSI code page and
+/// garbles Japanese office names.
+pub const BOM: &str = "\u{feff}";
+
+fn date(d: NaiveDate) -> String {
+    d.format("%Y/%m/%d").to_string()
+}
+
+fn local_date(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%Y/%m/%d").to_string()
+}
+
+fn local_time(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%Y/%m/%d %H:%M:%S").to_string()
+}
+
+fn opt_time(t: Option<DateTime<Utc>>, tz: Tz) -> String {
+    t.map(|t| local_time(t, tz)).unwrap_or_default()
+}
+
+fn key_text(k: Option<bool>) -> &'static str {
+    match k {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "unknown",
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// Header and rows of a report as text cells, in the display time zone.
+fn cells(report: &Report, tz: Tz) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    match report {
+        Report::Expiring(r) => expiring_cells(r, tz),
+        Report::Terminals(r) => terminals_cells(r, tz),
+        Report::Offices(r) => offices_cells(r, tz),
+        Report::Stale(r) => stale_cells(r, tz),
+    }
+}
+
+fn expiring_cells(r: &ExpiringReport, tz: Tz) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let header = vec![
+        "status",
+        "office_number",
+        "office_name",
+        "hostname",
+        "terminal_id",
+        "machine_id",
+        "not_after",
+        "days_left",
+        "renew_by",
+        "renew_now",
+        "first_blocked_billing_month",
+        "terminal_office_count",
+        "has_private_key",
+        "stale",
+        "last_report_at",
+        "sha256",
+        "serial",
+        "subject",
+        "issuer",
+        "superseded",
+    ];
+    let rows = r
+        .rows
+        .iter()
+        .map(|p| {
+            vec![
+                p.status.as_str().to_owned(),
+                p.office_number.clone(),
+                p.office_name.clone().unwrap_or_default(),
+                p.terminal.hostname.clone(),
+                p.terminal.id.to_string(),
+                p.terminal.machine_id.clone(),
+                local_time(p.not_after, tz),
+                p.days_left.to_string(),
+                date(p.renew_by),
+                yes_no(p.renew_now).to_owned(),
+                p.first_blocked_billing_month.clone(),
+                p.terminal_office_count.to_string(),
+                key_text(p.has_private_key).to_owned(),
+                yes_no(p.stale).to_owned(),
+                opt_time(p.last_report_at, tz),
+                p.certificate.sha256.clone(),
+                p.certificate.serial.clone(),
+                p.certificate.subject.clone(),
+                p.certificate.issuer.clone(),
+                p.superseded
+                    .iter()
+                    .map(|s| format!("{} ({})", s.sha256, local_date(s.not_after, tz)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ]
+        })
+        .collect();
+    (header, rows)
+}
+
+fn terminals_cells(r: &TerminalsReport, tz: Tz) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let header = vec![
+        "terminal_id",
+        "hostname",
+        "machine_id",
+        "os",
+        "agent_version",
+        "last_report_at",
+        "stale",
+        "office_count",
+        "soonest_not_after",
+        "offices",
+    ];
+    let rows = r
+        .rows
+        .iter()
+        .map(|t| {
+            vec![
+                t.terminal.id.to_string(),
+                t.terminal.hostname.clone(),
+                t.terminal.machine_id.clone(),
+                format!("{} {}", t.os_name, t.os_version).trim().to_owned(),
+                t.agent_version.clone(),
+                opt_time(t.last_report_at, tz),
+                yes_no(t.stale).to_owned(),
+                t.offices.len().to_string(),
+                t.soonest_not_after
+                    .map(|d| local_date(d, tz))
+                    .unwrap_or_default(),
+                t.offices
+                    .iter()
+                    .map(|o| {
+                        format!(
+                            "{} {} {}",
+                            o.office_number,
+                            o.status.as_str(),
+                            local_date(o.not_after, tz)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+            ]
+        })
+        .collect();
+    (header, rows)
+}
+
+fn offices_cells(r: &OfficesReport, tz: Tz) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let header = vec![
+        "office_number",
+        "office_name",
+        "site",
+        "owner_email",
+        "terminal_count",
+        "expired",
+        "expiring",
+        "soonest_not_after",
+        "uncovered",
+        "terminals",
+    ];
+    let rows = r
+        .rows
+        .iter()
+        .map(|o| {
+            let count = |s: PairStatus| o.terminals.iter().filter(|t| t.status == s).count();
+            vec![
+                o.office_number.clone(),
+                o.office_name.clone().unwrap_or_default(),
+                o.site.clone().unwrap_or_default(),
+                o.owner_email.clone().unwrap_or_default(),
+                o.terminals.len().to_string(),
+                count(PairStatus::Expired).to_string(),
+                count(PairStatus::Expiring).to_string(),
+                o.soonest_not_after
+                    .map(|d| local_date(d, tz))
+                    .unwrap_or_default(),
+                yes_no(o.uncovered).to_owned(),
+                o.terminals
+                    .iter()
+                    .map(|t| t.terminal.hostname.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ]
+        })
+        .collect();
+    (header, rows)
+}
+
+fn stale_cells(r: &StaleReport, tz: Tz) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let header = vec![
+        "terminal_id",
+        "hostname",
+        "machine_id",
+        "last_report_at",
+        "days_since_report",
+        "office_count",
+    ];
+    let rows = r
+        .rows
+        .iter()
+        .map(|s| {
+            vec![
+                s.terminal.id.to_string(),
+                s.terminal.hostname.clone(),
+                s.terminal.machine_id.clone(),
+                s.last_report_at
+                    .map(|t| local_time(t, tz))
+                    .unwrap_or_else(|| "never".to_owned()),
+                s.days_since_report
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+                s.office_count.to_string(),
+            ]
+        })
+        .collect();
+    (header, rows)
+}
+
+/// One CSV field: quoted, quotes doubled. Text an agent controls (hostnames, subjects) that
+/// starts like a spreadsheet formula gets a leading `'` so Excel shows it instead of running it.
+fn csv_field(out: &mut String, value: &str) {
+    let formula = match value.chars().next() {
+        Some('=' | '+' | '@' | '\t' | '\r') => true,
+        Some('-') => !value[1..].chars().all(|c| c.is_ascii_digit()) || value.len() == 1,
+        _ => false,
+    };
+    out.push('"');
+    if formula {
+        out.push('\'');
+    }
+    for c in value.chars() {
+        if c == '"' {
+            out.push('"');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// The report as CSV: BOM, one header row, CRLF line ends, every field quoted.
+pub fn to_csv(report: &Report, tz: Tz) -> String {
+    let (header, rows) = cells(report, tz);
+    let mut out = String::from(BOM);
+    let mut line = |fields: &mut dyn Iterator<Item = &str>| {
+        for (i, f) in fields.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            csv_field(&mut out, f);
+        }
+        out.push_str("\r\n");
+    };
+    line(&mut header.iter().copied());
+    for row in &rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+/// Display width in a terminal: East Asian wide characters take two columns.
+fn width(s: &str) -> usize {
+    s.chars()
+        .map(|c| {
+            let c = c as u32;
+            let wide = (0x1100..=0x115F).contains(&c)
+                || (0x2E80..=0xA4CF).contains(&c)
+                || (0xAC00..=0xD7A3).contains(&c)
+                || (0xF900..=0xFAFF).contains(&c)
+                || (0xFE30..=0xFE4F).contains(&c)
+                || (0xFF00..=0xFF60).contains(&c)
+                || (0xFFE0..=0xFFE6).contains(&c);
+            if wide { 2 } else { 1 }
+        })
+        .sum()
+}
+
+/// Control characters from agent-supplied text must not move the cursor on an operator's
+/// terminal.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+fn render_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| printable(c)).collect())
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(width(c));
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for (i, c) in cells.enumerate() {
+            if i > 0 {
+                text.push_str("  ");
+            }
+            text.push_str(c);
+            text.extend(std::iter::repeat_n(' ', widths[i] - width(c)));
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    let upper: Vec<String> = header.iter().map(|h| h.to_uppercase()).collect();
+    line(&mut upper.iter().map(String::as_str));
+    for r in &rows {
+        line(&mut r.iter().map(String::as_str));
+    }
+    out
+}
+
+/// The report as an aligned table for people.
+pub fn to_table(report: &Report, tz: Tz) -> String {
+    match report {
+        Report::Expiring(r) => {
+            let header = [
+                "status", "office", "name", "hostname", "expires", "days", "renew by", "blocked",
+                "offices", "notes",
+            ];
+            let rows: Vec<Vec<String>> = r
+                .rows
+                .iter()
+                .map(|p| {
+                    let mut notes = Vec::new();
+                    if p.renew_now && p.status != PairStatus::Expired {
+                        notes.push("renew now".to_owned());
+                    }
+                    if p.has_private_key == Some(false) {
+                        notes.push("no private key".to_owned());
+                    }
+                    if p.stale {
+                        notes.push(format!(
+                            "stale (last report {})",
+                            p.last_report_at
+                                .map(|t| local_date(t, tz))
+                                .unwrap_or_else(|| "never".into())
+                        ));
+                    }
+                    if !p.superseded.is_empty() {
+                        notes.push(format!("{} superseded", p.superseded.len()));
+                    }
+                    vec![
+                        p.status.as_str().to_owned(),
+                        p.office_number.clone(),
+                        p.office_name.clone().unwrap_or_default(),
+                        p.terminal.hostname.clone(),
+                        local_date(p.not_after, tz),
+                        p.days_left.to_string(),
+                        date(p.renew_by),
+                        p.first_blocked_billing_month.replace('-', "/"),
+                        p.terminal_office_count.to_string(),
+                        notes.join(", "),
+                    ]
+                })
+                .collect();
+            let mut out = render_table(&header, &rows);
+            out.push_str(&format!(
+                "{} pair(s) expired or expiring within {} days of {}\n",
+                r.rows.len(),
+                r.within_days,
+                local_time(r.as_of, tz)
+            ));
+            out
+        }
+        other => {
+            let (header, rows) = cells(other, tz);
+            // The identifying hashes and long subjects are for CSV/JSON; keep tables readable.
+            render_table(&header, &rows)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_every_field_and_defuses_formulas() {
+        let mut s = String::new();
+        csv_field(&mut s, "say \"hi\"");
+        assert_eq!(s, "\"say \"\"hi\"\"\"");
+        let mut s = String::new();
+        csv_field(&mut s, "=HYPERLINK(\"x\")");
+        assert!(s.starts_with("\"'="), "{s}");
+        let mut s = String::new();
+        csv_field(&mut s, "-6");
+        assert_eq!(s, "\"-6\"");
+    }
+
+    #[test]
+    fn wide_characters_count_double() {
+        assert_eq!(width("事業所"), 6);
+        assert_eq!(width("abc"), 3);
+    }
+}

@@ -1,0 +1,762 @@
+//! The report engine: builds every report of SPEC §5 from store fetches and the pure rules in
+//! [`semantics`]. The CLI, the HTTP API, the metrics, the alerts and the dashboard all call
+//! these functions, so a report means the same thing wherever it is read.
+
+pub mod format;
+pub mod metrics;
+pub mod params;
+pub mod semantics;
+
+use std::collections::{BTreeMap, HashMap};
+
+use certfleet_model::{
+    CertificateRef, ExpiringQuery, ExpiringReport, HoldingView, LocationView, OfficeEntry,
+    OfficeOnTerminal, OfficeRow, OfficesReport, Overview, PairRow, PairStatus, StaleReport,
+    StaleRow, SupersededCert, TerminalDetail, TerminalOfOffice, TerminalRef, TerminalRow,
+    TerminalsReport, TimelineBucket,
+};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::config::ReportSettings;
+use crate::store::reports::{PairFilter, PairHolding, TerminalFilter, TerminalInfo};
+use crate::store::{Store, StoreError, TerminalId};
+
+pub use params::{Report, ReportKind, ReportParams, parse_as_of};
+
+/// Months in the overview timeline.
+pub const TIMELINE_MONTHS: usize = 36;
+
+/// Why a report could not be built. HTTP maps these in one place (`crate::http`).
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A caller-supplied parameter is invalid; `parameter` names it (`within`, `as_of`…).
+    #[error("invalid {parameter}: {message}")]
+    InvalidParameter {
+        parameter: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ReportError {
+    pub fn invalid(parameter: &'static str, message: impl Into<String>) -> Self {
+        ReportError::InvalidParameter {
+            parameter,
+            message: message.into(),
+        }
+    }
+}
+
+/// One evaluated (terminal, office) pair: the effective holding and the superseded ones.
+#[derive(Debug)]
+struct Pair {
+    terminal_id: TerminalId,
+    effective: PairHolding,
+    superseded: Vec<PairHolding>,
+    status: PairStatus,
+}
+
+/// Groups live holdings into pairs and applies the effective-certificate rule.
+fn evaluate_pairs(
+    mut holdings: Vec<PairHolding>,
+    as_of: DateTime<Utc>,
+    within_days: u32,
+) -> Vec<Pair> {
+    holdings.sort_unstable_by(|a, b| {
+        (a.terminal_id, &a.office_number).cmp(&(b.terminal_id, &b.office_number))
+    });
+    let mut pairs = Vec::new();
+    let mut rest = holdings.into_iter().peekable();
+    let mut group: Vec<PairHolding> = Vec::new();
+    while let Some(h) = rest.next() {
+        let ends = rest
+            .peek()
+            .is_none_or(|n| n.terminal_id != h.terminal_id || n.office_number != h.office_number);
+        group.push(h);
+        if ends {
+            let idx = semantics::effective_index(&group, |h| semantics::CertKey {
+                not_before: h.not_before,
+                not_after: h.not_after,
+                has_private_key: h.has_private_key,
+                sha256: &h.sha256,
+            })
+            .expect("group is not empty");
+            let effective = group.swap_remove(idx);
+            let mut superseded = std::mem::take(&mut group);
+            superseded.sort_by(|a, b| b.not_after.cmp(&a.not_after).then(a.sha256.cmp(&b.sha256)));
+            pairs.push(Pair {
+                terminal_id: effective.terminal_id,
+                status: semantics::status(effective.not_after, as_of, within_days),
+                effective,
+                superseded,
+            });
+        }
+    }
+    pairs
+}
+
+fn terminal_ref(t: &TerminalInfo) -> TerminalRef {
+    TerminalRef {
+        id: t.id,
+        hostname: t.hostname.clone(),
+        machine_id: t.machine_id.clone(),
+    }
+}
+
+fn registry_map(entries: Vec<OfficeEntry>) -> HashMap<String, OfficeEntry> {
+    entries
+        .into_iter()
+        .map(|e| (e.office_number.clone(), e))
+        .collect()
+}
+
+fn within_checked(within_days: u32) -> Result<u32, ReportError> {
+    if within_days > 3650 {
+        return Err(ReportError::invalid("within", "must be at most 3650 days"));
+    }
+    Ok(within_days)
+}
+
+/// `report expiring`: one row per (terminal, office) pair whose effective certificate is
+/// expired or expiring (every pair with `include_ok`), most urgent first.
+#[tracing::instrument(skip(store, s), err)]
+pub async fn expiring(
+    store: &dyn Store,
+    q: &ExpiringQuery,
+    s: &ReportSettings,
+) -> Result<ExpiringReport, ReportError> {
+    let within = within_checked(q.within_days)?;
+    let cutoff = q.as_of + Duration::days(i64::from(within));
+    let holdings = store
+        .office_holdings(&PairFilter {
+            // Without include_ok only pairs with something expiring can produce a row; the
+            // database finds them through the not_after index.
+            candidate_not_after_max: (!q.include_ok).then_some(cutoff),
+            offices: q.offices.clone(),
+            hostnames: q.terminals.clone(),
+            terminal_ids: Vec::new(),
+            with_details: true,
+        })
+        .await?;
+    let mut pairs = evaluate_pairs(holdings, q.as_of, within);
+    if !q.include_ok {
+        pairs.retain(|p| p.status != PairStatus::Ok);
+    }
+    let mut ids: Vec<TerminalId> = pairs.iter().map(|p| p.terminal_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let (terminals, counts, registry) = if ids.is_empty() {
+        (Vec::new(), Vec::new(), Vec::new())
+    } else {
+        (
+            store
+                .report_terminals(&TerminalFilter {
+                    ids: ids.clone(),
+                    ..TerminalFilter::default()
+                })
+                .await?,
+            store.terminal_office_counts(&ids).await?,
+            store.list_offices().await?,
+        )
+    };
+    let terminals: HashMap<TerminalId, TerminalInfo> =
+        terminals.into_iter().map(|t| (t.id, t)).collect();
+    let counts: HashMap<TerminalId, u32> = counts.into_iter().collect();
+    let registry = registry_map(registry);
+    let mut rows = Vec::with_capacity(pairs.len());
+    for p in pairs {
+        // A terminal revoked between the two queries simply drops out.
+        let Some(t) = terminals.get(&p.terminal_id) else {
+            continue;
+        };
+        rows.push(pair_row(p, t, &counts, &registry, q.as_of, s));
+    }
+    rows.sort_by(|a, b| {
+        semantics::urgency_cmp(
+            (
+                a.not_after,
+                &a.office_number,
+                &a.terminal.hostname,
+                a.terminal.id,
+            ),
+            (
+                b.not_after,
+                &b.office_number,
+                &b.terminal.hostname,
+                b.terminal.id,
+            ),
+        )
+    });
+    Ok(ExpiringReport {
+        as_of: q.as_of,
+        within_days: within,
+        rows,
+    })
+}
+
+fn pair_row(
+    p: Pair,
+    t: &TerminalInfo,
+    counts: &HashMap<TerminalId, u32>,
+    registry: &HashMap<String, OfficeEntry>,
+    as_of: DateTime<Utc>,
+    s: &ReportSettings,
+) -> PairRow {
+    let tz = s.time_zone;
+    let e = p.effective;
+    let renew_by = semantics::renew_by(e.not_after, s.lead_days, tz);
+    let details = e
+        .details
+        .map(|d| *d)
+        .unwrap_or_else(|| crate::store::reports::CertDetails {
+            serial: String::new(),
+            subject: String::new(),
+            issuer: String::new(),
+        });
+    PairRow {
+        office_name: registry.get(&e.office_number).map(|r| r.name.clone()),
+        terminal: terminal_ref(t),
+        status: p.status,
+        not_after: e.not_after,
+        days_left: semantics::days_left(e.not_after, as_of, tz),
+        renew_by,
+        renew_now: semantics::renew_now(renew_by, as_of, tz),
+        first_blocked_billing_month: semantics::first_blocked_billing_month(
+            e.not_after,
+            s.billing_window_end_day,
+            tz,
+        ),
+        superseded: p
+            .superseded
+            .into_iter()
+            .map(|h| SupersededCert {
+                sha256: h.sha256,
+                not_after: h.not_after,
+            })
+            .collect(),
+        // At least this pair's office, even if the count query raced a snapshot.
+        terminal_office_count: counts.get(&t.id).copied().unwrap_or(1).max(1),
+        has_private_key: e.has_private_key,
+        stale: semantics::is_stale(t.last_report_at, as_of, s.stale_after_days),
+        last_report_at: t.last_report_at,
+        certificate: CertificateRef {
+            sha256: e.sha256,
+            serial: details.serial,
+            subject: details.subject,
+            issuer: details.issuer,
+        },
+        office_number: e.office_number,
+    }
+}
+
+/// Every non-revoked terminal with its evaluated pairs, plus the registry: what the
+/// fleet-wide reports, the overview and the metrics are computed from.
+#[derive(Debug)]
+pub struct Fleet {
+    pub as_of: DateTime<Utc>,
+    pub within_days: u32,
+    terminals: Vec<TerminalInfo>,
+    /// Pairs sorted by terminal id, then office number.
+    pairs: Vec<Pair>,
+    registry: Vec<OfficeEntry>,
+}
+
+/// A pair as the fleet-wide views see it.
+#[derive(Debug, Clone, Copy)]
+pub struct FleetPair<'a> {
+    pub terminal: &'a TerminalInfo,
+    pub office_number: &'a str,
+    pub not_after: DateTime<Utc>,
+    pub status: PairStatus,
+}
+
+impl Fleet {
+    /// Loads every live office holding (without certificate details) and every terminal.
+    #[tracing::instrument(skip(store), err)]
+    pub async fn load(
+        store: &dyn Store,
+        as_of: DateTime<Utc>,
+        within_days: u32,
+        terminal_ids: Vec<TerminalId>,
+    ) -> Result<Fleet, ReportError> {
+        let within = within_checked(within_days)?;
+        let holdings = store
+            .office_holdings(&PairFilter {
+                terminal_ids: terminal_ids.clone(),
+                ..PairFilter::default()
+            })
+            .await?;
+        let terminals = store
+            .report_terminals(&TerminalFilter {
+                ids: terminal_ids,
+                ..TerminalFilter::default()
+            })
+            .await?;
+        let registry = store.list_offices().await?;
+        Ok(Fleet {
+            as_of,
+            within_days: within,
+            terminals,
+            pairs: evaluate_pairs(holdings, as_of, within),
+            registry,
+        })
+    }
+
+    /// Every evaluated pair whose terminal is known, with its terminal.
+    pub fn pairs(&self) -> impl Iterator<Item = FleetPair<'_>> {
+        let by_id: HashMap<TerminalId, &TerminalInfo> =
+            self.terminals.iter().map(|t| (t.id, t)).collect();
+        self.pairs.iter().filter_map(move |p| {
+            by_id.get(&p.terminal_id).map(|t| FleetPair {
+                terminal: t,
+                office_number: &p.effective.office_number,
+                not_after: p.effective.not_after,
+                status: p.status,
+            })
+        })
+    }
+
+    pub fn terminals(&self) -> &[TerminalInfo] {
+        &self.terminals
+    }
+
+    fn pairs_by_terminal(&self) -> HashMap<TerminalId, Vec<&Pair>> {
+        let mut map: HashMap<TerminalId, Vec<&Pair>> = HashMap::new();
+        for p in &self.pairs {
+            map.entry(p.terminal_id).or_default().push(p);
+        }
+        map
+    }
+
+    fn names(&self) -> HashMap<&str, &OfficeEntry> {
+        self.registry
+            .iter()
+            .map(|e| (e.office_number.as_str(), e))
+            .collect()
+    }
+
+    /// One [`TerminalRow`] per terminal, ordered by hostname then id.
+    pub fn terminal_rows(&self, s: &ReportSettings) -> Vec<TerminalRow> {
+        let by_terminal = self.pairs_by_terminal();
+        let names = self.names();
+        self.terminals
+            .iter()
+            .map(|t| {
+                let pairs = by_terminal.get(&t.id).map(Vec::as_slice).unwrap_or(&[]);
+                terminal_row(t, pairs, &names, self.as_of, s)
+            })
+            .collect()
+    }
+
+    /// One [`OfficeRow`] per office held anywhere or in the registry, by office number.
+    pub fn office_rows(&self, s: &ReportSettings) -> Vec<OfficeRow> {
+        let tz = s.time_zone;
+        let mut offices: BTreeMap<&str, Vec<TerminalOfOffice>> = BTreeMap::new();
+        for e in &self.registry {
+            offices.entry(&e.office_number).or_default();
+        }
+        for fp in self.pairs() {
+            offices
+                .entry(fp.office_number)
+                .or_default()
+                .push(TerminalOfOffice {
+                    terminal: terminal_ref(fp.terminal),
+                    status: fp.status,
+                    not_after: fp.not_after,
+                    days_left: semantics::days_left(fp.not_after, self.as_of, tz),
+                    stale: semantics::is_stale(
+                        fp.terminal.last_report_at,
+                        self.as_of,
+                        s.stale_after_days,
+                    ),
+                });
+        }
+        let names = self.names();
+        offices
+            .into_iter()
+            .map(|(office, mut terminals)| {
+                terminals.sort_by(|a, b| {
+                    (a.not_after, &a.terminal.hostname, a.terminal.id).cmp(&(
+                        b.not_after,
+                        &b.terminal.hostname,
+                        b.terminal.id,
+                    ))
+                });
+                let entry = names.get(office);
+                let covered = terminals.iter().any(|t| t.status != PairStatus::Expired);
+                OfficeRow {
+                    office_number: office.to_owned(),
+                    office_name: entry.map(|e| e.name.clone()),
+                    site: entry.map(|e| e.site.clone()),
+                    owner_email: entry.map(|e| e.owner_email.clone()),
+                    soonest_not_after: terminals.first().map(|t| t.not_after),
+                    terminals,
+                    // SPEC §5: only registry offices can be uncovered.
+                    uncovered: entry.is_some() && !covered,
+                }
+            })
+            .collect()
+    }
+
+    /// Fleet-wide counts and the timeline.
+    pub fn overview(&self, s: &ReportSettings) -> Overview {
+        let tz = s.time_zone;
+        let months = semantics::months_from(self.as_of, tz, TIMELINE_MONTHS);
+        let index: HashMap<&str, usize> = months
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.as_str(), i))
+            .collect();
+        let mut timeline: Vec<TimelineBucket> = months
+            .iter()
+            .map(|m| TimelineBucket {
+                month: m.clone(),
+                expired: 0,
+                expiring: 0,
+                ok: 0,
+            })
+            .collect();
+        let (mut expired, mut expiring, mut ok, mut renew_now) = (0u32, 0u32, 0u32, 0u32);
+        for fp in self.pairs() {
+            let bucket = match fp.status {
+                PairStatus::Expired => {
+                    expired += 1;
+                    Some(0)
+                }
+                status => {
+                    if status == PairStatus::Expiring {
+                        expiring += 1;
+                    } else {
+                        ok += 1;
+                    }
+                    let rb = semantics::renew_by(fp.not_after, s.lead_days, tz);
+                    if semantics::renew_now(rb, self.as_of, tz) {
+                        renew_now += 1;
+                    }
+                    index
+                        .get(semantics::month_label(fp.not_after, tz).as_str())
+                        .copied()
+                }
+            };
+            if let Some(b) = bucket {
+                let slot = &mut timeline[b];
+                match fp.status {
+                    PairStatus::Expired => slot.expired += 1,
+                    PairStatus::Expiring => slot.expiring += 1,
+                    PairStatus::Ok => slot.ok += 1,
+                }
+            }
+        }
+        let stale_terminals = self
+            .terminals
+            .iter()
+            .filter(|t| semantics::is_stale(t.last_report_at, self.as_of, s.stale_after_days))
+            .count();
+        let office_rows = self.office_rows(s);
+        Overview {
+            as_of: self.as_of,
+            within_days: self.within_days,
+            expired,
+            renew_now,
+            expiring,
+            ok,
+            terminals: count_u32(self.terminals.len()),
+            stale_terminals: count_u32(stale_terminals),
+            offices: count_u32(office_rows.len()),
+            uncovered_offices: count_u32(office_rows.iter().filter(|o| o.uncovered).count()),
+            timeline,
+        }
+    }
+}
+
+fn count_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn terminal_row(
+    t: &TerminalInfo,
+    pairs: &[&Pair],
+    names: &HashMap<&str, &OfficeEntry>,
+    as_of: DateTime<Utc>,
+    s: &ReportSettings,
+) -> TerminalRow {
+    let tz = s.time_zone;
+    let mut offices: Vec<OfficeOnTerminal> = pairs
+        .iter()
+        .map(|p| OfficeOnTerminal {
+            office_number: p.effective.office_number.clone(),
+            office_name: names
+                .get(p.effective.office_number.as_str())
+                .map(|e| e.name.clone()),
+            status: p.status,
+            not_after: p.effective.not_after,
+            days_left: semantics::days_left(p.effective.not_after, as_of, tz),
+        })
+        .collect();
+    offices.sort_by(|a, b| a.office_number.cmp(&b.office_number));
+    TerminalRow {
+        terminal: terminal_ref(t),
+        os_name: t.os_name.clone(),
+        os_version: t.os_version.clone(),
+        agent_version: t.agent_version.clone(),
+        last_report_at: t.last_report_at,
+        stale: semantics::is_stale(t.last_report_at, as_of, s.stale_after_days),
+        soonest_not_after: offices.iter().map(|o| o.not_after).min(),
+        offices,
+    }
+}
+
+/// `report terminals`: every non-revoked terminal with its offices and soonest expiry.
+#[tracing::instrument(skip(store, s), err)]
+pub async fn terminals(
+    store: &dyn Store,
+    as_of: DateTime<Utc>,
+    within_days: u32,
+    s: &ReportSettings,
+) -> Result<TerminalsReport, ReportError> {
+    let fleet = Fleet::load(store, as_of, within_days, Vec::new()).await?;
+    Ok(TerminalsReport {
+        as_of,
+        within_days: fleet.within_days,
+        rows: fleet.terminal_rows(s),
+    })
+}
+
+/// `report multi-office`: terminals holding certificates of two or more offices.
+#[tracing::instrument(skip(store, s), err)]
+pub async fn multi_office(
+    store: &dyn Store,
+    as_of: DateTime<Utc>,
+    within_days: u32,
+    s: &ReportSettings,
+) -> Result<TerminalsReport, ReportError> {
+    let mut report = terminals(store, as_of, within_days, s).await?;
+    report.rows.retain(|r| r.offices.len() >= 2);
+    Ok(report)
+}
+
+/// `report offices`: every office (held anywhere or in the registry) with its terminals.
+#[tracing::instrument(skip(store, s), err)]
+pub async fn offices(
+    store: &dyn Store,
+    as_of: DateTime<Utc>,
+    within_days: u32,
+    s: &ReportSettings,
+) -> Result<OfficesReport, ReportError> {
+    let fleet = Fleet::load(store, as_of, within_days, Vec::new()).await?;
+    Ok(OfficesReport {
+        as_of,
+        within_days: fleet.within_days,
+        rows: fleet.office_rows(s),
+    })
+}
+
+/// One office's row without loading the whole fleet (dashboard office page).
+#[tracing::instrument(skip(store, s), err)]
+pub async fn office(
+    store: &dyn Store,
+    office_number: &str,
+    as_of: DateTime<Utc>,
+    within_days: u32,
+    s: &ReportSettings,
+) -> Result<Option<OfficeRow>, ReportError> {
+    let within = within_checked(within_days)?;
+    let holdings = store
+        .office_holdings(&PairFilter {
+            offices: vec![office_number.to_owned()],
+            ..PairFilter::default()
+        })
+        .await?;
+    let mut ids: Vec<TerminalId> = holdings.iter().map(|h| h.terminal_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let terminals = if ids.is_empty() {
+        Vec::new()
+    } else {
+        store
+            .report_terminals(&TerminalFilter {
+                ids,
+                ..TerminalFilter::default()
+            })
+            .await?
+    };
+    let registry: Vec<OfficeEntry> = store
+        .list_offices()
+        .await?
+        .into_iter()
+        .filter(|e| e.office_number == office_number)
+        .collect();
+    let fleet = Fleet {
+        as_of,
+        within_days: within,
+        terminals,
+        pairs: evaluate_pairs(holdings, as_of, within),
+        registry,
+    };
+    Ok(fleet
+        .office_rows(s)
+        .into_iter()
+        .find(|r| r.office_number == office_number))
+}
+
+/// Fleet-wide counts and the 36-month timeline (dashboard overview, Prometheus gauges).
+#[tracing::instrument(skip(store, s), err)]
+pub async fn overview(
+    store: &dyn Store,
+    as_of: DateTime<Utc>,
+    within_days: u32,
+    s: &ReportSettings,
+) -> Result<Overview, ReportError> {
+    let fleet = Fleet::load(store, as_of, within_days, Vec::new()).await?;
+    Ok(fleet.overview(s))
+}
+
+/// `report stale --older-than DAYS`: terminals that never reported or not for that long.
+#[tracing::instrument(skip(store, s), err)]
+pub async fn stale(
+    store: &dyn Store,
+    as_of: DateTime<Utc>,
+    older_than_days: u32,
+    s: &ReportSettings,
+) -> Result<StaleReport, ReportError> {
+    if older_than_days > 36500 {
+        return Err(ReportError::invalid(
+            "older_than",
+            "must be at most 36500 days",
+        ));
+    }
+    let terminals = store
+        .report_terminals(&TerminalFilter {
+            not_reported_since: Some(semantics::stale_cutoff(as_of, older_than_days)),
+            ..TerminalFilter::default()
+        })
+        .await?;
+    let ids: Vec<TerminalId> = terminals.iter().map(|t| t.id).collect();
+    let counts: HashMap<TerminalId, u32> = store
+        .terminal_office_counts(&ids)
+        .await?
+        .into_iter()
+        .collect();
+    let mut rows: Vec<StaleRow> = terminals
+        .iter()
+        .map(|t| StaleRow {
+            terminal: terminal_ref(t),
+            last_report_at: t.last_report_at,
+            days_since_report: t
+                .last_report_at
+                .map(|last| semantics::days_left(as_of, last, s.time_zone)),
+            office_count: counts.get(&t.id).copied().unwrap_or(0),
+        })
+        .collect();
+    // Never reported first, then the longest silent.
+    rows.sort_by(|a, b| {
+        (a.last_report_at, &a.terminal.hostname, a.terminal.id).cmp(&(
+            b.last_report_at,
+            &b.terminal.hostname,
+            b.terminal.id,
+        ))
+    });
+    Ok(StaleReport {
+        as_of,
+        older_than_days,
+        rows,
+    })
+}
+
+/// The terminal page: the terminal's row and every live certificate it holds, office
+/// certificates marked effective or superseded. `None` for an unknown or revoked terminal.
+#[tracing::instrument(skip(store, s), err)]
+pub async fn terminal_detail(
+    store: &dyn Store,
+    id: TerminalId,
+    as_of: DateTime<Utc>,
+    within_days: u32,
+    s: &ReportSettings,
+) -> Result<Option<TerminalDetail>, ReportError> {
+    let within = within_checked(within_days)?;
+    let holdings = store
+        .office_holdings(&PairFilter {
+            terminal_ids: vec![id],
+            with_details: true,
+            ..PairFilter::default()
+        })
+        .await?;
+    let terminals = store
+        .report_terminals(&TerminalFilter {
+            ids: vec![id],
+            ..TerminalFilter::default()
+        })
+        .await?;
+    let Some(terminal) = terminals.into_iter().next() else {
+        return Ok(None);
+    };
+    let fleet = Fleet {
+        as_of,
+        within_days: within,
+        terminals: vec![terminal],
+        pairs: evaluate_pairs(holdings, as_of, within),
+        registry: store.list_offices().await?,
+    };
+    let effective: std::collections::HashSet<&str> = fleet
+        .pairs
+        .iter()
+        .map(|p| p.effective.sha256.as_str())
+        .collect();
+    let row = fleet
+        .terminal_rows(s)
+        .into_iter()
+        .next()
+        .expect("one terminal");
+    let mut views = Vec::new();
+    for h in store.holdings(id).await? {
+        if h.removed_at.is_some() {
+            continue;
+        }
+        let Some(cert) = store.certificate(&h.sha256).await? else {
+            continue;
+        };
+        views.push(HoldingView {
+            effective: cert.office_number.is_some() && effective.contains(cert.sha256.as_str()),
+            certificate: CertificateRef {
+                sha256: cert.sha256,
+                serial: cert.serial,
+                subject: cert.subject,
+                issuer: cert.issuer,
+            },
+            office_number: cert.office_number,
+            not_before: cert.not_before,
+            not_after: cert.not_after,
+            has_private_key: h.has_private_key,
+            friendly_name: h.friendly_name,
+            locations: h
+                .locations
+                .into_iter()
+                .map(|l| LocationView {
+                    source: l.source,
+                    store: l.store,
+                    user: l.user,
+                    path: l.path,
+                })
+                .collect(),
+            first_seen: h.first_seen,
+            last_seen: h.last_seen,
+        });
+    }
+    views.sort_by(|a, b| {
+        (
+            &a.office_number,
+            std::cmp::Reverse(a.not_after),
+            &a.certificate.sha256,
+        )
+            .cmp(&(
+                &b.office_number,
+                std::cmp::Reverse(b.not_after),
+                &b.certificate.sha256,
+            ))
+    });
+    Ok(Some(TerminalDetail {
+        row,
+        holdings: views,
+    }))
+}

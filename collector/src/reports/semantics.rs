@@ -1,0 +1,301 @@
+//! SPEC §5 report semantics as pure functions: effective certificate of a pair, status,
+//! days left, renew-by date, first blocked billing month and staleness. Every report, the
+//! metrics and the alerts go through these, so the rules live in exactly one place.
+
+use std::cmp::Ordering;
+
+use certfleet_model::PairStatus;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+/// What the effective-certificate rule looks at in one holding of a (terminal, office) pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertKey<'a> {
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub has_private_key: Option<bool>,
+    /// Only breaks exact ties, so the choice does not depend on database row order.
+    pub sha256: &'a str,
+}
+
+impl CertKey<'_> {
+    /// Ordering where "greater" is "more effective": holdings not known to lack a private key
+    /// first (a certificate without its key cannot log in), then latest `not_after`, then
+    /// latest `not_before`.
+    fn rank_cmp(&self, other: &Self) -> Ordering {
+        let usable = |k: &Self| k.has_private_key != Some(false);
+        usable(self)
+            .cmp(&usable(other))
+            .then(self.not_after.cmp(&other.not_after))
+            .then(self.not_before.cmp(&other.not_before))
+            .then_with(|| other.sha256.cmp(self.sha256))
+    }
+}
+
+/// Index of the effective certificate among the holdings of one pair; `None` when empty.
+/// Every other holding of the pair is superseded.
+pub fn effective_index<T>(items: &[T], key: impl Fn(&T) -> CertKey<'_>) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, item) in items.iter().enumerate() {
+        best = match best {
+            Some(b) if key(&items[b]).rank_cmp(&key(item)) != Ordering::Less => Some(b),
+            _ => Some(i),
+        };
+    }
+    best
+}
+
+/// Status at `as_of` with a window of `window_days` (both boundaries inclusive).
+pub fn status(not_after: DateTime<Utc>, as_of: DateTime<Utc>, window_days: u32) -> PairStatus {
+    if not_after <= as_of {
+        PairStatus::Expired
+    } else if not_after <= as_of + Duration::days(i64::from(window_days)) {
+        PairStatus::Expiring
+    } else {
+        PairStatus::Ok
+    }
+}
+
+/// Calendar date of an instant in the display time zone.
+pub fn local_date(t: DateTime<Utc>, tz: Tz) -> NaiveDate {
+    t.with_timezone(&tz).date_naive()
+}
+
+/// Whole days from `as_of` to `not_after` as calendar dates in the display time zone: what an
+/// office worker reading a wall calendar expects (23:30 today → 00:30 tomorrow is 1 day).
+pub fn days_left(not_after: DateTime<Utc>, as_of: DateTime<Utc>, tz: Tz) -> i64 {
+    (local_date(not_after, tz) - local_date(as_of, tz)).num_days()
+}
+
+/// `not_after − lead_days` as a date in the display time zone.
+pub fn renew_by(not_after: DateTime<Utc>, lead_days: u32, tz: Tz) -> NaiveDate {
+    local_date(not_after - Duration::days(i64::from(lead_days)), tz)
+}
+
+/// True once `as_of`'s local date is after `renew_by` (renewing on that day still counts).
+pub fn renew_now(renew_by: NaiveDate, as_of: DateTime<Utc>, tz: Tz) -> bool {
+    local_date(as_of, tz) > renew_by
+}
+
+/// The first month (`YYYY-MM`) whose billing window (days `start_day..=end_day`, local time)
+/// the certificate does not fully cover: the month of `not_after` when it ends before that
+/// month's window closes (day `end_day + 1`, 00:00 local), otherwise the next month.
+pub fn first_blocked_billing_month(not_after: DateTime<Utc>, end_day: u32, tz: Tz) -> String {
+    let local = not_after.with_timezone(&tz).naive_local();
+    let (y, m) = (local.year(), local.month());
+    // Compared as local wall-clock times, so a DST gap at midnight cannot make this fail.
+    let window_closes = NaiveDate::from_ymd_opt(y, m, end_day + 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("billing window end day is validated to 1..=28");
+    let (y, m) = if local < window_closes {
+        (y, m)
+    } else if m == 12 {
+        (y + 1, 1)
+    } else {
+        (y, m + 1)
+    };
+    format!("{y:04}-{m:02}")
+}
+
+/// `YYYY-MM` of an instant in the display time zone (timeline buckets).
+pub fn month_label(t: DateTime<Utc>, tz: Tz) -> String {
+    let d = local_date(t, tz);
+    format!("{:04}-{:02}", d.year(), d.month())
+}
+
+/// The `n` months starting with the month of `as_of`, as `YYYY-MM`.
+pub fn months_from(as_of: DateTime<Utc>, tz: Tz, n: usize) -> Vec<String> {
+    let d = local_date(as_of, tz);
+    let (mut y, mut m) = (d.year(), d.month());
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(format!("{y:04}-{m:02}"));
+        if m == 12 {
+            y += 1;
+            m = 1;
+        } else {
+            m += 1;
+        }
+    }
+    out
+}
+
+/// The instant before which a last report makes a terminal stale.
+pub fn stale_cutoff(as_of: DateTime<Utc>, stale_after_days: u32) -> DateTime<Utc> {
+    as_of - Duration::days(i64::from(stale_after_days))
+}
+
+/// A terminal is stale when it never reported or its last report is older than the threshold.
+pub fn is_stale(
+    last_report_at: Option<DateTime<Utc>>,
+    as_of: DateTime<Utc>,
+    stale_after_days: u32,
+) -> bool {
+    last_report_at.is_none_or(|t| t < stale_cutoff(as_of, stale_after_days))
+}
+
+/// Urgency order of expiring rows: soonest `not_after`, then office number, then hostname.
+pub fn urgency_cmp(
+    a: (DateTime<Utc>, &str, &str, i64),
+    b: (DateTime<Utc>, &str, &str, i64),
+) -> Ordering {
+    a.cmp(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const TOKYO: Tz = chrono_tz::Asia::Tokyo;
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+    }
+
+    fn key(nb: DateTime<Utc>, na: DateTime<Utc>, pk: Option<bool>, sha: &str) -> CertKey<'_> {
+        CertKey {
+            not_before: nb,
+            not_after: na,
+            has_private_key: pk,
+            sha256: sha,
+        }
+    }
+
+    #[test]
+    fn effective_is_latest_not_after_then_latest_not_before() {
+        let a = utc(2023, 1, 1, 0, 0);
+        let b = utc(2024, 1, 1, 0, 0);
+        let items = [
+            key(a, utc(2026, 1, 1, 0, 0), Some(true), "old"),
+            key(a, utc(2029, 1, 1, 0, 0), Some(true), "new"),
+            key(b, utc(2029, 1, 1, 0, 0), None, "newer-start"),
+        ];
+        assert_eq!(effective_index(&items, |k| *k), Some(2));
+        assert_eq!(effective_index::<CertKey<'_>>(&[], |k| *k), None);
+    }
+
+    #[test]
+    fn effective_prefers_certificates_not_known_to_lack_a_key() {
+        let nb = utc(2023, 1, 1, 0, 0);
+        let items = [
+            key(nb, utc(2030, 1, 1, 0, 0), Some(false), "keyless-later"),
+            key(nb, utc(2026, 1, 1, 0, 0), None, "unknown-earlier"),
+        ];
+        assert_eq!(effective_index(&items, |k| *k), Some(1));
+        // Only keyless ones: the latest of them is still effective.
+        let items = [
+            key(nb, utc(2026, 1, 1, 0, 0), Some(false), "a"),
+            key(nb, utc(2027, 1, 1, 0, 0), Some(false), "b"),
+        ];
+        assert_eq!(effective_index(&items, |k| *k), Some(1));
+    }
+
+    #[test]
+    fn exact_ties_are_decided_by_sha256_not_row_order() {
+        let nb = utc(2023, 1, 1, 0, 0);
+        let na = utc(2026, 1, 1, 0, 0);
+        let x = [key(nb, na, None, "bb"), key(nb, na, None, "aa")];
+        let y = [key(nb, na, None, "aa"), key(nb, na, None, "bb")];
+        assert_eq!(x[effective_index(&x, |k| *k).unwrap()].sha256, "aa");
+        assert_eq!(y[effective_index(&y, |k| *k).unwrap()].sha256, "aa");
+    }
+
+    #[test]
+    fn status_boundaries_are_inclusive() {
+        let as_of = utc(2026, 11, 26, 0, 0);
+        assert_eq!(status(as_of, as_of, 60), PairStatus::Expired);
+        assert_eq!(
+            status(as_of + Duration::seconds(1), as_of, 60),
+            PairStatus::Expiring
+        );
+        assert_eq!(
+            status(as_of + Duration::days(60), as_of, 60),
+            PairStatus::Expiring
+        );
+        assert_eq!(
+            status(as_of + Duration::days(60) + Duration::seconds(1), as_of, 60),
+            PairStatus::Ok
+        );
+    }
+
+    #[test]
+    fn days_left_counts_calendar_days_in_the_display_zone() {
+        // 23:30 JST → 00:30 JST the next day: one calendar day although only one hour.
+        assert_eq!(
+            days_left(utc(2026, 11, 26, 15, 30), utc(2026, 11, 26, 14, 30), TOKYO),
+            1
+        );
+        // The same instants are the same UTC date: 0 days in UTC.
+        assert_eq!(
+            days_left(
+                utc(2026, 11, 26, 15, 30),
+                utc(2026, 11, 26, 14, 30),
+                chrono_tz::UTC
+            ),
+            0
+        );
+        assert_eq!(
+            days_left(utc(2026, 11, 20, 0, 0), utc(2026, 11, 26, 0, 0), TOKYO),
+            -6
+        );
+    }
+
+    #[test]
+    fn renew_by_and_renew_now() {
+        // not_after 2027-01-10 00:00 JST; 14 days before is 2026-12-27 JST.
+        let na = utc(2027, 1, 9, 15, 0);
+        let rb = renew_by(na, 14, TOKYO);
+        assert_eq!(rb, NaiveDate::from_ymd_opt(2026, 12, 27).unwrap());
+        assert!(!renew_now(rb, utc(2026, 12, 27, 14, 59), TOKYO)); // 23:59 JST on the day
+        assert!(renew_now(rb, utc(2026, 12, 27, 15, 0), TOKYO)); // 00:00 JST the day after
+    }
+
+    #[test]
+    fn billing_month_across_a_year_boundary() {
+        // 2026-12-20 JST is after December's window (1–10): January 2027 is the first blocked.
+        assert_eq!(
+            first_blocked_billing_month(utc(2026, 12, 20, 3, 0), 10, TOKYO),
+            "2027-01"
+        );
+        // 2026-12-05 JST: December's window is cut short.
+        assert_eq!(
+            first_blocked_billing_month(utc(2026, 12, 5, 3, 0), 10, TOKYO),
+            "2026-12"
+        );
+        // Exactly when the window closes (11th 00:00 JST): the window was fully covered.
+        assert_eq!(
+            first_blocked_billing_month(utc(2026, 12, 10, 15, 0), 10, TOKYO),
+            "2027-01"
+        );
+        // One second earlier: the 10th is not fully covered.
+        assert_eq!(
+            first_blocked_billing_month(utc(2026, 12, 10, 14, 59), 10, TOKYO),
+            "2026-12"
+        );
+        // The local date decides: 2026-11-30T16:00Z is 2026-12-01 01:00 JST.
+        assert_eq!(
+            first_blocked_billing_month(utc(2026, 11, 30, 16, 0), 10, TOKYO),
+            "2026-12"
+        );
+    }
+
+    #[test]
+    fn staleness() {
+        let as_of = utc(2026, 11, 26, 0, 0);
+        assert!(is_stale(None, as_of, 7));
+        assert!(!is_stale(Some(as_of - Duration::days(7)), as_of, 7));
+        assert!(is_stale(
+            Some(as_of - Duration::days(7) - Duration::seconds(1)),
+            as_of,
+            7
+        ));
+    }
+
+    #[test]
+    fn months_wrap_years() {
+        let m = months_from(utc(2026, 11, 30, 16, 0), TOKYO, 3);
+        assert_eq!(m, ["2026-12", "2027-01", "2027-02"]);
+        assert_eq!(month_label(utc(2026, 11, 30, 16, 0), TOKYO), "2026-12");
+    }
+}

@@ -1,0 +1,106 @@
+//! The report side of the store: fetches only, no semantics. SQL narrows the rows (live office
+//! holdings of candidate pairs, non-revoked terminals); `crate::reports` decides effective
+//! certificates, statuses and dates in Rust.
+
+use async_trait::async_trait;
+use certfleet_model::OfficeEntry;
+use chrono::{DateTime, Utc};
+
+use super::{StoreError, TerminalId};
+
+/// Which live office holdings to fetch. Revoked terminals are never returned: an operator
+/// revoked them, so their certificates are no longer the fleet's business.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PairFilter {
+    /// Only pairs that hold at least one live certificate with `not_after <=` this instant
+    /// (every holding of such a pair is returned, so the effective one can be chosen).
+    /// `None`: every pair.
+    pub candidate_not_after_max: Option<DateTime<Utc>>,
+    /// Only these office numbers (empty: all).
+    pub offices: Vec<String>,
+    /// Only terminals with these hostnames (empty: all).
+    pub hostnames: Vec<String>,
+    /// Only these terminals (empty: all).
+    pub terminal_ids: Vec<TerminalId>,
+    /// Also fetch `sha256`, `serial`, `subject` and `issuer`. Without details `sha256` is empty
+    /// and `details` is `None`: the fleet-wide reports show none of them, and 300k rows of them
+    /// cost memory and time.
+    pub with_details: bool,
+}
+
+/// One live holding of an office certificate on a non-revoked terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairHolding {
+    pub terminal_id: TerminalId,
+    pub office_number: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub has_private_key: Option<bool>,
+    /// Empty unless [`PairFilter::with_details`].
+    pub sha256: String,
+    /// `Some` only with [`PairFilter::with_details`]; boxed to keep slim rows small.
+    pub details: Option<Box<CertDetails>>,
+}
+
+/// Identifying certificate fields shown by `report expiring`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertDetails {
+    pub serial: String,
+    pub subject: String,
+    pub issuer: String,
+}
+
+/// Which terminals to list for reports (always excluding revoked ones).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TerminalFilter {
+    /// Only these terminals (empty: all).
+    pub ids: Vec<TerminalId>,
+    /// Only these hostnames (empty: all).
+    pub hostnames: Vec<String>,
+    /// Only terminals that never reported or last reported before this instant.
+    pub not_reported_since: Option<DateTime<Utc>>,
+}
+
+/// A non-revoked terminal as reports show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminalInfo {
+    pub id: TerminalId,
+    pub machine_id: String,
+    pub hostname: String,
+    pub os_name: String,
+    pub os_version: String,
+    pub agent_version: String,
+    pub last_report_at: Option<DateTime<Utc>>,
+}
+
+/// Report queries and the office registry. A supertrait of [`super::Store`], so every store
+/// has them and `&dyn Store` callers use them directly.
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    /// Live office holdings (`removed_at IS NULL`, `office_number IS NOT NULL`) of
+    /// non-revoked terminals matching `filter`, with certificate fields, in no particular order.
+    async fn office_holdings(&self, filter: &PairFilter) -> Result<Vec<PairHolding>, StoreError>;
+
+    /// Distinct offices with live holdings per terminal, for the given terminals (terminals
+    /// without any are omitted).
+    async fn terminal_office_counts(
+        &self,
+        ids: &[TerminalId],
+    ) -> Result<Vec<(TerminalId, u32)>, StoreError>;
+
+    /// Non-revoked terminals matching `filter`, ordered by hostname then id.
+    async fn report_terminals(
+        &self,
+        filter: &TerminalFilter,
+    ) -> Result<Vec<TerminalInfo>, StoreError>;
+
+    /// Inserts or updates registry entries by office number, all in one transaction.
+    async fn upsert_offices(
+        &self,
+        entries: &[OfficeEntry],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// The office registry, ordered by office number.
+    async fn list_offices(&self) -> Result<Vec<OfficeEntry>, StoreError>;
+}

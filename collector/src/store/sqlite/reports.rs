@@ -1,0 +1,217 @@
+//! SQLite report queries: the same shapes as the PostgreSQL ones. Lists are bound as JSON
+//! arrays and expanded with `json_each`, since SQLite has no array parameters.
+
+use async_trait::async_trait;
+use certfleet_model::OfficeEntry;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use tokio_stream::StreamExt;
+
+use super::{SqliteStore, get_opt_ts, get_ts, ts};
+use crate::store::reports::{
+    CertDetails, PairFilter, PairHolding, ReportStore, TerminalFilter, TerminalInfo,
+};
+use crate::store::{StoreError, TerminalId, classify, to_json};
+
+/// `?2` offices, `?3` hostnames, `?4` terminal ids (JSON arrays; empty means all).
+const FILTERS: &str = "t.revoked_at IS NULL \
+     AND (json_array_length(?2) = 0 OR c.office_number IN (SELECT value FROM json_each(?2))) \
+     AND (json_array_length(?3) = 0 OR t.hostname IN (SELECT value FROM json_each(?3))) \
+     AND (json_array_length(?4) = 0 OR h.terminal_id IN (SELECT value FROM json_each(?4)))";
+
+fn columns(with_details: bool) -> &'static str {
+    if with_details {
+        "h.terminal_id, c.office_number, c.sha256, c.serial, c.subject, c.issuer, \
+         c.not_before, c.not_after, h.has_private_key"
+    } else {
+        "h.terminal_id, c.office_number, c.not_before, c.not_after, h.has_private_key"
+    }
+}
+
+fn holding_from_row(row: &SqliteRow, with_details: bool) -> Result<PairHolding, StoreError> {
+    let key: Option<i64> = row.try_get("has_private_key").map_err(classify)?;
+    let (sha256, details) = if with_details {
+        let details = CertDetails {
+            serial: row.try_get("serial").map_err(classify)?,
+            subject: row.try_get("subject").map_err(classify)?,
+            issuer: row.try_get("issuer").map_err(classify)?,
+        };
+        (
+            row.try_get("sha256").map_err(classify)?,
+            Some(Box::new(details)),
+        )
+    } else {
+        (String::new(), None)
+    };
+    Ok(PairHolding {
+        terminal_id: row.try_get("terminal_id").map_err(classify)?,
+        office_number: row.try_get("office_number").map_err(classify)?,
+        not_before: get_ts(row, "not_before")?,
+        not_after: get_ts(row, "not_after")?,
+        has_private_key: key.map(|k| k != 0),
+        sha256,
+        details,
+    })
+}
+
+#[async_trait]
+impl ReportStore for SqliteStore {
+    async fn office_holdings(&self, filter: &PairFilter) -> Result<Vec<PairHolding>, StoreError> {
+        let cols = columns(filter.with_details);
+        let sql = match filter.candidate_not_after_max {
+            Some(_) => format!(
+                "WITH cand AS ( \
+                   SELECT DISTINCT h.terminal_id, c.office_number \
+                   FROM certificates c \
+                   JOIN holdings h ON h.sha256 = c.sha256 AND h.removed_at IS NULL \
+                   WHERE c.office_number IS NOT NULL AND c.not_after <= ?1 \
+                     AND (json_array_length(?2) = 0 \
+                          OR c.office_number IN (SELECT value FROM json_each(?2))) \
+                 ) \
+                 SELECT {cols} FROM cand \
+                 JOIN terminals t ON t.id = cand.terminal_id \
+                 JOIN holdings h ON h.terminal_id = cand.terminal_id AND h.removed_at IS NULL \
+                 JOIN certificates c ON c.sha256 = h.sha256 \
+                      AND c.office_number = cand.office_number \
+                 WHERE {FILTERS}"
+            ),
+            // `?1` is NULL here: the check keeps one bind order for both texts.
+            None => format!(
+                "SELECT {cols} FROM holdings h \
+                 JOIN certificates c ON c.sha256 = h.sha256 \
+                 JOIN terminals t ON t.id = h.terminal_id \
+                 WHERE h.removed_at IS NULL AND c.office_number IS NOT NULL \
+                   AND ?1 IS NULL AND {FILTERS}"
+            ),
+        };
+        let mut rows = sqlx::query(&sql)
+            .bind(filter.candidate_not_after_max.map(ts))
+            .bind(to_json(&filter.offices)?)
+            .bind(to_json(&filter.hostnames)?)
+            .bind(to_json(&filter.terminal_ids)?)
+            .fetch(&self.pool);
+        // Streamed: 300k decoded rows must not sit next to 300k raw rows in memory.
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await {
+            out.push(holding_from_row(
+                &row.map_err(classify)?,
+                filter.with_details,
+            )?);
+        }
+        Ok(out)
+    }
+
+    async fn terminal_office_counts(
+        &self,
+        ids: &[TerminalId],
+    ) -> Result<Vec<(TerminalId, u32)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT h.terminal_id, count(DISTINCT c.office_number) AS n \
+             FROM holdings h JOIN certificates c ON c.sha256 = h.sha256 \
+             WHERE h.terminal_id IN (SELECT value FROM json_each(?1)) AND h.removed_at IS NULL \
+               AND c.office_number IS NOT NULL \
+             GROUP BY h.terminal_id",
+        )
+        .bind(to_json(ids)?)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get("terminal_id").map_err(classify)?;
+                let n: i64 = row.try_get("n").map_err(classify)?;
+                Ok((id, u32::try_from(n).unwrap_or(u32::MAX)))
+            })
+            .collect()
+    }
+
+    async fn report_terminals(
+        &self,
+        filter: &TerminalFilter,
+    ) -> Result<Vec<TerminalInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, machine_id, hostname, os_name, os_version, agent_version, last_report_at \
+             FROM terminals \
+             WHERE revoked_at IS NULL \
+               AND (json_array_length(?1) = 0 OR id IN (SELECT value FROM json_each(?1))) \
+               AND (json_array_length(?2) = 0 OR hostname IN (SELECT value FROM json_each(?2))) \
+               AND (?3 IS NULL OR last_report_at IS NULL OR last_report_at < ?3) \
+             ORDER BY hostname, id",
+        )
+        .bind(to_json(&filter.ids)?)
+        .bind(to_json(&filter.hostnames)?)
+        .bind(filter.not_reported_since.map(ts))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        rows.iter()
+            .map(|row| {
+                Ok(TerminalInfo {
+                    id: row.try_get("id").map_err(classify)?,
+                    machine_id: row.try_get("machine_id").map_err(classify)?,
+                    hostname: row.try_get("hostname").map_err(classify)?,
+                    os_name: row.try_get("os_name").map_err(classify)?,
+                    os_version: row.try_get("os_version").map_err(classify)?,
+                    agent_version: row.try_get("agent_version").map_err(classify)?,
+                    last_report_at: get_opt_ts(row, "last_report_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn upsert_offices(
+        &self,
+        entries: &[OfficeEntry],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut changed = 0;
+        for e in entries {
+            let r = sqlx::query(
+                "INSERT INTO office_registry (office_number, name, site, owner_email, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (office_number) DO UPDATE SET name = excluded.name, \
+                   site = excluded.site, owner_email = excluded.owner_email, \
+                   updated_at = excluded.updated_at \
+                 WHERE office_registry.name IS NOT excluded.name \
+                    OR office_registry.site IS NOT excluded.site \
+                    OR office_registry.owner_email IS NOT excluded.owner_email",
+            )
+            .bind(&e.office_number)
+            .bind(&e.name)
+            .bind(&e.site)
+            .bind(&e.owner_email)
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+            changed += r.rows_affected();
+        }
+        tx.commit().await.map_err(classify)?;
+        Ok(changed)
+    }
+
+    async fn list_offices(&self) -> Result<Vec<OfficeEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT office_number, name, site, owner_email FROM office_registry \
+             ORDER BY office_number",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        rows.iter()
+            .map(|row| {
+                Ok(OfficeEntry {
+                    office_number: row.try_get("office_number").map_err(classify)?,
+                    name: row.try_get("name").map_err(classify)?,
+                    site: row.try_get("site").map_err(classify)?,
+                    owner_email: row.try_get("owner_email").map_err(classify)?,
+                })
+            })
+            .collect()
+    }
+}

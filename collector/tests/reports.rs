@@ -1,0 +1,1233 @@
+//! Report semantics of SPEC §5, each rule as a test on SQLite and PostgreSQL, with fixtures
+//! made of real DER certificates ingested through the gRPC validation path; plus the registry
+//! import, CSV bytes, API auth, and the CLI and HTTP API returning identical JSON.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use certfleet_certinfo::Selector;
+use certfleet_collector::config::{Limits, ReportSettings};
+use certfleet_collector::http::{self, HttpState};
+use certfleet_collector::ingest::validate_report;
+use certfleet_collector::metrics::Metrics;
+use certfleet_collector::registry::{self, OfficeNumberRule, RegistryError};
+use certfleet_collector::reports::{self, ReportKind, ReportParams};
+use certfleet_collector::store::{self, AuthenticatedTerminal, SharedStore, TerminalFacts};
+use certfleet_model::{ExpiringQuery, PairStatus};
+use certfleet_proto::v1 as pb;
+use certfleet_testsupport::PgCluster;
+use chrono::{DateTime, Duration, Utc};
+use http_body_util::BodyExt as _;
+use tower::ServiceExt as _;
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+fn cluster() -> &'static PgCluster {
+    static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
+    CLUSTER.get_or_init(PgCluster::start)
+}
+
+struct Fixture {
+    store: SharedStore,
+    /// `--database-url` for the CLI (PostgreSQL) …
+    url: Option<String>,
+    /// … or `--data-dir` (SQLite).
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn cli_db_args(&self) -> Vec<String> {
+        match &self.url {
+            Some(url) => vec!["--database-url".into(), url.clone()],
+            None => vec![
+                "--data-dir".into(),
+                self.dir.path().to_string_lossy().into_owned(),
+            ],
+        }
+    }
+}
+
+async fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::open(None, dir.path(), 4).await.unwrap();
+    Fixture {
+        store,
+        url: None,
+        dir,
+    }
+}
+
+async fn postgres() -> Fixture {
+    let url = cluster().fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::open(Some(&url), dir.path(), 4).await.unwrap();
+    Fixture {
+        store,
+        url: Some(url),
+        dir,
+    }
+}
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::sqlite().await).await }
+            )*
+        }
+        mod postgres_backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::postgres().await).await }
+            )*
+        }
+    };
+}
+
+both!(
+    renewed_pair_is_superseded_not_a_separate_row,
+    expired_pair_is_reported_expired,
+    boundaries_at_as_of_and_as_of_plus_window,
+    pair_known_only_without_private_key,
+    keyless_renewal_does_not_supersede_a_usable_certificate,
+    multi_office_terminal_counts_offices,
+    stale_terminal_is_flagged_and_listed,
+    uncovered_registry_office,
+    billing_month_across_a_year_boundary,
+    days_left_across_the_time_zone_midnight,
+    removed_and_revoked_holdings_are_not_reported,
+    filters_by_office_and_hostname,
+    terminals_offices_overview_and_detail,
+    registry_import_all_or_nothing_and_idempotent,
+    cli_and_http_return_identical_json,
+    csv_bytes_are_excel_friendly,
+    api_errors_and_metrics,
+);
+
+struct Ca(rcgen::Issuer<'static, rcgen::KeyPair>);
+
+impl Ca {
+    fn new() -> Self {
+        let mut p = rcgen::CertificateParams::default();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "KANAGAWA KOKUHOREN CA");
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        Ca(rcgen::Issuer::new(p, rcgen::KeyPair::generate().unwrap()))
+    }
+
+    /// An office certificate valid from `not_after − 3 years` (or `not_before`) to `not_after`.
+    fn cert(&self, office: &str, not_after: DateTime<Utc>) -> Vec<u8> {
+        self.cert_from(office, not_after - Duration::days(3 * 365), not_after)
+    }
+
+    fn cert_from(
+        &self,
+        office: &str,
+        not_before: DateTime<Utc>,
+        not_after: DateTime<Utc>,
+    ) -> Vec<u8> {
+        let mut p = rcgen::CertificateParams::default();
+        p.distinguished_name.push(rcgen::DnType::CommonName, office);
+        p.not_before = time::OffsetDateTime::from_unix_timestamp(not_before.timestamp()).unwrap();
+        p.not_after = time::OffsetDateTime::from_unix_timestamp(not_after.timestamp()).unwrap();
+        p.signed_by(&rcgen::KeyPair::generate().unwrap(), &self.0)
+            .unwrap()
+            .der()
+            .to_vec()
+    }
+}
+
+fn ca() -> &'static Ca {
+    static CA: OnceLock<Ca> = OnceLock::new();
+    CA.get_or_init(Ca::new)
+}
+
+fn facts(hostname: &str) -> TerminalFacts {
+    TerminalFacts {
+        machine_id: format!("machine-{hostname}"),
+        hostname: hostname.into(),
+        os_name: "Windows".into(),
+        os_version: "10.0.19045".into(),
+        agent_version: "0.1.0".into(),
+    }
+}
+
+async fn enroll(store: &SharedStore, hostname: &str) -> AuthenticatedTerminal {
+    let f = facts(hostname);
+    let id = store
+        .enroll(&f, &format!("hash-{hostname}"), t("2026-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+    AuthenticatedTerminal {
+        id,
+        machine_id: f.machine_id,
+        revoked: false,
+    }
+}
+
+/// Reports `certs` (DER, key flag) for `terminal`, scanned and received at `at`, through the
+/// same validation as the gRPC Report call.
+async fn report(
+    store: &SharedStore,
+    terminal: &AuthenticatedTerminal,
+    certs: &[(Vec<u8>, Option<bool>)],
+    at: DateTime<Utc>,
+) {
+    let hostname = terminal
+        .machine_id
+        .trim_start_matches("machine-")
+        .to_owned();
+    let req = pb::ReportRequest {
+        report_id: uuid::Uuid::new_v4().to_string(),
+        terminal: Some(pb::TerminalFacts {
+            machine_id: terminal.machine_id.clone(),
+            hostname,
+            os_name: "Windows".into(),
+            os_version: "10.0.19045".into(),
+            agent_version: "0.1.0".into(),
+        }),
+        scanned_at: Some(prost_types::Timestamp {
+            seconds: at.timestamp(),
+            nanos: 0,
+        }),
+        certificates: certs
+            .iter()
+            .map(|(der, key)| pb::ReportedCertificate {
+                der: der.clone(),
+                has_private_key: *key,
+                friendly_name: "client".into(),
+                locations: vec![pb::Location {
+                    source: pb::Source::ProfileFile as i32,
+                    store: "My".into(),
+                    user: "staff".into(),
+                    path: "C:\\Users\\staff\\AppData\\Roaming\\Microsoft\\SystemCertificates\\My\\Certificates\\x".into(),
+                }],
+            })
+            .collect(),
+        errors: vec![],
+    };
+    let v = validate_report(req, terminal, &Selector::default(), &Limits::default(), at).unwrap();
+    assert!(v.rejected.is_empty(), "{:?}", v.rejected);
+    store.ingest(terminal.id, &v.snapshot).await.unwrap();
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+/// 2026-11-26 09:00 JST.
+fn as_of() -> DateTime<Utc> {
+    t("2026-11-26T00:00:00Z")
+}
+
+fn settings() -> ReportSettings {
+    ReportSettings::default()
+}
+
+fn query(within: u32) -> ExpiringQuery {
+    ExpiringQuery {
+        as_of: as_of(),
+        within_days: within,
+        offices: vec![],
+        terminals: vec![],
+        include_ok: false,
+    }
+}
+
+fn sha(der: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(der))
+}
+
+// ---------------------------------------------------------------------------------------------
+// SPEC §5 rules
+// ---------------------------------------------------------------------------------------------
+
+async fn renewed_pair_is_superseded_not_a_separate_row(fx: Fixture) {
+    let pc = enroll(&fx.store, "pc-renewed").await;
+    let old = ca().cert("1111111111", as_of() + Duration::days(10));
+    let new = ca().cert("1111111111", as_of() + Duration::days(3 * 365));
+    report(
+        &fx.store,
+        &pc,
+        &[(old.clone(), Some(true)), (new.clone(), Some(true))],
+        as_of(),
+    )
+    .await;
+
+    // The old certificate expires within the window, but the pair is renewed: no row.
+    let r = reports::expiring(fx.store.as_ref(), &query(60), &settings())
+        .await
+        .unwrap();
+    assert!(r.rows.is_empty(), "{:#?}", r.rows);
+
+    // With include_ok: one row for the pair, effective = new, old listed as superseded.
+    let q = ExpiringQuery {
+        include_ok: true,
+        ..query(60)
+    };
+    let r = reports::expiring(fx.store.as_ref(), &q, &settings())
+        .await
+        .unwrap();
+    assert_eq!(r.rows.len(), 1);
+    let row = &r.rows[0];
+    assert_eq!(row.status, PairStatus::Ok);
+    assert_eq!(row.certificate.sha256, sha(&new));
+    assert_eq!(row.superseded.len(), 1);
+    assert_eq!(row.superseded[0].sha256, sha(&old));
+    assert_eq!(row.superseded[0].not_after, as_of() + Duration::days(10));
+}
+
+async fn expired_pair_is_reported_expired(fx: Fixture) {
+    let pc = enroll(&fx.store, "pc-expired").await;
+    let der = ca().cert("1111111111", as_of() - Duration::days(3));
+    report(&fx.store, &pc, &[(der.clone(), Some(true))], as_of()).await;
+    let r = reports::expiring(fx.store.as_ref(), &query(60), &settings())
+        .await
+        .unwrap();
+    assert_eq!(r.rows.len(), 1);
+    let row = &r.rows[0];
+    assert_eq!(row.status, PairStatus::Expired);
+    assert_eq!(row.days_left, -3);
+    assert!(row.renew_now);
+    assert_eq!(row.office_number, "1111111111");
+    assert_eq!(row.terminal.hostname, "pc-expired");
+    assert_eq!(row.certificate.sha256, sha(&der));
+    assert!(row.certificate.subject.contains("1111111111"));
+    assert!(row.certificate.issuer.contains("KANAGAWA KOKUHOREN CA"));
+    assert_eq!(row.has_private_key, Some(true));
+    assert!(!row.stale);
+}
+
+async fn boundaries_at_as_of_and_as_of_plus_window(fx: Fixture) {
+    let w = 30;
+    let pc = enroll(&fx.store, "pc-bounds").await;
+    report(
+        &fx.store,
+        &pc,
+        &[
+            (ca().cert("1000000001", as_of()), Some(true)),
+            (
+                ca().cert("1000000002", as_of() + Duration::seconds(1)),
+                Some(true),
+            ),
+            (
+                ca().cert("1000000003", as_of() + Duration::days(w)),
+                Some(true),
+            ),
+            (
+                ca().cert(
+                    "1000000004",
+                    as_of() + Duration::days(w) + Duration::seconds(1),
+                ),
+                Some(true),
+            ),
+        ],
+        as_of() - Duration::hours(1),
+    )
+    .await;
+    let r = reports::expiring(fx.store.as_ref(), &query(w as u32), &settings())
+        .await
+        .unwrap();
+    let got: Vec<(&str, PairStatus)> = r
+        .rows
+        .iter()
+        .map(|r| (r.office_number.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("1000000001", PairStatus::Expired),
+            ("1000000002", PairStatus::Expiring),
+            ("1000000003", PairStatus::Expiring),
+        ]
+    );
+    let q = ExpiringQuery {
+        include_ok: true,
+        ..query(w as u32)
+    };
+    let r = reports::expiring(fx.store.as_ref(), &q, &settings())
+        .await
+        .unwrap();
+    assert_eq!(r.rows.last().unwrap().status, PairStatus::Ok);
+    assert_eq!(r.rows.len(), 4);
+}
+
+async fn pair_known_only_without_private_key(fx: Fixture) {
+    let pc = enroll(&fx.store, "pc-keyless").await;
+    report(
+        &fx.store,
+        &pc,
+        &[(
+            ca().cert("1111111111", as_of() + Duration::days(20)),
+            Some(false),
+        )],
+        as_of(),
+    )
+    .await;
+    let r = reports::expiring(fx.store.as_ref(), &query(60), &settings())
+        .await
+        .unwrap();
+    assert_eq!(r.rows.len(), 1);
+    assert_eq!(r.rows[0].has_private_key, Some(false));
+    assert_eq!(r.rows[0].status, PairStatus::Expiring);
+    assert!(r.rows[0].superseded.is_empty());
+}
+
+async fn keyless_renewal_does_not_supersede_a_usable_certificate(fx: Fixture) {
+    let pc = enroll(&fx.store, "pc-keyless-renewal").await;
+    let usable = ca().cert("1111111111", as_of() + Duration::days(20));
+    let keyless = ca().cert("1111111111", as_of() + Duration::days(1000));
+    report(
+        &fx.store,
+        &pc,
+        &[(usable.clone(), None), (keyless.clone(), Some(false))],
+        as_of(),
+    )
+    .await;
+    let r = reports::expiring(fx.store.as_ref(), &query(60), &settings())
+        .await
+        .unwrap();
+    assert_eq!(
+        r.rows.len(),
+        1,
+        "a certificate without its key cannot log in"
+    );
+    assert_eq!(r.rows[0].certificate.sha256, sha(&usable));
+    assert_eq!(r.rows[0].has_private_key, None);
+    assert_eq!(r.rows[0].superseded[0].sha256, sha(&keyless));
+}
+
+async fn multi_office_terminal_counts_offices(fx: Fixture) {
+    let shared = enroll(&fx.store, "pc-shared").await;
+    let single = enroll(&fx.store, "pc-single").await;
+    report(
+        &fx.store,
+        &shared,
+        &[
+            (
+                ca().cert("1111111111", as_of() + Duration::days(10)),
+                Some(true),
+            ),
+            (
+                ca().cert("2222222222", as_of() + Duration::days(20)),
+                Some(true),
+            ),
+            (
+                ca().cert("3333333333", as_of() + Duration::days(900)),
+                Some(true),
+            ),
+        ],
+        as_of(),
+    )
+    .await;
+    report(
+        &fx.store,
+        &single,
+        &[(
+            ca().cert("1111111111", as_of() + Duration::days(5)),
+            Some(true),
+        )],
+        as_of(),
+    )
+    .await;
+    let r = reports::expiring(fx.store.as_ref(), &query(60), &settings())
+        .await
+        .unwrap();
+    let counts: Vec<(&str, &str, u32)> = r
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.terminal.hostname.as_str(),
+                r.office_number.as_str(),
+                r.terminal_office_count,
+            )
+        })
+        .collect();
+    // Most urgent first; the ok office 3333333333 still counts on the shared terminal.
+    assert_eq!(
+        counts,
+        [
+            ("pc-single", "1111111111", 1),
+            ("pc-shared", "1111111111", 3),
+            ("pc-shared", "2222222222", 3),
+        ]
+    );
+    let m = reports::multi_office(fx.store.as_ref(), as_of(), 60, &settings())
+        .await
+        .unwrap();
+    assert_eq!(m.rows.len(), 1);
+    assert_eq!(m.rows[0].terminal.hostname, "pc-shared");
+    let statuses: Vec<(&str, PairStatus)> = m.rows[0]
+        .offices
+        .iter()
+        .map(|o| (o.office_number.as_str(), o.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("1111111111", PairStatus::Expiring),
+            ("2222222222", PairStatus::Expiring),
+            ("3333333333", PairStatus::Ok),
+        ]
+    );
+}
+
+async fn stale_terminal_is_flagged_and_listed(fx: Fixture) {
+    let silent = enroll(&fx.store, "pc-silent").await;
+    let fresh = enroll(&fx.store, "pc-fresh").await;
+    let _never = enroll(&fx.store, "pc-never").await;
+    let last = as_of() - Duration::days(8);
+    report(
+        &fx.store,
+        &silent,
+        &[(
+            ca().cert("1111111111", as_of() + Duration::days(5)),
+            Some(true),
+        )],
+        last,
+    )
+    .await;
+    report(
+        &fx.store,
+        &fresh,
+        &[(
+            ca().cert("1111111111", as_of() + Duration::days(6)),
+            Some(true),
+        )],
+        as_of() - Duration::days(1),
+    )
+    .await;
+
+    let r = reports::expiring(fx.store.as_ref(), &query(60), &settings())
+        .await
+        .unwrap();
+    let silent_row = r
+        .rows
+        .iter()
+        .find(|r| r.terminal.hostname == "pc-silent")
+        .unwrap();
+    assert!(silent_row.stale, "rows of a stale terminal stay, flagged");
+    assert_eq!(silent_row.last_report_at, Some(last));
+    let fresh_row = r
+        .rows
+        .iter()
+        .find(|r| r.terminal.hostname == "pc-fresh")
+        .unwrap();
+    assert!(!fresh_row.stale);
+
+    let s = reports::stale(fx.store.as_ref(), as_of(), 7, &settings())
+        .await
+        .unwrap();
+    let listed: Vec<(&str, Option<i64>, u32)> = s
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.terminal.hostname.as_str(),
+                r.days_since_report,
+                r.office_count,
+            )
+        })
+        .collect();
+    assert_eq!(listed, [("pc-never", None, 0), ("pc-silent", Some(8), 1)]);
+    // A longer threshold: only the one that never reported.
+    let s = reports::stale(fx.store.as_ref(), as_of(), 30, &settings())
+        .await
+        .unwrap();
+    assert_eq!(s.rows.len(), 1);
+}
+
+async fn uncovered_registry_office(fx: Fixture) {
+    registry::import(
+        fx.store.as_ref(),
+        "1111111111,横浜第一,横浜,a@example.jp\n2222222222,川崎,川崎,b@example.jp\n3333333333,藤沢,藤沢,c@example.jp\n",
+        &OfficeNumberRule::default(),
+        as_of(),
+    )
+    .await
+    .unwrap();
+    let pc = enroll(&fx.store, "pc-1").await;
+    report(
+        &fx.store,
+        &pc,
+        &[
+            // 1111111111 only expired → uncovered; 2222222222 expiring → covered;
+            // 3333333333 nowhere → uncovered; 4444444444 not in the registry → never uncovered.
+            (
+                ca().cert("1111111111", as_of() - Duration::days(1)),
+                Some(true),
+            ),
+            (
+                ca().cert("2222222222", as_of() + Duration::days(1)),
+                Some(true),
+            ),
+            (
+                ca().cert("4444444444", as_of() - Duration::days(1)),
+                Some(true),
+            ),
+        ],
+        as_of(),
+    )
+    .await;
+    let o = reports::offices(fx.store.as_ref(), as_of(), 60, &settings())
+        .await
+        .unwrap();
+    let got: Vec<(&str, bool, usize, Option<&str>)> = o
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.office_number.as_str(),
+                r.uncovered,
+                r.terminals.len(),
+                r.office_name.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("1111111111", true, 1, Some("横浜第一")),
+            ("2222222222", false, 1, Some("川崎")),
+            ("3333333333", true, 0, Some("藤沢")),
+            ("4444444444", false, 1, None),
+        ]
+    );
+    let ov = reports::overview(fx.store.as_ref(), as_of(), 60, &settings())
+        .await
+        .unwrap();
+    assert_eq!(ov.uncovered_offices, 2);
+    assert_eq!(ov.offices, 4);
+    // Office names from the registry reach the expiring rows.
+    let r = reports::expiring(fx.store.as_ref(), &query(60), &settings())
+        .await
+        .unwrap();
+    assert_eq!(r.rows[0].office_name.as_deref(), Some("横浜第一"));
+    let one = reports::office(fx.store.as_ref(), "3333333333", as_of(), 60, &settings())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(one.uncovered);
+}
+
+async fn billing_month_across_a_year_boundary(fx: Fixture) {
+    let pc = enroll(&fx.store, "pc-billing").await;
+    report(
+        &fx.store,
+        &pc,
+        &[
+            // 2026-12-20 12:00 JST: December's claim window (1–10) is covered, January's not.
+            (
+                ca().cert("1111111111", t("2026-12-20T03:00:00Z")),
+                Some(true),
+            ),
+            // 2026-12-05 12:00 JST: December's window is cut short.
+            (
+                ca().cert("2222222222", t("2026-12-05T03:00:00Z")),
+                Some(true),
+            ),
+        ],
+        as_of(),
+    )
+    .await;
+    let r = reports::expiring(fx.store.as_ref(), &query(60), &settings())
+        .await
+        .unwrap();
+    let got: Vec<(&str, &str)> = r
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.office_number.as_str(),
+                r.first_blocked_billing_month.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("2222222222", "2026-12"), ("1111111111", "2027-01")]);
+    // renew_by: 14 days before, as JST dates.
+    assert_eq!(r.rows[1].renew_by.to_string(), "2026-12-06");
+    assert_eq!(r.rows[0].renew_by.to_string(), "2026-11-21");
+    assert!(r.rows[0].renew_now && !r.rows[1].renew_now);
+}
+
+async fn days_left_across_the_time_zone_midnight(fx: Fixture) {
+    let pc = enroll(&fx.store, "pc-midnight").await;
+    let as_of = t("2026-11-26T14:30:00Z"); // 23:30 JST
+    report(
+        &fx.store,
+        &pc,
+        &[(
+            ca().cert("1111111111", t("2026-11-26T15:30:00Z")),
+            Some(true),
+        )], // 00:30 JST next day
+        as_of - Duration::hours(1),
+    )
+    .await;
+    let q = ExpiringQuery { as_of, ..query(60) };
+    let r = reports::expiring(fx.store.as_ref(), &q, &settings())
+        .await
+        .unwrap();
+    assert_eq!(r.rows[0].days_left, 1);
+    assert_eq!(r.rows[0].status, PairStatus::Expiring);
+    // In UTC both instants are the same day.
+    let utc = ReportSettings {
+        time_zone: chrono_tz::UTC,
+        ..settings()
+    };
+    let r = reports::expiring(fx.store.as_ref(), &q, &utc)
+        .await
+        .unwrap();
+    assert_eq!(r.rows[0].days_left, 0);
+}
+
+async fn removed_and_revoked_holdings_are_not_reported(fx: Fixture) {
+    let pc = enroll(&fx.store, "pc-removed").await;
+    let gone = enroll(&fx.store, "pc-revoked").await;
+    report(
+        &fx.store,
+        &pc,
+        &[(
+            ca().cert("1111111111", as_of() + Duration::days(5)),
+            Some(true),
+        )],
+        as_of() - Duration::days(2),
+    )
+    .await;
+    // The next snapshot no longer holds it (deleted from the PC): not reported any more.
+    report(
+        &fx.store,
+        &pc,
+        &[(
+            ca().cert("2222222222", as_of() + Duration::days(900)),
+            Some(true),
+        )],
+        as_of() - Duration::days(1),
+    )
+    .await;
+    report(
+        &fx.store,
+        &gone,
+        &[(
+            ca().cert("3333333333", as_of() + Duration::days(5)),
+            Some(true),
+        )],
+        as_of(),
+    )
+    .await;
+    fx.store
+        .revoke_terminal("pc-revoked", as_of())
+        .await
+        .unwrap();
+    let r = reports::expiring(fx.store.as_ref(), &query(60), &settings())
+        .await
+        .unwrap();
+    assert!(r.rows.is_empty(), "{:#?}", r.rows);
+    let terms = reports::terminals(fx.store.as_ref(), as_of(), 60, &settings())
+        .await
+        .unwrap();
+    assert_eq!(terms.rows.len(), 1, "revoked terminals are left out");
+    assert_eq!(terms.rows[0].offices.len(), 1);
+}
+
+async fn filters_by_office_and_hostname(fx: Fixture) {
+    let a = enroll(&fx.store, "pc-a").await;
+    let b = enroll(&fx.store, "pc-b").await;
+    for pc in [&a, &b] {
+        report(
+            &fx.store,
+            pc,
+            &[
+                (
+                    ca().cert("1111111111", as_of() + Duration::days(5)),
+                    Some(true),
+                ),
+                (
+                    ca().cert("2222222222", as_of() + Duration::days(6)),
+                    Some(true),
+                ),
+            ],
+            as_of(),
+        )
+        .await;
+    }
+    let q = ExpiringQuery {
+        offices: vec!["2222222222".into()],
+        ..query(60)
+    };
+    let r = reports::expiring(fx.store.as_ref(), &q, &settings())
+        .await
+        .unwrap();
+    assert_eq!(r.rows.len(), 2);
+    assert!(r.rows.iter().all(|r| r.office_number == "2222222222"));
+    assert!(r.rows.iter().all(|r| r.terminal_office_count == 2));
+    let q = ExpiringQuery {
+        terminals: vec!["pc-b".into()],
+        include_ok: true,
+        ..query(60)
+    };
+    let r = reports::expiring(fx.store.as_ref(), &q, &settings())
+        .await
+        .unwrap();
+    assert_eq!(r.rows.len(), 2);
+    assert!(r.rows.iter().all(|r| r.terminal.hostname == "pc-b"));
+}
+
+async fn terminals_offices_overview_and_detail(fx: Fixture) {
+    let a = enroll(&fx.store, "pc-a").await;
+    let old = ca().cert("1111111111", as_of() - Duration::days(1));
+    let new = ca().cert("1111111111", as_of() + Duration::days(40));
+    report(
+        &fx.store,
+        &a,
+        &[
+            (old.clone(), Some(true)),
+            (new.clone(), Some(true)),
+            (
+                ca().cert("2222222222", as_of() + Duration::days(400)),
+                Some(true),
+            ),
+        ],
+        as_of(),
+    )
+    .await;
+    let terms = reports::terminals(fx.store.as_ref(), as_of(), 60, &settings())
+        .await
+        .unwrap();
+    assert_eq!(terms.rows.len(), 1);
+    let row = &terms.rows[0];
+    assert_eq!(row.soonest_not_after, Some(as_of() + Duration::days(40)));
+    assert_eq!(row.offices.len(), 2);
+    assert_eq!(row.os_name, "Windows");
+
+    let ov = reports::overview(fx.store.as_ref(), as_of(), 60, &settings())
+        .await
+        .unwrap();
+    assert_eq!((ov.expired, ov.expiring, ov.ok, ov.renew_now), (0, 1, 1, 0));
+    assert_eq!(ov.terminals, 1);
+    assert_eq!(ov.timeline.len(), 36);
+    assert_eq!(ov.timeline[0].month, "2026-11");
+    // as_of + 40 days = 2027-01-05 JST; as_of + 400 days = 2027-12-31 JST.
+    assert_eq!(ov.timeline[2].month, "2027-01");
+    assert_eq!(ov.timeline[2].expiring, 1);
+    assert_eq!(ov.timeline[13].ok, 1);
+
+    let d = reports::terminal_detail(fx.store.as_ref(), a.id, as_of(), 60, &settings())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.holdings.len(), 3);
+    let eff: Vec<(String, bool)> = d
+        .holdings
+        .iter()
+        .map(|h| (h.certificate.sha256.clone(), h.effective))
+        .collect();
+    assert!(eff.contains(&(sha(&new), true)));
+    assert!(eff.contains(&(sha(&old), false)));
+    assert_eq!(d.holdings[0].locations[0].store, "My");
+    assert!(
+        reports::terminal_detail(fx.store.as_ref(), 9999, as_of(), 60, &settings())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registry import
+// ---------------------------------------------------------------------------------------------
+
+async fn registry_import_all_or_nothing_and_idempotent(fx: Fixture) {
+    let rule = OfficeNumberRule::default();
+    let good = "\u{feff}事業所番号,事業所名,拠点,担当者メール\r\n1111111111,横浜第一事業所,横浜,yokohama@example.jp\r\n2222222222,\"川崎, 北\",川崎,\r\n";
+    let s = registry::import(fx.store.as_ref(), good, &rule, as_of())
+        .await
+        .unwrap();
+    assert_eq!((s.rows, s.changed), (2, 2));
+    // Re-import: nothing changes.
+    let s = registry::import(fx.store.as_ref(), good, &rule, as_of())
+        .await
+        .unwrap();
+    assert_eq!((s.rows, s.changed), (2, 0));
+    let listed = fx.store.list_offices().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1].name, "川崎, 北");
+    assert_eq!(listed[1].owner_email, "");
+
+    // A file with bad rows: every bad line named, nothing imported (not even the good rows).
+    let bad = "3333333333,藤沢,藤沢,fujisawa@example.jp\n1111111111,改名,横浜,yokohama@example.jp\n12345,短い番号\n4444444444,茅ヶ崎,茅ヶ崎,not-an-address\n\n,名前だけ\n";
+    let err = registry::import(fx.store.as_ref(), bad, &rule, as_of())
+        .await
+        .unwrap_err();
+    let RegistryError::BadRows(rows) = &err else {
+        panic!("{err}")
+    };
+    let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [3, 4, 6], "{err}");
+    assert!(err.to_string().contains("line 4"), "{err}");
+    let after = fx.store.list_offices().await.unwrap();
+    assert_eq!(after, listed, "nothing half-imported");
+
+    // An update of an existing entry is applied by a good file.
+    let s = registry::import(
+        fx.store.as_ref(),
+        "1111111111,横浜第一(新),横浜,new@example.jp\n",
+        &rule,
+        as_of(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.changed, 1);
+    assert_eq!(
+        fx.store.list_offices().await.unwrap()[0].owner_email,
+        "new@example.jp"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Front ends: CLI vs HTTP, CSV, auth, errors, metrics
+// ---------------------------------------------------------------------------------------------
+
+async fn fleet_for_front_ends(fx: &Fixture) {
+    registry::import(
+        fx.store.as_ref(),
+        "1111111111,横浜第一事業所,横浜,a@example.jp\n9999999999,未配備,相模原,\n",
+        &OfficeNumberRule::default(),
+        as_of(),
+    )
+    .await
+    .unwrap();
+    let a = enroll(&fx.store, "pc-a").await;
+    let b = enroll(&fx.store, "pc-b").await;
+    report(
+        &fx.store,
+        &a,
+        &[
+            (
+                ca().cert("1111111111", as_of() - Duration::days(2)),
+                Some(true),
+            ),
+            (ca().cert("2222222222", as_of() + Duration::days(20)), None),
+        ],
+        as_of() - Duration::days(10),
+    )
+    .await;
+    report(
+        &fx.store,
+        &b,
+        &[
+            (
+                ca().cert("1111111111", as_of() + Duration::days(30)),
+                Some(true),
+            ),
+            (
+                ca().cert("1111111111", as_of() + Duration::days(1000)),
+                Some(false),
+            ),
+        ],
+        as_of(),
+    )
+    .await;
+}
+
+fn state(fx: &Fixture, token: Option<&str>, loopback: bool) -> HttpState {
+    HttpState::with_reports(
+        fx.store.clone(),
+        Arc::new(Metrics::default()),
+        token,
+        settings(),
+        loopback,
+    )
+}
+
+async fn get(
+    state: HttpState,
+    uri: &str,
+    token: Option<&str>,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let mut req = Request::get(uri);
+    if let Some(token) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let resp = http::router(state)
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, headers, body)
+}
+
+fn cli(fx: &Fixture, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_certfleet-collector"))
+        .args(fx.cli_db_args())
+        .args(args)
+        .env_remove("CERTFLEET_CONFIG")
+        .env_remove("CERTFLEET_DATABASE_URL")
+        .env_remove("CERTFLEET_DATA_DIR")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+async fn cli_and_http_return_identical_json(fx: Fixture) {
+    fleet_for_front_ends(&fx).await;
+    let as_of = "2026-11-26T00:00:00Z";
+    let cases: [(&[&str], String); 7] = [
+        (
+            &["report", "expiring"],
+            format!("/api/v1/reports/expiring?as_of={as_of}"),
+        ),
+        (
+            &[
+                "report",
+                "expiring",
+                "--within",
+                "10",
+                "--include-ok",
+                "--office",
+                "1111111111",
+                "--terminal",
+                "pc-b",
+            ],
+            format!(
+                "/api/v1/reports/expiring?as_of={as_of}&within=10&include_ok=true&office=1111111111&terminal=pc-b"
+            ),
+        ),
+        (
+            &["report", "terminals"],
+            format!("/api/v1/reports/terminals?as_of={as_of}"),
+        ),
+        (
+            &["report", "offices"],
+            format!("/api/v1/reports/offices?as_of={as_of}"),
+        ),
+        (
+            &["report", "multi-office"],
+            format!("/api/v1/reports/multi-office?as_of={as_of}"),
+        ),
+        (
+            &["report", "stale", "--older-than", "7"],
+            format!("/api/v1/reports/stale?as_of={as_of}&older_than=7"),
+        ),
+        // A date means 00:00 in Asia/Tokyo on both sides.
+        (
+            &["report", "expiring", "--as-of-date"],
+            "/api/v1/reports/expiring?as_of=2026-11-26".to_owned(),
+        ),
+    ];
+    for (args, uri) in cases {
+        let mut args: Vec<&str> = args.to_vec();
+        if args.last() == Some(&"--as-of-date") {
+            args.pop();
+            args.extend(["--as-of", "2026-11-26"]);
+        } else {
+            args.extend(["--as-of", as_of]);
+        }
+        args.extend(["--format", "json"]);
+        let from_cli: serde_json::Value = serde_json::from_slice(&cli(&fx, &args)).unwrap();
+        let (status, headers, body) = get(state(&fx, None, true), &uri, None).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{uri}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        let from_http: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(from_cli, from_http, "{args:?} vs {uri}");
+        assert!(
+            from_http["rows"].as_array().is_some_and(|r| !r.is_empty()),
+            "{uri}: empty"
+        );
+    }
+    // Spot-check the JSON contract of a row.
+    let (_, _, body) = get(
+        state(&fx, None, true),
+        &format!("/api/v1/reports/expiring?as_of={as_of}"),
+        None,
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["within_days"], 60);
+    let row = &v["rows"][0];
+    for key in [
+        "office_number",
+        "office_name",
+        "terminal",
+        "status",
+        "not_after",
+        "days_left",
+        "renew_by",
+        "first_blocked_billing_month",
+        "superseded",
+        "terminal_office_count",
+        "has_private_key",
+        "stale",
+        "last_report_at",
+        "certificate",
+    ] {
+        assert!(row.get(key).is_some(), "row lacks {key}: {row}");
+    }
+    assert_eq!(row["status"], "expired");
+    assert_eq!(row["office_name"], "横浜第一事業所");
+    assert_eq!(row["terminal"]["hostname"], "pc-a");
+    assert!(row["certificate"]["sha256"].as_str().unwrap().len() == 64);
+}
+
+async fn csv_bytes_are_excel_friendly(fx: Fixture) {
+    fleet_for_front_ends(&fx).await;
+    let as_of = "2026-11-26T00:00:00Z";
+    let (status, headers, body) = get(
+        state(&fx, None, true),
+        &format!("/api/v1/reports/expiring?as_of={as_of}&format=csv"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert!(body.starts_with(&[0xEF, 0xBB, 0xBF]), "UTF-8 BOM first");
+    let text = std::str::from_utf8(&body[3..]).unwrap();
+    assert!(text.ends_with("\r\n"));
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert!(!text.replace("\r\n", "").contains('\n'), "CRLF only");
+    assert_eq!(lines.len(), 1 + 3, "{text}");
+    assert!(lines[0].starts_with("\"status\",\"office_number\",\"office_name\",\"hostname\""));
+    for line in &lines {
+        // Every field quoted: the line starts and ends with a quote, and fields are "…","…".
+        assert!(line.starts_with('"') && line.ends_with('"'), "{line}");
+    }
+    assert!(
+        lines[1].starts_with("\"expired\",\"1111111111\",\"横浜第一事業所\",\"pc-a\""),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].contains("\"2026/11/24 09:00:00\""),
+        "dates in JST: {}",
+        lines[1]
+    );
+    // The CLI writes the very same bytes.
+    let from_cli = cli(
+        &fx,
+        &["report", "expiring", "--as-of", as_of, "--format", "csv"],
+    );
+    assert_eq!(from_cli, body);
+    // Table output for people: YYYY/MM/DD dates.
+    let table = String::from_utf8(cli(&fx, &["report", "expiring", "--as-of", as_of])).unwrap();
+    assert!(table.contains("2026/11/24"), "{table}");
+    assert!(table.starts_with("STATUS"), "{table}");
+}
+
+async fn api_errors_and_metrics(fx: Fixture) {
+    fleet_for_front_ends(&fx).await;
+    let token = "0123456789abcdef-token";
+    // Off loopback: no token, a wrong token → 401 with WWW-Authenticate; the right one → 200.
+    for path in ["/api/v1/reports/expiring", "/metrics"] {
+        let (status, headers, _) = get(state(&fx, Some(token), false), path, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(
+            headers[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer")
+        );
+        let (status, _, _) = get(state(&fx, Some(token), false), path, Some("wrong-token")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        let (status, _, _) = get(state(&fx, Some(token), false), path, Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        // No token configured and not loopback: closed.
+        let (status, _, _) = get(state(&fx, None, false), path, Some("anything")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        // Loopback: open.
+        let (status, _, _) = get(state(&fx, Some(token), true), path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    let (status, _, _) = get(state(&fx, Some(token), false), "/healthz", None).await;
+    assert_eq!(status, StatusCode::OK, "health stays open");
+
+    // Bad parameters → 400 naming the parameter.
+    for (uri, parameter) in [
+        ("/api/v1/reports/expiring?within=soon", "within"),
+        ("/api/v1/reports/expiring?as_of=tomorrow", "as_of"),
+        ("/api/v1/reports/stale?older_than=-1", "older_than"),
+        ("/api/v1/reports/terminals?office=1111111111", "office"),
+        ("/api/v1/reports/expiring?colour=red", "query"),
+    ] {
+        let (status, _, body) = get(state(&fx, None, true), uri, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["parameter"], parameter, "{uri}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(parameter), "{v}");
+    }
+    let (status, _, _) = get(state(&fx, None, true), "/api/v1/reports/nope", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Metrics: per-pair expiry gauges and counts (computed at the real now; the fixture's
+    // dates are relative to 2026-11-26, so only check the shape and the counts' sum).
+    let (_, _, body) = get(state(&fx, None, true), "/metrics", None).await;
+    let text = String::from_utf8(body).unwrap();
+    let pair_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("certfleet_certificate_expiry_timestamp_seconds{"))
+        .collect();
+    assert_eq!(pair_lines.len(), 3, "{text}");
+    assert!(
+        pair_lines
+            .iter()
+            .any(|l| l.contains("office=\"1111111111\"") && l.contains("hostname=\"pc-b\""))
+    );
+    let sum: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("certfleet_pairs{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(sum, 3);
+    for name in [
+        "certfleet_renew_now_pairs ",
+        "certfleet_stale_terminals ",
+        "certfleet_uncovered_offices ",
+        "certfleet_fleet_metrics_up 1",
+        "certfleet_ingest_duration_seconds_count",
+    ] {
+        assert!(text.contains(name), "{name} missing:\n{text}");
+    }
+    // Shared code path sanity: params::run with the same request equals the HTTP body.
+    let direct = reports::params::run(
+        fx.store.as_ref(),
+        ReportKind::Offices,
+        &ReportParams {
+            as_of: Some("2026-11-26".into()),
+            ..ReportParams::default()
+        },
+        Utc::now(),
+        &settings(),
+    )
+    .await
+    .unwrap();
+    let (_, _, body) = get(
+        state(&fx, None, true),
+        "/api/v1/reports/offices?as_of=2026-11-26",
+        None,
+    )
+    .await;
+    assert_eq!(direct.to_json().as_bytes(), body.as_slice());
+}
