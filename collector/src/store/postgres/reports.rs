@@ -63,7 +63,10 @@ impl ReportStore for PgStore {
         let cols = columns(filter.with_details);
         let sql = match filter.candidate_not_after_max {
             // Candidate pairs first (small: the index range up to the cutoff), then all live
-            // holdings of just those pairs.
+            // holdings of just those pairs. The NOT EXISTS only prunes: a pair that holds a
+            // certificate not known to lack its key and valid past the cutoff has an effective
+            // certificate past the cutoff whatever else it holds (renewed pairs with the old
+            // certificate still installed are the common case). Rust still decides.
             Some(_) => format!(
                 "WITH cand AS ( \
                    SELECT DISTINCT h.terminal_id, c.office_number \
@@ -71,6 +74,12 @@ impl ReportStore for PgStore {
                    JOIN holdings h ON h.sha256 = c.sha256 AND h.removed_at IS NULL \
                    WHERE c.office_number IS NOT NULL AND c.not_after <= $1 \
                      AND (cardinality($2::text[]) = 0 OR c.office_number = ANY($2::text[])) \
+                     AND NOT EXISTS ( \
+                       SELECT 1 FROM holdings h2 \
+                       JOIN certificates c2 ON c2.sha256 = h2.sha256 \
+                       WHERE h2.terminal_id = h.terminal_id AND h2.removed_at IS NULL \
+                         AND h2.has_private_key IS DISTINCT FROM false \
+                         AND c2.office_number = c.office_number AND c2.not_after > $1) \
                  ) \
                  SELECT {cols} FROM cand \
                  JOIN terminals t ON t.id = cand.terminal_id \

@@ -60,6 +60,7 @@ impl ReportStore for SqliteStore {
     async fn office_holdings(&self, filter: &PairFilter) -> Result<Vec<PairHolding>, StoreError> {
         let cols = columns(filter.with_details);
         let sql = match filter.candidate_not_after_max {
+            // See the PostgreSQL twin for why the NOT EXISTS only prunes.
             Some(_) => format!(
                 "WITH cand AS ( \
                    SELECT DISTINCT h.terminal_id, c.office_number \
@@ -68,6 +69,12 @@ impl ReportStore for SqliteStore {
                    WHERE c.office_number IS NOT NULL AND c.not_after <= ?1 \
                      AND (json_array_length(?2) = 0 \
                           OR c.office_number IN (SELECT value FROM json_each(?2))) \
+                     AND NOT EXISTS ( \
+                       SELECT 1 FROM holdings h2 \
+                       JOIN certificates c2 ON c2.sha256 = h2.sha256 \
+                       WHERE h2.terminal_id = h.terminal_id AND h2.removed_at IS NULL \
+                         AND (h2.has_private_key IS NULL OR h2.has_private_key != 0) \
+                         AND c2.office_number = c.office_number AND c2.not_after > ?1) \
                  ) \
                  SELECT {cols} FROM cand \
                  JOIN terminals t ON t.id = cand.terminal_id \
