@@ -1,7 +1,8 @@
-//! PostgreSQL report queries. Candidate pairs are found from the partial index on
-//! `certificates (not_after) WHERE office_number IS NOT NULL` (or `(office_number, not_after)`
-//! with an office filter) and `holdings_live_by_certificate`; the pairs' other holdings come
-//! through the holdings primary key `(terminal_id, sha256)`. See BENCHMARKS.md for the plans.
+//! PostgreSQL report queries over the certificate fields copied onto holdings (migration 0003).
+//! Candidate pairs of `report expiring` come from the partial index `holdings_live_office_expiry`
+//! (not_after ≤ cutoff), the "renewed?" anti-join and the pairs' other holdings from
+//! `holdings_live_pair`; the fleet-wide reports read `holdings_live_pair` alone (index-only).
+//! See BENCHMARKS.md "## Reports" for the plans.
 
 use async_trait::async_trait;
 use certfleet_model::OfficeEntry;
@@ -19,16 +20,24 @@ use crate::store::{StoreError, TerminalId, classify};
 /// Filters shared by both holdings queries; `$2` offices, `$3` hostnames, `$4` terminal ids.
 /// `cardinality(..) = 0` makes an empty list mean "all" without a second query text.
 const FILTERS: &str = "t.revoked_at IS NULL \
-     AND (cardinality($2::text[]) = 0 OR c.office_number = ANY($2::text[])) \
+     AND (cardinality($2::text[]) = 0 OR h.office_number = ANY($2::text[])) \
      AND (cardinality($3::text[]) = 0 OR t.hostname = ANY($3::text[])) \
      AND (cardinality($4::bigint[]) = 0 OR h.terminal_id = ANY($4::bigint[]))";
 
-fn columns(with_details: bool) -> &'static str {
+/// Columns of a holding row; details come from the certificate, the rest from the copies
+/// on the holding (migration 0003), so the slim form needs no join with certificates.
+fn columns(with_details: bool) -> (&'static str, &'static str) {
     if with_details {
-        "h.terminal_id, c.office_number, c.sha256, c.serial, c.subject, c.issuer, \
-         c.not_before, c.not_after, h.has_private_key"
+        (
+            "h.terminal_id, h.office_number, h.not_before, h.not_after, h.has_private_key, \
+             h.sha256, c.serial, c.subject, c.issuer",
+            "JOIN certificates c ON c.sha256 = h.sha256",
+        )
     } else {
-        "h.terminal_id, c.office_number, c.not_before, c.not_after, h.has_private_key"
+        (
+            "h.terminal_id, h.office_number, h.not_before, h.not_after, h.has_private_key",
+            "",
+        )
     }
 }
 
@@ -60,39 +69,40 @@ fn holding_from_row(row: &PgRow, with_details: bool) -> Result<PairHolding, Stor
 #[async_trait]
 impl ReportStore for PgStore {
     async fn office_holdings(&self, filter: &PairFilter) -> Result<Vec<PairHolding>, StoreError> {
-        let cols = columns(filter.with_details);
+        let (cols, cert_join) = columns(filter.with_details);
         let sql = match filter.candidate_not_after_max {
-            // Candidate pairs first (small: the index range up to the cutoff), then all live
+            // Candidate pairs first (small: an index range up to the cutoff), then all live
             // holdings of just those pairs. The NOT EXISTS only prunes: a pair that holds a
             // certificate not known to lack its key and valid past the cutoff has an effective
             // certificate past the cutoff whatever else it holds (renewed pairs with the old
             // certificate still installed are the common case). Rust still decides.
             Some(_) => format!(
                 "WITH cand AS ( \
-                   SELECT DISTINCT h.terminal_id, c.office_number \
-                   FROM certificates c \
-                   JOIN holdings h ON h.sha256 = c.sha256 AND h.removed_at IS NULL \
-                   WHERE c.office_number IS NOT NULL AND c.not_after <= $1 \
-                     AND (cardinality($2::text[]) = 0 OR c.office_number = ANY($2::text[])) \
+                   SELECT DISTINCT h.terminal_id, h.office_number \
+                   FROM holdings h \
+                   WHERE h.removed_at IS NULL AND h.office_number IS NOT NULL \
+                     AND h.not_after <= $1 \
+                     AND (cardinality($2::text[]) = 0 OR h.office_number = ANY($2::text[])) \
                      AND NOT EXISTS ( \
                        SELECT 1 FROM holdings h2 \
-                       JOIN certificates c2 ON c2.sha256 = h2.sha256 \
-                       WHERE h2.terminal_id = h.terminal_id AND h2.removed_at IS NULL \
-                         AND h2.has_private_key IS DISTINCT FROM false \
-                         AND c2.office_number = c.office_number AND c2.not_after > $1) \
+                       WHERE h2.terminal_id = h.terminal_id \
+                         AND h2.office_number = h.office_number \
+                         AND h2.removed_at IS NULL AND h2.office_number IS NOT NULL \
+                         AND h2.not_after > $1 \
+                         AND h2.has_private_key IS DISTINCT FROM false) \
                  ) \
                  SELECT {cols} FROM cand \
                  JOIN terminals t ON t.id = cand.terminal_id \
-                 JOIN holdings h ON h.terminal_id = cand.terminal_id AND h.removed_at IS NULL \
-                 JOIN certificates c ON c.sha256 = h.sha256 \
-                      AND c.office_number = cand.office_number \
+                 JOIN holdings h ON h.terminal_id = cand.terminal_id \
+                      AND h.office_number = cand.office_number AND h.removed_at IS NULL \
+                 {cert_join} \
                  WHERE {FILTERS}"
             ),
             None => format!(
                 "SELECT {cols} FROM holdings h \
-                 JOIN certificates c ON c.sha256 = h.sha256 \
                  JOIN terminals t ON t.id = h.terminal_id \
-                 WHERE h.removed_at IS NULL AND c.office_number IS NOT NULL \
+                 {cert_join} \
+                 WHERE h.removed_at IS NULL AND h.office_number IS NOT NULL \
                    AND $1::timestamptz IS NULL AND {FILTERS}"
             ),
         };
@@ -123,10 +133,10 @@ impl ReportStore for PgStore {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(
-            "SELECT h.terminal_id, count(DISTINCT c.office_number) AS n \
-             FROM holdings h JOIN certificates c ON c.sha256 = h.sha256 \
+            "SELECT h.terminal_id, count(DISTINCT h.office_number) AS n \
+             FROM holdings h \
              WHERE h.terminal_id = ANY($1::bigint[]) AND h.removed_at IS NULL \
-               AND c.office_number IS NOT NULL \
+               AND h.office_number IS NOT NULL \
              GROUP BY h.terminal_id",
         )
         .bind(ids)

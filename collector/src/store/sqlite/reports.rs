@@ -16,16 +16,24 @@ use crate::store::{StoreError, TerminalId, classify, to_json};
 
 /// `?2` offices, `?3` hostnames, `?4` terminal ids (JSON arrays; empty means all).
 const FILTERS: &str = "t.revoked_at IS NULL \
-     AND (json_array_length(?2) = 0 OR c.office_number IN (SELECT value FROM json_each(?2))) \
+     AND (json_array_length(?2) = 0 OR h.office_number IN (SELECT value FROM json_each(?2))) \
      AND (json_array_length(?3) = 0 OR t.hostname IN (SELECT value FROM json_each(?3))) \
      AND (json_array_length(?4) = 0 OR h.terminal_id IN (SELECT value FROM json_each(?4)))";
 
-fn columns(with_details: bool) -> &'static str {
+/// Columns of a holding row; details come from the certificate, the rest from the copies
+/// on the holding (migration 0003), so the slim form needs no join with certificates.
+fn columns(with_details: bool) -> (&'static str, &'static str) {
     if with_details {
-        "h.terminal_id, c.office_number, c.sha256, c.serial, c.subject, c.issuer, \
-         c.not_before, c.not_after, h.has_private_key"
+        (
+            "h.terminal_id, h.office_number, h.not_before, h.not_after, h.has_private_key, \
+             h.sha256, c.serial, c.subject, c.issuer",
+            "JOIN certificates c ON c.sha256 = h.sha256",
+        )
     } else {
-        "h.terminal_id, c.office_number, c.not_before, c.not_after, h.has_private_key"
+        (
+            "h.terminal_id, h.office_number, h.not_before, h.not_after, h.has_private_key",
+            "",
+        )
     }
 }
 
@@ -58,37 +66,38 @@ fn holding_from_row(row: &SqliteRow, with_details: bool) -> Result<PairHolding, 
 #[async_trait]
 impl ReportStore for SqliteStore {
     async fn office_holdings(&self, filter: &PairFilter) -> Result<Vec<PairHolding>, StoreError> {
-        let cols = columns(filter.with_details);
+        let (cols, cert_join) = columns(filter.with_details);
         let sql = match filter.candidate_not_after_max {
             // See the PostgreSQL twin for why the NOT EXISTS only prunes.
             Some(_) => format!(
                 "WITH cand AS ( \
-                   SELECT DISTINCT h.terminal_id, c.office_number \
-                   FROM certificates c \
-                   JOIN holdings h ON h.sha256 = c.sha256 AND h.removed_at IS NULL \
-                   WHERE c.office_number IS NOT NULL AND c.not_after <= ?1 \
+                   SELECT DISTINCT h.terminal_id, h.office_number \
+                   FROM holdings h \
+                   WHERE h.removed_at IS NULL AND h.office_number IS NOT NULL \
+                     AND h.not_after <= ?1 \
                      AND (json_array_length(?2) = 0 \
-                          OR c.office_number IN (SELECT value FROM json_each(?2))) \
+                          OR h.office_number IN (SELECT value FROM json_each(?2))) \
                      AND NOT EXISTS ( \
                        SELECT 1 FROM holdings h2 \
-                       JOIN certificates c2 ON c2.sha256 = h2.sha256 \
-                       WHERE h2.terminal_id = h.terminal_id AND h2.removed_at IS NULL \
-                         AND (h2.has_private_key IS NULL OR h2.has_private_key != 0) \
-                         AND c2.office_number = c.office_number AND c2.not_after > ?1) \
+                       WHERE h2.terminal_id = h.terminal_id \
+                         AND h2.office_number = h.office_number \
+                         AND h2.removed_at IS NULL AND h2.office_number IS NOT NULL \
+                         AND h2.not_after > ?1 \
+                         AND (h2.has_private_key IS NULL OR h2.has_private_key != 0)) \
                  ) \
                  SELECT {cols} FROM cand \
                  JOIN terminals t ON t.id = cand.terminal_id \
-                 JOIN holdings h ON h.terminal_id = cand.terminal_id AND h.removed_at IS NULL \
-                 JOIN certificates c ON c.sha256 = h.sha256 \
-                      AND c.office_number = cand.office_number \
+                 JOIN holdings h ON h.terminal_id = cand.terminal_id \
+                      AND h.office_number = cand.office_number AND h.removed_at IS NULL \
+                 {cert_join} \
                  WHERE {FILTERS}"
             ),
             // `?1` is NULL here: the check keeps one bind order for both texts.
             None => format!(
                 "SELECT {cols} FROM holdings h \
-                 JOIN certificates c ON c.sha256 = h.sha256 \
                  JOIN terminals t ON t.id = h.terminal_id \
-                 WHERE h.removed_at IS NULL AND c.office_number IS NOT NULL \
+                 {cert_join} \
+                 WHERE h.removed_at IS NULL AND h.office_number IS NOT NULL \
                    AND ?1 IS NULL AND {FILTERS}"
             ),
         };
@@ -117,10 +126,10 @@ impl ReportStore for SqliteStore {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(
-            "SELECT h.terminal_id, count(DISTINCT c.office_number) AS n \
-             FROM holdings h JOIN certificates c ON c.sha256 = h.sha256 \
+            "SELECT h.terminal_id, count(DISTINCT h.office_number) AS n \
+             FROM holdings h \
              WHERE h.terminal_id IN (SELECT value FROM json_each(?1)) AND h.removed_at IS NULL \
-               AND c.office_number IS NOT NULL \
+               AND h.office_number IS NOT NULL \
              GROUP BY h.terminal_id",
         )
         .bind(to_json(ids)?)
