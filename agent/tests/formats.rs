@@ -162,3 +162,73 @@ fn serialized_elements_and_store() {
     assert_eq!(got.certs[0].friendly_name.as_deref(), Some("c"));
     assert_eq!(got.certs[1].has_private_key, Some(false));
 }
+
+/// Re-encodes DER as BER the way Windows and Java write PKCS#12: every constructed element
+/// with indefinite length, and large OCTET STRINGs split into a constructed run of segments.
+/// OCTET STRING contents are kept as they are (they are what a MAC would cover).
+fn berize(der: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = der;
+    while !rest.is_empty() {
+        let (tlv, after) = certfleet_agent::asn1::read(rest).unwrap();
+        if tlv.constructed() {
+            out.extend([tlv.tag, 0x80]);
+            out.extend(berize(tlv.value));
+            out.extend([0, 0]);
+        } else if tlv.tag == 0x04 && tlv.value.len() > 64 {
+            out.extend([0x24, 0x80]);
+            for chunk in tlv.value.chunks(50) {
+                out.extend([0x04, chunk.len() as u8]);
+                out.extend(chunk);
+            }
+            out.extend([0, 0]);
+        } else {
+            out.extend(tlv.raw);
+        }
+        rest = after;
+    }
+    out
+}
+
+#[test]
+fn pkcs12_and_pkcs7_in_ber_form() {
+    let fx = fixtures::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let p12 = dir.path().join("plain.p12");
+    write_p12(
+        dir.path(),
+        &p12,
+        &fx.office_a_new,
+        &[&fx.ca],
+        "",
+        P12Kind::Plain,
+        "ber",
+    );
+    let der = std::fs::read(&p12).unwrap();
+    let ber = berize(&der);
+    assert_ne!(ber, der);
+    assert_eq!(&ber[..2], &[0x30, 0x80], "indefinite outer SEQUENCE");
+    let got = extract(&ber, Some("pfx"), None);
+    assert_eq!(got.error, None);
+    assert_eq!(got.certs.len(), 2);
+    assert!(got.certs.iter().any(|c| c.der == fx.office_a_new.der));
+    assert!(got.certs.iter().any(|c| c.der == fx.ca.der));
+
+    let p7b = dir.path().join("x.p7b");
+    write_p7b(dir.path(), &p7b, &[&fx.office_b_expired], true);
+    let der = std::fs::read(&p7b).unwrap();
+    // Only the containers become BER; certificates inside must come out unchanged (DER).
+    let (outer, _) = certfleet_agent::asn1::read(&der).unwrap();
+    let mut ci = outer.children();
+    let oid = ci.next().unwrap().unwrap();
+    let content = ci.next().unwrap().unwrap();
+    let signed = content.children().next().unwrap().unwrap();
+    let mut ber = vec![0x30, 0x80];
+    ber.extend(oid.raw);
+    ber.extend([0xa0, 0x80, 0x30, 0x80]);
+    ber.extend(signed.value);
+    ber.extend([0, 0, 0, 0, 0, 0]);
+    let got = extract(&ber, Some("p7b"), None);
+    assert_eq!(got.error, None);
+    assert_eq!(ders(&got), vec![fx.office_b_expired.der.clone()]);
+}
