@@ -188,11 +188,10 @@ fn run_scan(args: &ScanArgs) -> anyhow::Result<()> {
 /// Reporting settings from flags, falling back to the config file's `[collector]` table.
 fn report_settings(args: &ReportArgs, file: &Config) -> anyhow::Result<ReportSettings> {
     let c = &file.collector;
-    let collector = args
-        .collector
-        .clone()
-        .or_else(|| c.url.clone())
-        .context("no collector URL: pass --collector https://HOST:PORT or set [collector] url")?;
+    let collector =
+        args.collector.clone().or_else(|| c.url.clone()).context(
+            "no collector URL: pass --collector https://HOST:PORT or set [collector] url",
+        )?;
     let state_dir = args
         .state_dir
         .clone()
@@ -201,8 +200,14 @@ fn report_settings(args: &ReportArgs, file: &Config) -> anyhow::Result<ReportSet
     let mut settings = ReportSettings::new(collector, state_dir);
     settings.ca_file = args.ca.clone().or_else(|| c.ca_file.clone());
     settings.os_trust_store = args.os_trust_store || c.os_trust_store;
-    settings.enroll_secret_file = args.enroll_secret_file.clone().or_else(|| c.enroll_secret_file.clone());
-    settings.facts = FactOverrides { hostname: args.hostname.clone(), machine_id: args.machine_id.clone() };
+    settings.enroll_secret_file = args
+        .enroll_secret_file
+        .clone()
+        .or_else(|| c.enroll_secret_file.clone());
+    settings.facts = FactOverrides {
+        hostname: args.hostname.clone(),
+        machine_id: args.machine_id.clone(),
+    };
     settings.attempts = args.attempts.max(1);
     settings.rpc_timeout = Duration::from_secs(args.rpc_timeout_secs.max(1));
     settings.insecure_plaintext = args.insecure_plaintext;
@@ -214,7 +219,10 @@ fn run_report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let scan_cfg = scan_config(&args.source, &file)?;
     let settings = report_settings(args, &file)?;
     let result = scan(&scan_cfg);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     match runtime.block_on(deliver(&settings, &result)) {
         Ok(d) => {
             if d.delivered_spooled {
@@ -225,8 +233,16 @@ fn run_report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
                 d.report_id,
                 d.terminal_id,
                 d.accepted_certificates,
-                if d.duplicate { ", already received" } else { "" },
-                if d.superseded { ", older than the stored snapshot" } else { "" },
+                if d.duplicate {
+                    ", already received"
+                } else {
+                    ""
+                },
+                if d.superseded {
+                    ", older than the stored snapshot"
+                } else {
+                    ""
+                },
             );
             for (index, reason) in &d.rejected {
                 println!("  certificate #{index} rejected: {reason}");
@@ -244,12 +260,19 @@ fn run_forever(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let file = load_config(&args.report.source)?;
     let scan_cfg = scan_config(&args.report.source, &file)?;
     let settings = report_settings(&args.report, &file)?;
-    let minutes = args.interval_minutes.or(file.collector.interval_minutes).unwrap_or(240).max(1);
+    let minutes = args
+        .interval_minutes
+        .or(file.collector.interval_minutes)
+        .unwrap_or(240)
+        .max(1);
     let schedule = RunSchedule {
         interval: Duration::from_secs(minutes * 60),
         jitter: Duration::from_secs(args.jitter_minutes * 60),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     let rounds = runtime.block_on(run_loop(&settings, schedule, || scan(&scan_cfg), async {
         let _ = tokio::signal::ctrl_c().await;
     }));

@@ -71,6 +71,18 @@ pub enum Command {
         #[command(subcommand)]
         command: OfficesCommand,
     },
+    /// A complete demo fleet on the embedded SQLite default in a temporary directory: real
+    /// agents, real collector, the expiring report and the dashboard until Ctrl-C.
+    Demo {
+        /// Keep the demo's files here instead of a temporary directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Dashboard listener (falls back to a free port when taken).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http_listen: std::net::SocketAddr,
+    },
+    /// Print the argon2 hash of a dashboard password (read from stdin) for `[dashboard] users`.
+    HashPassword,
     /// Expiry alerts (`serve` runs them daily by itself; this is for cron and checks).
     Alerts {
         #[command(subcommand)]
@@ -334,6 +346,26 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Report { command } => run_report(&cli.global, command).await,
         Command::Offices { command } => run_offices(&cli.global, command).await,
         Command::Alerts { command } => run_alerts(&cli.global, command).await,
+        Command::HashPassword => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from stdin")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(
+                password.chars().count() >= 10,
+                "use a password of at least 10 characters"
+            );
+            println!("{}", certfleet_dashboard::hash_password(password));
+            Ok(())
+        }
+        Command::Demo { dir, http_listen } => {
+            crate::demo::run(
+                crate::demo::DemoOptions { dir, http_listen },
+                shutdown_signal(),
+            )
+            .await
+        }
         Command::Terminal { command } => {
             let store = cli.global.open_store().await?;
             match command {

@@ -63,6 +63,83 @@ pub struct FileConfig {
     pub http: HttpSection,
     #[serde(default)]
     pub alerts: AlertsSection,
+    #[serde(default)]
+    pub dashboard: DashboardSection,
+}
+
+/// `[dashboard]`: who may log in off loopback.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardSection {
+    /// Accounts; make a hash with `certfleet-collector hash-password`.
+    #[serde(default)]
+    pub users: Vec<DashboardUser>,
+    /// File with the secret that signs session cookies; replicas must share it.
+    pub session_key_file: Option<PathBuf>,
+    /// Mark cookies `Secure` (set when a TLS proxy fronts the dashboard).
+    pub secure_cookies: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardUser {
+    pub username: String,
+    /// argon2 PHC string (`$argon2id$…`).
+    pub password_hash: String,
+}
+
+/// Resolved dashboard settings.
+#[derive(Clone, Default)]
+pub struct DashboardSettings {
+    pub users: Vec<(String, String)>,
+    pub session_key: Option<Vec<u8>>,
+    pub secure_cookies: bool,
+}
+
+impl std::fmt::Debug for DashboardSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.users.iter().map(|(u, _)| u.as_str()).collect();
+        f.debug_struct("DashboardSettings")
+            .field("users", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+fn resolve_dashboard(section: &DashboardSection) -> Result<DashboardSettings, ConfigError> {
+    let mut users = Vec::new();
+    for u in &section.users {
+        if u.username.trim().is_empty() {
+            return Err(invalid("dashboard.users", "a user has an empty username"));
+        }
+        if !u.password_hash.starts_with("$argon2") {
+            return Err(invalid(
+                "dashboard.users",
+                format!(
+                    "password_hash of {:?} is not an argon2 hash; use `certfleet-collector hash-password`",
+                    u.username
+                ),
+            ));
+        }
+        users.push((u.username.clone(), u.password_hash.clone()));
+    }
+    let session_key = match &section.session_key_file {
+        Some(p) => {
+            let key = read_plain_secret("dashboard.session_key_file", p)?;
+            if key.len() < 32 {
+                return Err(invalid(
+                    "dashboard.session_key_file",
+                    "holds fewer than 32 characters",
+                ));
+            }
+            Some(key.into_bytes())
+        }
+        None => None,
+    };
+    Ok(DashboardSettings {
+        users,
+        session_key,
+        secure_cookies: section.secure_cookies.unwrap_or(false),
+    })
 }
 
 /// `[alerts]`: thresholds, schedule, language and channels of the expiry alerts.
@@ -195,6 +272,7 @@ impl FileConfig {
         self.enroll.secret_files.iter_mut().for_each(fix);
         self.http.api_token_file.iter_mut().for_each(fix);
         self.reports.office_registry.iter_mut().for_each(fix);
+        self.dashboard.session_key_file.iter_mut().for_each(fix);
         if let Some(smtp) = self.alerts.smtp.as_mut() {
             smtp.password_file.iter_mut().for_each(fix);
         }
@@ -305,6 +383,7 @@ pub struct Settings {
     pub api_token: Option<String>,
     pub office_registry: Option<PathBuf>,
     pub alerts: crate::alerts::AlertSettings,
+    pub dashboard: DashboardSettings,
 }
 
 /// Settings for commands that only touch the database (`migrate`, `terminal`, `report`…):
@@ -375,7 +454,9 @@ impl Settings {
             None => None,
         };
         let alerts = crate::alerts::AlertSettings::resolve(&file.alerts, reports.time_zone)?;
+        let dashboard = resolve_dashboard(&file.dashboard)?;
         Ok(Settings {
+            dashboard,
             alerts,
             data_dir: db.data_dir,
             database_url: db.database_url,

@@ -15,6 +15,7 @@ pub const SERVER_CERT: &str = "server.pem";
 pub const SERVER_KEY: &str = "server-key.pem";
 pub const ENROLL_SECRET: &str = "enroll-secret.txt";
 pub const API_TOKEN: &str = "api-token.txt";
+pub const SESSION_KEY: &str = "session-key.txt";
 pub const CONFIG: &str = "collector.toml";
 
 /// Why `init` failed.
@@ -59,6 +60,7 @@ pub fn init(dir: &Path, sans: &[String]) -> Result<InitOutput, InitError> {
         SERVER_KEY,
         ENROLL_SECRET,
         API_TOKEN,
+        SESSION_KEY,
         CONFIG,
     ];
     if let Some(existing) = names.iter().map(|n| dir.join(n)).find(|p| p.exists()) {
@@ -77,6 +79,11 @@ pub fn init(dir: &Path, sans: &[String]) -> Result<InitOutput, InitError> {
     )?;
     write_file(
         &dir.join(API_TOKEN),
+        &format!("{}\n", random_secret()),
+        true,
+    )?;
+    write_file(
+        &dir.join(SESSION_KEY),
         &format!("{}\n", random_secret()),
         true,
     )?;
@@ -140,6 +147,13 @@ secret_files = ["enroll-secret.txt"]
 [http]
 api_token_file = "api-token.txt"
 
+[dashboard]
+# Off loopback the dashboard needs a login. Add accounts with a hash from
+# `certfleet-collector hash-password`:
+# users = [{{ username = "admin", password_hash = "$argon2id$..." }}]
+# Signs session cookies; every replica must use the same file.
+session_key_file = "session-key.txt"
+
 [limits]
 max_message_bytes = 4194304
 max_certificates_per_report = 1000
@@ -183,7 +197,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            for name in [CA_KEY, SERVER_KEY, ENROLL_SECRET, API_TOKEN] {
+            for name in [CA_KEY, SERVER_KEY, ENROLL_SECRET, API_TOKEN, SESSION_KEY] {
                 let mode = std::fs::metadata(dir.path().join(name))
                     .unwrap()
                     .permissions()

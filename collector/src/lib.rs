@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod http;
 pub mod ingest;
@@ -16,3 +17,4 @@ pub mod reports;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod web;

@@ -90,12 +90,17 @@ pub async fn run(
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stopped(stop_rx.clone()));
 
     let http_state = HttpState::new(store.clone(), metrics, &settings, http_addr);
-    let http_server =
-        axum::serve(http, http::router(http_state)).with_graceful_shutdown(stopped(stop_rx.clone()));
+    let web = http::router(http_state).merge(crate::web::dashboard_router(
+        &settings,
+        store.clone(),
+        http_addr.ip().is_loopback(),
+    ));
+    let http_server = axum::serve(http, web).with_graceful_shutdown(stopped(stop_rx.clone()));
 
     let alert_task = if settings.alerts.enabled {
-        let channels = crate::alerts::Channels::new(settings.alerts.smtp.as_ref(), &settings.alerts.webhooks)
-            .map_err(|e| ServeError::Alerts(e.to_string()))?;
+        let channels =
+            crate::alerts::Channels::new(settings.alerts.smtp.as_ref(), &settings.alerts.webhooks)
+                .map_err(|e| ServeError::Alerts(e.to_string()))?;
         let store = store.clone();
         let alert_settings = settings.alerts.clone();
         let reports_settings = settings.reports.clone();
@@ -103,17 +108,39 @@ pub async fn run(
         Some(tokio::spawn(async move {
             let run = |as_of| {
                 let (store, channels) = (store.clone(), channels.clone());
-                let (alert_settings, reports_settings) = (alert_settings.clone(), reports_settings.clone());
+                let (alert_settings, reports_settings) =
+                    (alert_settings.clone(), reports_settings.clone());
                 async move {
                     let result = async {
-                        let inputs =
-                            crate::alerts::gather_inputs(store.as_ref(), &reports_settings, &alert_settings, as_of).await?;
-                        crate::alerts::run_once(store.as_ref(), &inputs, &alert_settings, &channels, as_of, false).await
+                        let inputs = crate::alerts::gather_inputs(
+                            store.as_ref(),
+                            &reports_settings,
+                            &alert_settings,
+                            as_of,
+                        )
+                        .await?;
+                        crate::alerts::run_once(
+                            store.as_ref(),
+                            &inputs,
+                            &alert_settings,
+                            &channels,
+                            as_of,
+                            false,
+                        )
+                        .await
                     }
                     .await;
                     match result {
-                        Ok(s) => tracing::info!(leader = s.leader, decided = s.decided.len(), delivered = s.delivered.len(), failed = s.failed.len(), "alert run finished"),
-                        Err(e) => tracing::error!(error = %e, "alert run failed; the next run retries"),
+                        Ok(s) => tracing::info!(
+                            leader = s.leader,
+                            decided = s.decided.len(),
+                            delivered = s.delivered.len(),
+                            failed = s.failed.len(),
+                            "alert run finished"
+                        ),
+                        Err(e) => {
+                            tracing::error!(error = %e, "alert run failed; the next run retries")
+                        }
                     }
                 }
             };

@@ -14,7 +14,10 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self { base: Duration::from_secs(1), cap: Duration::from_secs(60) }
+        Self {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(60),
+        }
     }
 }
 
@@ -26,7 +29,12 @@ impl Backoff {
     }
 
     /// A jittered delay for retry `attempt`, never shorter than the server's advice.
-    pub fn delay(&self, attempt: u32, server_advice: Option<Duration>, rng: &mut impl Rng) -> Duration {
+    pub fn delay(
+        &self,
+        attempt: u32,
+        server_advice: Option<Duration>,
+        rng: &mut impl Rng,
+    ) -> Duration {
         let ceiling = self.ceiling(attempt);
         let millis = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
         let jittered = Duration::from_millis(rng.random_range(0..=millis));
@@ -45,7 +53,10 @@ mod tests {
 
     #[test]
     fn ceiling_doubles_then_caps() {
-        let b = Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(1) };
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(1),
+        };
         assert_eq!(b.ceiling(0), Duration::from_millis(100));
         assert_eq!(b.ceiling(1), Duration::from_millis(200));
         assert_eq!(b.ceiling(3), Duration::from_millis(800));
@@ -60,7 +71,10 @@ mod tests {
         let delays: Vec<_> = (0..50).map(|_| b.delay(3, None, &mut rng)).collect();
         assert!(delays.iter().all(|d| *d <= Duration::from_secs(8)));
         let distinct: std::collections::HashSet<_> = delays.iter().collect();
-        assert!(distinct.len() > 40, "delays should spread, got {distinct:?}");
+        assert!(
+            distinct.len() > 40,
+            "delays should spread, got {distinct:?}"
+        );
         let advised = b.delay(0, Some(Duration::from_secs(3)), &mut rng);
         assert!(advised >= Duration::from_secs(3));
     }

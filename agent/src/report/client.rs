@@ -64,10 +64,16 @@ pub enum ReportError {
     BadUrl { url: String, message: String },
     #[error("collector URL {0:?} is not https:// (plaintext needs --insecure-plaintext)")]
     NotHttps(String),
-    #[error("no CA to trust: pass --ca FILE (the ca.pem from `certfleet-collector init`) or --os-trust-store")]
+    #[error(
+        "no CA to trust: pass --ca FILE (the ca.pem from `certfleet-collector init`) or --os-trust-store"
+    )]
     NoTrust,
     #[error("cannot read {what} {path}: {source}")]
-    ReadFile { what: &'static str, path: PathBuf, source: std::io::Error },
+    ReadFile {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("not enrolled yet and no --enroll-secret-file given")]
     NoEnrollSecret,
     #[error("the collector's TLS certificate is not trusted ({0}); check --ca")]
@@ -76,7 +82,9 @@ pub enum ReportError {
     EnrollRefused { code: Code, message: String },
     #[error("collector refused the report ({code:?}): {message}")]
     Refused { code: Code, message: String },
-    #[error("collector not reachable after {attempts} attempts (last error: {last}); snapshot spooled for the next run")]
+    #[error(
+        "collector not reachable after {attempts} attempts (last error: {last}); snapshot spooled for the next run"
+    )]
     GaveUp { attempts: u32, last: String },
     #[error(transparent)]
     State(#[from] StateError),
@@ -108,7 +116,11 @@ fn source_to_proto(source: Source) -> pb::Source {
 }
 
 /// Turns a scan into the wire snapshot (DER, locations, key flag; never any key material).
-pub fn build_request(scan: &ScanResult, terminal: pb::TerminalFacts, scanned_at: DateTime<Utc>) -> pb::ReportRequest {
+pub fn build_request(
+    scan: &ScanResult,
+    terminal: pb::TerminalFacts,
+    scanned_at: DateTime<Utc>,
+) -> pb::ReportRequest {
     let certificates = scan
         .certificates
         .iter()
@@ -131,7 +143,11 @@ pub fn build_request(scan: &ScanResult, terminal: pb::TerminalFacts, scanned_at:
     let errors = scan
         .errors
         .iter()
-        .map(|e| pb::ScanError { source: source_to_proto(e.source) as i32, path: e.path.clone(), message: e.message.clone() })
+        .map(|e| pb::ScanError {
+            source: source_to_proto(e.source) as i32,
+            path: e.path.clone(),
+            message: e.message.clone(),
+        })
         .collect();
     pb::ReportRequest {
         report_id: uuid::Uuid::now_v7().to_string(),
@@ -147,7 +163,10 @@ pub fn build_request(scan: &ScanResult, terminal: pb::TerminalFacts, scanned_at:
 
 async fn channel(settings: &ReportSettings) -> Result<Channel, ReportError> {
     let url = settings.collector.trim().to_owned();
-    let bad = |message: String| ReportError::BadUrl { url: url.clone(), message };
+    let bad = |message: String| ReportError::BadUrl {
+        url: url.clone(),
+        message,
+    };
     let mut endpoint = Endpoint::from_shared(url.clone())
         .map_err(|e| bad(e.to_string()))?
         .connect_timeout(settings.rpc_timeout)
@@ -157,8 +176,11 @@ async fn channel(settings: &ReportSettings) -> Result<Channel, ReportError> {
         let mut tls = ClientTlsConfig::new();
         match &settings.ca_file {
             Some(path) => {
-                let pem = std::fs::read(path)
-                    .map_err(|source| ReportError::ReadFile { what: "CA file", path: path.clone(), source })?;
+                let pem = std::fs::read(path).map_err(|source| ReportError::ReadFile {
+                    what: "CA file",
+                    path: path.clone(),
+                    source,
+                })?;
                 tls = tls.ca_certificate(Certificate::from_pem(pem));
             }
             None if !settings.os_trust_store => return Err(ReportError::NoTrust),
@@ -183,7 +205,10 @@ async fn channel(settings: &ReportSettings) -> Result<Channel, ReportError> {
 /// How a failed call should be handled.
 enum Failure {
     /// Worth retrying after a delay (with the server's advice, if any).
-    Retry { advice: Option<Duration>, message: String },
+    Retry {
+        advice: Option<Duration>,
+        message: String,
+    },
     /// The node key is unknown: enroll again, then retry.
     Reenroll,
     /// Retrying cannot help.
@@ -214,9 +239,16 @@ fn classify(status: &Status, enrolling: bool) -> Failure {
         .and_then(|v| v.parse::<u64>().ok())
         .map(Duration::from_millis);
     match status.code() {
-        Code::Unavailable | Code::ResourceExhausted | Code::DeadlineExceeded | Code::Aborted | Code::Unknown | Code::Internal | Code::Cancelled => {
-            Failure::Retry { advice, message: format!("{:?}: {message}", status.code()) }
-        }
+        Code::Unavailable
+        | Code::ResourceExhausted
+        | Code::DeadlineExceeded
+        | Code::Aborted
+        | Code::Unknown
+        | Code::Internal
+        | Code::Cancelled => Failure::Retry {
+            advice,
+            message: format!("{:?}: {message}", status.code()),
+        },
         Code::Unauthenticated if !enrolling => Failure::Reenroll,
         code if enrolling => Failure::Fatal(ReportError::EnrollRefused { code, message }),
         code => Failure::Fatal(ReportError::Refused { code, message }),
@@ -234,13 +266,31 @@ struct Session<'a> {
 
 impl Session<'_> {
     async fn enroll(&mut self) -> Result<(), Failure> {
-        let path = self.settings.enroll_secret_file.as_ref().ok_or(Failure::Fatal(ReportError::NoEnrollSecret))?;
+        let path = self
+            .settings
+            .enroll_secret_file
+            .as_ref()
+            .ok_or(Failure::Fatal(ReportError::NoEnrollSecret))?;
         let secret = std::fs::read_to_string(path).map_err(|source| {
-            Failure::Fatal(ReportError::ReadFile { what: "enroll secret", path: path.clone(), source })
+            Failure::Fatal(ReportError::ReadFile {
+                what: "enroll secret",
+                path: path.clone(),
+                source,
+            })
         })?;
-        let req = pb::EnrollRequest { enroll_secret: secret.trim().to_owned(), terminal: Some(self.facts.clone()) };
-        let resp = self.client.enroll(req).await.map_err(|s| classify(&s, true))?.into_inner();
-        self.state.save_node_key(&resp.node_key).map_err(|e| Failure::Fatal(e.into()))?;
+        let req = pb::EnrollRequest {
+            enroll_secret: secret.trim().to_owned(),
+            terminal: Some(self.facts.clone()),
+        };
+        let resp = self
+            .client
+            .enroll(req)
+            .await
+            .map_err(|s| classify(&s, true))?
+            .into_inner();
+        self.state
+            .save_node_key(&resp.node_key)
+            .map_err(|e| Failure::Fatal(e.into()))?;
         tracing::info!(terminal_id = %resp.terminal_id, "enrolled with the collector");
         self.node_key = Some(resp.node_key);
         Ok(())
@@ -254,19 +304,27 @@ impl Session<'_> {
             let key = self.node_key.clone().unwrap_or_default();
             let mut request = tonic::Request::new(req.clone());
             let value = format!("Bearer {key}").parse().map_err(|_| {
-                Failure::Fatal(ReportError::Refused { code: Code::InvalidArgument, message: "stored node key is not valid text".into() })
+                Failure::Fatal(ReportError::Refused {
+                    code: Code::InvalidArgument,
+                    message: "stored node key is not valid text".into(),
+                })
             })?;
             request.metadata_mut().insert("authorization", value);
             match self.client.report(request).await {
                 Ok(resp) => return Ok(resp.into_inner()),
                 Err(status) => match classify(&status, false) {
-                    Failure::Reenroll if !self.reenrolled && self.settings.enroll_secret_file.is_some() => {
+                    Failure::Reenroll
+                        if !self.reenrolled && self.settings.enroll_secret_file.is_some() =>
+                    {
                         tracing::warn!("collector no longer knows this node key; enrolling again");
                         self.reenrolled = true;
                         self.node_key = None;
                     }
                     Failure::Reenroll => {
-                        return Err(Failure::Fatal(ReportError::Refused { code: status.code(), message: full_message(&status) }));
+                        return Err(Failure::Fatal(ReportError::Refused {
+                            code: status.code(),
+                            message: full_message(&status),
+                        }));
                     }
                     other => return Err(other),
                 },
@@ -278,7 +336,10 @@ impl Session<'_> {
 /// Delivers a spooled snapshot (if any) and then `scan`, retrying with backoff. On failure the
 /// newest snapshot is spooled in the state directory and an error is returned.
 #[tracing::instrument(skip_all, fields(collector = %settings.collector))]
-pub async fn deliver(settings: &ReportSettings, scan: &ScanResult) -> Result<Delivery, ReportError> {
+pub async fn deliver(
+    settings: &ReportSettings,
+    scan: &ScanResult,
+) -> Result<Delivery, ReportError> {
     let state = StateDir::open(&settings.state_dir)?;
     let facts = facts::collect(&settings.facts)?;
     let request = build_request(scan, facts.clone(), Utc::now());
@@ -290,7 +351,14 @@ pub async fn deliver(settings: &ReportSettings, scan: &ScanResult) -> Result<Del
         }
     };
     let node_key = state.node_key()?;
-    let mut session = Session { settings, state: state.clone(), client, facts, node_key, reenrolled: false };
+    let mut session = Session {
+        settings,
+        state: state.clone(),
+        client,
+        facts,
+        node_key,
+        reenrolled: false,
+    };
     let spooled = match state.spooled() {
         Ok(s) => s,
         Err(e) => {
@@ -315,7 +383,10 @@ pub async fn deliver(settings: &ReportSettings, scan: &ScanResult) -> Result<Del
                     delivered_spooled = true;
                     pending_spool = None;
                 }
-                Err(Failure::Retry { advice: server_advice, message }) => {
+                Err(Failure::Retry {
+                    advice: server_advice,
+                    message,
+                }) => {
                     last = message;
                     advice = server_advice;
                     continue;
@@ -343,11 +414,18 @@ pub async fn deliver(settings: &ReportSettings, scan: &ScanResult) -> Result<Del
                     duplicate: resp.duplicate,
                     superseded: resp.superseded,
                     accepted_certificates: resp.accepted_certificates,
-                    rejected: resp.rejected.into_iter().map(|r| (r.index, r.reason)).collect(),
+                    rejected: resp
+                        .rejected
+                        .into_iter()
+                        .map(|r| (r.index, r.reason))
+                        .collect(),
                     delivered_spooled,
                 });
             }
-            Err(Failure::Retry { advice: server_advice, message }) => {
+            Err(Failure::Retry {
+                advice: server_advice,
+                message,
+            }) => {
                 tracing::info!(attempt, error = %message, "report not delivered; will retry");
                 last = message;
                 advice = server_advice;
@@ -360,7 +438,10 @@ pub async fn deliver(settings: &ReportSettings, scan: &ScanResult) -> Result<Del
         }
     }
     state.spool(&request)?;
-    Err(ReportError::GaveUp { attempts: settings.attempts.max(1), last })
+    Err(ReportError::GaveUp {
+        attempts: settings.attempts.max(1),
+        last,
+    })
 }
 
 /// `Session::send` resolves re-enrollment itself and never returns `Failure::Reenroll`.
@@ -394,15 +475,30 @@ mod tests {
                 office_number: Some("1234567890".into()),
                 has_private_key: Some(true),
                 friendly_name: Some("kokuhoren".into()),
-                locations: vec![Location { source: Source::ProfileFile, store: Some("My".into()), user: Some("alice".into()), path: "p".into() }],
+                locations: vec![Location {
+                    source: Source::ProfileFile,
+                    store: Some("My".into()),
+                    user: Some("alice".into()),
+                    path: "p".into(),
+                }],
             }],
-            errors: vec![ScanError { source: Source::File, path: "x".into(), message: "bad".into() }],
+            errors: vec![ScanError {
+                source: Source::File,
+                path: "x".into(),
+                message: "bad".into(),
+            }],
         };
-        let facts = pb::TerminalFacts { machine_id: "m".into(), ..Default::default() };
+        let facts = pb::TerminalFacts {
+            machine_id: "m".into(),
+            ..Default::default()
+        };
         let req = build_request(&scan, facts, Utc::now());
         assert_eq!(req.certificates[0].der, vec![1, 2, 3]);
         assert_eq!(req.certificates[0].has_private_key, Some(true));
-        assert_eq!(req.certificates[0].locations[0].source, pb::Source::ProfileFile as i32);
+        assert_eq!(
+            req.certificates[0].locations[0].source,
+            pb::Source::ProfileFile as i32
+        );
         assert_eq!(req.certificates[0].locations[0].user, "alice");
         assert_eq!(req.errors[0].source, pb::Source::File as i32);
         assert!(uuid::Uuid::parse_str(&req.report_id).is_ok());
@@ -412,12 +508,25 @@ mod tests {
 
     #[test]
     fn statuses_are_classified_for_retry() {
-        assert!(matches!(classify(&Status::unavailable("db down"), false), Failure::Retry { .. }));
-        assert!(matches!(classify(&Status::unauthenticated("who"), false), Failure::Reenroll));
-        assert!(matches!(classify(&Status::unauthenticated("bad secret"), true), Failure::Fatal(ReportError::EnrollRefused { .. })));
-        assert!(matches!(classify(&Status::permission_denied("other machine"), false), Failure::Fatal(ReportError::Refused { .. })));
+        assert!(matches!(
+            classify(&Status::unavailable("db down"), false),
+            Failure::Retry { .. }
+        ));
+        assert!(matches!(
+            classify(&Status::unauthenticated("who"), false),
+            Failure::Reenroll
+        ));
+        assert!(matches!(
+            classify(&Status::unauthenticated("bad secret"), true),
+            Failure::Fatal(ReportError::EnrollRefused { .. })
+        ));
+        assert!(matches!(
+            classify(&Status::permission_denied("other machine"), false),
+            Failure::Fatal(ReportError::Refused { .. })
+        ));
         let mut busy = Status::resource_exhausted("busy");
-        busy.metadata_mut().insert(RETRY_AFTER_MS, "1500".parse().unwrap());
+        busy.metadata_mut()
+            .insert(RETRY_AFTER_MS, "1500".parse().unwrap());
         match classify(&busy, false) {
             Failure::Retry { advice, .. } => assert_eq!(advice, Some(Duration::from_millis(1500))),
             _ => panic!("busy must be retried"),

@@ -75,7 +75,11 @@ mod tests {
 
     #[test]
     fn overrides_win() {
-        let facts = collect(&FactOverrides { hostname: Some("pc-7".into()), machine_id: Some(" m-7 ".into()) }).unwrap();
+        let facts = collect(&FactOverrides {
+            hostname: Some("pc-7".into()),
+            machine_id: Some(" m-7 ".into()),
+        })
+        .unwrap();
         assert_eq!(facts.hostname, "pc-7");
         assert_eq!(facts.machine_id, "m-7");
         assert_eq!(facts.agent_version, env!("CARGO_PKG_VERSION"));

@@ -41,7 +41,9 @@ pub async fn run_loop(
         let result = scan();
         rounds += 1;
         match deliver(settings, &result).await {
-            Ok(d) => tracing::info!(report_id = %d.report_id, accepted = d.accepted_certificates, rejected = d.rejected.len(), "snapshot delivered"),
+            Ok(d) => {
+                tracing::info!(report_id = %d.report_id, accepted = d.accepted_certificates, rejected = d.rejected.len(), "snapshot delivered")
+            }
             Err(e) => tracing::warn!(error = %e, "snapshot not delivered"),
         }
         wait = jittered(schedule.interval, schedule.jitter, &mut rng);
@@ -60,7 +62,10 @@ mod tests {
         settings.insecure_plaintext = true;
         settings.attempts = 1;
         settings.facts.machine_id = Some("m-test".into());
-        let schedule = RunSchedule { interval: Duration::from_secs(3600), jitter: Duration::ZERO };
+        let schedule = RunSchedule {
+            interval: Duration::from_secs(3600),
+            jitter: Duration::ZERO,
+        };
         let mut scans = 0;
         let rounds = run_loop(
             &settings,
@@ -72,8 +77,14 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(3 * 3600 + 1800)),
         )
         .await;
-        assert_eq!(rounds, 4, "rounds at 0h, 1h, 2h and 3h before the 3.5h shutdown");
+        assert_eq!(
+            rounds, 4,
+            "rounds at 0h, 1h, 2h and 3h before the 3.5h shutdown"
+        );
         assert_eq!(scans, 4);
-        assert!(dir.path().join("pending-report.pb").exists(), "undelivered snapshot is spooled");
+        assert!(
+            dir.path().join("pending-report.pb").exists(),
+            "undelivered snapshot is spooled"
+        );
     }
 }

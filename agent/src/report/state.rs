@@ -15,9 +15,15 @@ const SPOOL: &str = "pending-report.pb";
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("spooled report {path} is corrupt ({source}); it was set aside as {path}.corrupt")]
-    CorruptSpool { path: PathBuf, source: prost::DecodeError },
+    CorruptSpool {
+        path: PathBuf,
+        source: prost::DecodeError,
+    },
 }
 
 /// Files the agent keeps between runs.
@@ -29,13 +35,18 @@ pub struct StateDir {
 impl StateDir {
     /// Opens (creating when needed) the state directory.
     pub fn open(root: &Path) -> Result<Self, StateError> {
-        fs::create_dir_all(root).map_err(|source| StateError::Io { path: root.to_owned(), source })?;
+        fs::create_dir_all(root).map_err(|source| StateError::Io {
+            path: root.to_owned(),
+            source,
+        })?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let _ = fs::set_permissions(root, fs::Permissions::from_mode(0o700));
         }
-        Ok(Self { root: root.to_owned() })
+        Ok(Self {
+            root: root.to_owned(),
+        })
     }
 
     pub fn node_key(&self) -> Result<Option<String>, StateError> {
@@ -87,7 +98,10 @@ impl StateDir {
     fn write_private(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
         let path = self.root.join(name);
         let tmp = self.root.join(format!(".{name}.tmp"));
-        let io = |source| StateError::Io { path: path.clone(), source };
+        let io = |source| StateError::Io {
+            path: path.clone(),
+            source,
+        };
         let _ = fs::remove_file(&tmp);
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
@@ -118,12 +132,21 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join("state/node-key")).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join("state/node-key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let req = pb::ReportRequest { report_id: "r1".into(), ..Default::default() };
+        let req = pb::ReportRequest {
+            report_id: "r1".into(),
+            ..Default::default()
+        };
         state.spool(&req).unwrap();
-        let newer = pb::ReportRequest { report_id: "r2".into(), ..Default::default() };
+        let newer = pb::ReportRequest {
+            report_id: "r2".into(),
+            ..Default::default()
+        };
         state.spool(&newer).unwrap();
         assert_eq!(state.spooled().unwrap().unwrap().report_id, "r2");
         state.clear_spool().unwrap();
@@ -135,7 +158,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = StateDir::open(dir.path()).unwrap();
         fs::write(dir.path().join(SPOOL), [0xff, 0xff, 0xff]).unwrap();
-        assert!(matches!(state.spooled(), Err(StateError::CorruptSpool { .. })));
+        assert!(matches!(
+            state.spooled(),
+            Err(StateError::CorruptSpool { .. })
+        ));
         assert!(dir.path().join("pending-report.pb.corrupt").exists());
         assert!(state.spooled().unwrap().is_none());
     }

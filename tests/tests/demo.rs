@@ -1,0 +1,114 @@
+//! The README's main-job command, `certfleet-collector demo`, runs headless to a checked end
+//! state (expected report rows, API and dashboard answering) and exits cleanly on SIGINT.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use certfleet_e2e::{bin, http_get};
+
+/// Kills the demo if the test fails before stopping it, so no process outlives the test.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn demo_reaches_its_end_state_and_stops_on_sigint() {
+    let child = Command::new(bin("certfleet-collector"))
+        .args(["demo", "--http-listen", "127.0.0.1:0"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the demo");
+    let mut child = KillOnDrop(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed = Vec::new();
+    let dashboard = loop {
+        let line = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(l) => l,
+            Err(_) => {
+                panic!(
+                    "demo did not finish setting up; output so far:\n{}",
+                    printed.join("\n")
+                );
+            }
+        };
+        printed.push(line.clone());
+        if let Some(url) = line.strip_prefix("Dashboard: http://") {
+            break url.trim_end_matches('/').to_owned();
+        }
+    };
+    let text = printed.join("\n");
+    let demo_dir = printed[0]
+        .strip_prefix("certfleet demo in ")
+        .expect("first line names the directory")
+        .to_owned();
+    assert_eq!(
+        text.matches("  agent ").count(),
+        12,
+        "12 terminals:\n{text}"
+    );
+    for expected in [
+        "expired   1410000011",
+        "renew now",
+        "no private key",
+        "stale (last report",
+        "honbu-pc01",
+    ] {
+        assert!(
+            text.contains(expected),
+            "report lacks {expected:?}:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("9999999999") && !text.contains("8888888888"),
+        "foreign issuer ignored:\n{text}"
+    );
+
+    let addr = dashboard.parse().unwrap();
+    let (status, body) = http_get(addr, "/api/v1/reports/expiring", None);
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 7, "{json:#}");
+    assert_eq!(rows[0]["status"], "expired");
+    assert!(rows.iter().any(|r| r["terminal_office_count"] == 3));
+    assert!(rows.iter().any(|r| r["stale"] == true));
+    assert!(rows.iter().any(|r| r["has_private_key"] == false));
+    let (status, page) = http_get(addr, "/", None);
+    assert_eq!(status, 200, "dashboard answers: {page}");
+
+    let _ = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "demo did not stop on SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "demo exit status {status:?}");
+    assert!(
+        !std::path::Path::new(&demo_dir).exists(),
+        "temporary directory removed"
+    );
+}
