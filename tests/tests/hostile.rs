@@ -1,0 +1,729 @@
+//! A malicious *enrolled* agent against a real collector process on PostgreSQL: every hostile
+//! request is refused with an exact status code and a clear message, the collector keeps
+//! serving, and an innocent terminal's stored state does not move.
+
+use std::path::Path;
+
+use certfleet_e2e::{
+    CollectorProcess, TestCa, agent_cmd, collector_cmd, describe, http_get, write_cert,
+};
+use certfleet_proto::v1 as pb;
+use certfleet_testsupport::PgCluster;
+use chrono::{Duration, Utc};
+use prost::Message;
+use prost::bytes::{Buf, BufMut};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Code, Status};
+
+/// Sends and receives raw bytes, so the test can put on the wire what no honest client would.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+        let mut out = vec![0; src.remaining()];
+        src.copy_to_slice(&mut out);
+        Ok(Some(out))
+    }
+}
+
+/// `Report` with a hand-made body.
+async fn raw_report(
+    channel: &Channel,
+    key: &str,
+    body: Vec<u8>,
+) -> Result<pb::ReportResponse, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    let path =
+        tonic::codegen::http::uri::PathAndQuery::from_static("/certfleet.v1.Inventory/Report");
+    let resp = grpc.unary(with_key(body, key), path, RawCodec).await?;
+    Ok(pb::ReportResponse::decode(resp.into_inner().as_slice())
+        .expect("collector answers a valid ReportResponse"))
+}
+
+fn with_key<T>(msg: T, key: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    req
+}
+
+fn facts(machine: &str) -> Option<pb::TerminalFacts> {
+    Some(pb::TerminalFacts {
+        machine_id: machine.into(),
+        hostname: format!("host-{machine}"),
+        os_name: "test".into(),
+        ..Default::default()
+    })
+}
+
+fn ts(t: chrono::DateTime<Utc>) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: 0,
+    })
+}
+
+/// A DER office certificate of `KANAGAWA KOKUHOREN CA`.
+fn office_der(issuer: &rcgen::Issuer<'_, rcgen::KeyPair>, office: &str) -> Vec<u8> {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut p = rcgen::CertificateParams::default();
+    p.distinguished_name.push(rcgen::DnType::CommonName, office);
+    p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    p.signed_by(&key, issuer).unwrap().der().to_vec()
+}
+
+fn cert(der: Vec<u8>, path: &str) -> pb::ReportedCertificate {
+    pb::ReportedCertificate {
+        der,
+        locations: vec![pb::Location {
+            source: pb::Source::ProfileFile as i32,
+            store: "My".into(),
+            user: "u".into(),
+            path: path.into(),
+        }],
+        has_private_key: Some(true),
+        friendly_name: String::new(),
+    }
+}
+
+fn report(
+    id: &str,
+    machine: &str,
+    at: chrono::DateTime<Utc>,
+    certificates: Vec<pb::ReportedCertificate>,
+) -> pb::ReportRequest {
+    pb::ReportRequest {
+        report_id: id.into(),
+        terminal: facts(machine),
+        scanned_at: ts(at),
+        certificates,
+        errors: vec![],
+    }
+}
+
+/// One row per live or removed holding of `machine`, everything that could be overwritten.
+fn holdings(database_url: &str, machine: &str) -> String {
+    psql(
+        database_url,
+        &format!(
+            "SELECT h.sha256, h.locations::text, h.has_private_key, h.friendly_name, h.first_seen, h.last_seen, h.removed_at, \
+             t.hostname, t.last_scanned_at, t.last_report_at, t.holdings_digest \
+             FROM terminals t LEFT JOIN holdings h ON h.terminal_id = t.id WHERE t.machine_id = '{machine}' ORDER BY h.sha256"
+        ),
+    )
+}
+
+fn psql(database_url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([database_url, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("psql");
+    assert!(out.status.success(), "psql {sql}: {}", describe(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn live_count(database_url: &str, machine: &str) -> i64 {
+    psql(
+        database_url,
+        &format!("SELECT count(*) FROM holdings h JOIN terminals t ON t.id = h.terminal_id WHERE t.machine_id = '{machine}' AND h.removed_at IS NULL"),
+    )
+    .trim()
+    .parse()
+    .unwrap()
+}
+
+/// Protobuf varint.
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A length-delimited field `number` holding `bytes`, whatever the proto says the field is.
+fn field(number: u64, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    varint(number << 3 | 2, &mut out);
+    varint(bytes.len() as u64, &mut out);
+    out.extend_from_slice(bytes);
+    out
+}
+
+fn expect_status(
+    result: Result<pb::ReportResponse, Status>,
+    code: Code,
+    message_part: &str,
+    case: &str,
+) {
+    let err = result.expect_err(case);
+    assert_eq!(err.code(), code, "{case}: {err:?}");
+    assert!(
+        err.message().contains(message_part),
+        "{case}: message {:?} lacks {message_part:?}",
+        err.message()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
+    let pg = PgCluster::start();
+    let database_url = pg.fresh_database().await;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("collector");
+    let out = collector_cmd(&[
+        "init",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--san",
+        "localhost",
+        "--san",
+        "127.0.0.1",
+    ]);
+    assert!(out.status.success(), "init: {}", describe(&out));
+    let file = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    let collector = CollectorProcess::serve(&[
+        "--config",
+        &file("collector.toml"),
+        "--database-url",
+        &database_url,
+    ]);
+    let ca_pem = std::fs::read(file("ca.pem")).unwrap();
+    let secret = std::fs::read_to_string(file("enroll-secret.txt"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&ca_pem))
+        .domain_name("localhost");
+    let channel =
+        Endpoint::from_shared(format!("https://127.0.0.1:{}", collector.grpc_addr.port()))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect");
+    let mut client = pb::inventory_client::InventoryClient::new(channel.clone());
+
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::default();
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "KANAGAWA KOKUHOREN CA");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let (der_a, der_b, der_c) = (
+        office_der(&issuer, "1000000001"),
+        office_der(&issuer, "1000000002"),
+        office_der(&issuer, "1000000003"),
+    );
+    let now = Utc::now();
+
+    // The innocent terminal reports first; its stored state is the reference.
+    let enroll = |machine: &str| pb::EnrollRequest {
+        enroll_secret: secret.clone(),
+        terminal: facts(machine),
+    };
+    let innocent = client
+        .enroll(enroll("m-innocent"))
+        .await
+        .expect("enroll innocent")
+        .into_inner();
+    let r = client
+        .report(with_key(
+            report(
+                "innocent-1",
+                "m-innocent",
+                now - Duration::minutes(5),
+                vec![cert(der_c.clone(), "c")],
+            ),
+            &innocent.node_key,
+        ))
+        .await
+        .expect("innocent report")
+        .into_inner();
+    assert_eq!(
+        (r.accepted_certificates, r.duplicate, r.superseded),
+        (1, false, false)
+    );
+    let innocent_before = holdings(&database_url, "m-innocent");
+    assert!(!innocent_before.trim().is_empty());
+
+    // The attacker: a properly enrolled terminal.
+    let evil = client
+        .enroll(enroll("m-evil"))
+        .await
+        .expect("enroll attacker")
+        .into_inner();
+    let key = evil.node_key.as_str();
+
+    // 1. Wrong machine id: its node key cannot write another terminal's data.
+    let err = client
+        .report(with_key(
+            report(
+                "evil-as-innocent",
+                "m-innocent",
+                now,
+                vec![cert(der_a.clone(), "x")],
+            ),
+            key,
+        ))
+        .await
+        .expect_err("foreign machine id");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    assert!(err.message().contains("another machine id"), "{err:?}");
+
+    // 2. Replayed and reordered snapshots: newer first, then an older one, then both replayed.
+    let newer = report(
+        "evil-newer",
+        "m-evil",
+        now - Duration::minutes(1),
+        vec![cert(der_a.clone(), "a"), cert(der_b.clone(), "b")],
+    );
+    let older = report(
+        "evil-older",
+        "m-evil",
+        now - Duration::hours(1),
+        vec![cert(der_a.clone(), "a")],
+    );
+    let r = client
+        .report(with_key(newer.clone(), key))
+        .await
+        .expect("newer")
+        .into_inner();
+    assert_eq!(
+        (r.accepted_certificates, r.duplicate, r.superseded),
+        (2, false, false)
+    );
+    let r = client
+        .report(with_key(older.clone(), key))
+        .await
+        .expect("older")
+        .into_inner();
+    assert!(
+        r.superseded && !r.duplicate,
+        "an older snapshot is recorded but does not roll back: {r:?}"
+    );
+    for replay in [&newer, &older, &newer] {
+        let r = client
+            .report(with_key(replay.clone(), key))
+            .await
+            .expect("replay")
+            .into_inner();
+        assert!(r.duplicate, "a replayed report id is stored once: {r:?}");
+    }
+    assert_eq!(
+        live_count(&database_url, "m-evil"),
+        2,
+        "holdings stay at the newest snapshot"
+    );
+    assert_eq!(
+        psql(
+            &database_url,
+            "SELECT count(*) FROM reports WHERE report_id LIKE 'evil-%'"
+        )
+        .trim(),
+        "2"
+    );
+
+    // 3. A message above max_message_bytes (4 MiB by default) never reaches the service.
+    let huge = report(
+        "evil-huge",
+        "m-evil",
+        now,
+        vec![cert(vec![0x30; 5 * 1024 * 1024], "h")],
+    );
+    let err = client
+        .report(with_key(huge, key))
+        .await
+        .expect_err("oversized");
+    assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
+    assert!(err.message().contains("too large"), "{err:?}");
+
+    // 4. Bytes that are not a ReportRequest. tonic maps a protobuf decode failure to INTERNAL
+    // with prost's reason; gRPC's status-code table prescribes INTERNAL for "error parsing
+    // request proto", every gRPC implementation does the same, and the message names the
+    // problem, so the collector keeps this behaviour rather than a custom codec.
+    let base = report(
+        "evil-raw",
+        "m-evil",
+        now - Duration::seconds(30),
+        vec![cert(der_a.clone(), "a")],
+    );
+    let decode_error = "failed to decode Protobuf message";
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    expect_status(
+        raw_report(&channel, key, garbage).await,
+        Code::Internal,
+        decode_error,
+        "garbage bytes",
+    );
+    expect_status(
+        raw_report(&channel, key, vec![0x22, 0xff, 0xff, 0xff, 0x0f]).await,
+        Code::Internal,
+        decode_error,
+        "truncated length",
+    );
+    // Unknown groups nested 100k deep: prost's recursion limit stops them, no stack overflow.
+    let mut nested = Vec::new();
+    for _ in 0..100_000 {
+        varint(99 << 3 | 3, &mut nested);
+    }
+    for _ in 0..100_000 {
+        varint(99 << 3 | 4, &mut nested);
+    }
+    expect_status(
+        raw_report(&channel, key, nested).await,
+        Code::Internal,
+        "recursion limit",
+        "nested groups",
+    );
+    // Deeply nested length-delimited unknown fields are skipped without recursion: accepted.
+    let mut deep = Vec::new();
+    for _ in 0..2_000 {
+        deep = field(98, &deep);
+    }
+    let mut body = base.encode_to_vec();
+    body.extend(deep);
+    let r = raw_report(&channel, key, body)
+        .await
+        .expect("unknown fields are ignored");
+    assert!(
+        !r.duplicate && !r.superseded && r.accepted_certificates == 1,
+        "stored: {r:?}"
+    );
+
+    // 5. Invalid UTF-8 where the proto says string: at top level and inside nested messages.
+    let mut body = field(1, b"evil-\xff\xfe");
+    let mut rest = base.clone();
+    rest.report_id.clear();
+    body.extend(rest.encode_to_vec());
+    expect_status(
+        raw_report(&channel, key, body).await,
+        Code::Internal,
+        "not UTF-8",
+        "report_id",
+    );
+    let mut body = base.clone();
+    body.certificates.clear();
+    let mut body = body.encode_to_vec();
+    let mut location = field(2, b"My");
+    location.extend(field(4, b"C:\\\xc3\x28"));
+    let mut item = field(1, &der_a);
+    item.extend(field(2, &location));
+    body.extend(field(4, &item));
+    expect_status(
+        raw_report(&channel, key, body).await,
+        Code::Internal,
+        "not UTF-8",
+        "location path",
+    );
+    let mut body = field(
+        2,
+        &[field(1, b"m-evil"), field(2, b"\xed\xa0\x80")].concat(),
+    );
+    let mut rest = base.clone();
+    rest.terminal = None;
+    body.extend(rest.encode_to_vec());
+    expect_status(
+        raw_report(&channel, key, body).await,
+        Code::Internal,
+        "not UTF-8",
+        "hostname (UTF-16 surrogate)",
+    );
+
+    // 6. DER bombs: each refused by index with its reason, the honest certificate stored.
+    let huge_length = vec![0x30, 0x84, 0x7f, 0xff, 0xff, 0xff, 0x02, 0x01, 0x00];
+    let mut nested_der = vec![0x05, 0x00];
+    while nested_der.len() < 60_000 {
+        let mut len = Vec::new();
+        let n = nested_der.len();
+        if n < 0x80 {
+            len.push(n as u8);
+        } else if n < 0x100 {
+            len.extend([0x81, n as u8]);
+        } else {
+            len.extend([0x82, (n >> 8) as u8, n as u8]);
+        }
+        nested_der = [vec![0x30], len, nested_der].concat();
+    }
+    let mut too_big = vec![0x30, 0x83, 0x01, 0x00, 0x00];
+    too_big.resize(64 * 1024 + 1, 0x41);
+    let truncated = der_b[..der_b.len() / 2].to_vec();
+    let bombs = report(
+        "evil-bombs",
+        "m-evil",
+        now - Duration::seconds(10),
+        vec![
+            cert(huge_length, "1"),
+            cert(nested_der, "2"),
+            cert(too_big, "3"),
+            cert(truncated, "4"),
+            cert(der_b.clone(), "ok"),
+            cert(Vec::new(), "5"),
+        ],
+    );
+    let r = client
+        .report(with_key(bombs, key))
+        .await
+        .expect("bombs are per-item errors")
+        .into_inner();
+    assert_eq!(r.accepted_certificates, 1, "{r:?}");
+    let rejected: Vec<u32> = r.rejected.iter().map(|x| x.index).collect();
+    assert_eq!(rejected, vec![0, 1, 2, 3, 5], "{r:?}");
+    for x in &r.rejected {
+        assert!(
+            !x.reason.trim().is_empty() && x.reason.len() < 500,
+            "a short, clear reason: {x:?}"
+        );
+    }
+    assert!(
+        r.rejected[2].reason.contains("65536-byte limit"),
+        "{:?}",
+        r.rejected[2]
+    );
+    assert_eq!(
+        live_count(&database_url, "m-evil"),
+        1,
+        "the bomb snapshot is the newest: only the honest certificate"
+    );
+
+    // 7. 100,000 certificates in one report (under the message limit): refused as a whole.
+    let many = report(
+        "evil-many",
+        "m-evil",
+        now,
+        (0..100_000)
+            .map(|_| pb::ReportedCertificate {
+                der: vec![0x30],
+                ..Default::default()
+            })
+            .collect(),
+    );
+    assert!(many.encoded_len() < 4 * 1024 * 1024);
+    let err = client
+        .report(with_key(many, key))
+        .await
+        .expect_err("100k certificates");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(
+        err.message()
+            .contains("100000 certificates, more than the limit of 1000"),
+        "{err:?}"
+    );
+    // …and 100,000 real certificates do not fit in a message at all.
+    let many_real = report(
+        "evil-many-real",
+        "m-evil",
+        now,
+        vec![cert(der_a.clone(), "a"); 100_000],
+    );
+    let err = client
+        .report(with_key(many_real, key))
+        .await
+        .expect_err("100k real certificates");
+    assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
+
+    // 8. Oversized strings and other whole-report problems.
+    let mut long_id = base.clone();
+    long_id.report_id = "x".repeat(129);
+    expect_status(
+        client
+            .report(with_key(long_id, key))
+            .await
+            .map(|r| r.into_inner()),
+        Code::InvalidArgument,
+        "report_id is 129 bytes",
+        "long report id",
+    );
+    let mut long_host = base.clone();
+    long_host.terminal.as_mut().unwrap().hostname = "h".repeat(100_000);
+    expect_status(
+        client
+            .report(with_key(long_host, key))
+            .await
+            .map(|r| r.into_inner()),
+        Code::InvalidArgument,
+        "terminal.hostname",
+        "long hostname",
+    );
+    let mut no_time = base.clone();
+    no_time.report_id = "evil-no-time".into();
+    no_time.scanned_at = None;
+    expect_status(
+        client
+            .report(with_key(no_time, key))
+            .await
+            .map(|r| r.into_inner()),
+        Code::InvalidArgument,
+        "scanned_at",
+        "no scan time",
+    );
+    let mut locations = base.clone();
+    locations.report_id = "evil-locations".into();
+    locations.certificates[0].locations = vec![pb::Location::default(); 65];
+    let r = client
+        .report(with_key(locations, key))
+        .await
+        .expect("too many locations is per item")
+        .into_inner();
+    assert_eq!(r.rejected.len(), 1);
+    assert!(r.rejected[0].reason.contains("locations"), "{r:?}");
+
+    // 9. Unknown, missing and revoked node keys.
+    let unknown = "00".repeat(32);
+    expect_status(
+        client
+            .report(with_key(base.clone(), &unknown))
+            .await
+            .map(|r| r.into_inner()),
+        Code::Unauthenticated,
+        "unknown node key",
+        "unknown key",
+    );
+    expect_status(
+        client.report(base.clone()).await.map(|r| r.into_inner()),
+        Code::Unauthenticated,
+        "missing node key",
+        "no key",
+    );
+    let out = collector_cmd(&[
+        "terminal",
+        "revoke",
+        "m-evil",
+        "--database-url",
+        &database_url,
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let mut after = base.clone();
+    after.report_id = "evil-after-revoke".into();
+    expect_status(
+        client
+            .report(with_key(after, key))
+            .await
+            .map(|r| r.into_inner()),
+        Code::Unauthenticated,
+        "revoked",
+        "revoked",
+    );
+    // A revoked terminal cannot enroll its way back in.
+    let err = client
+        .enroll(enroll("m-evil"))
+        .await
+        .expect_err("re-enroll of a revoked terminal");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    assert!(err.message().contains("revoked"), "{err:?}");
+
+    // The collector is unaffected: alive, healthy, no panic, and a normal agent reports fine.
+    assert_eq!(
+        holdings(&database_url, "m-innocent"),
+        innocent_before,
+        "the innocent terminal's stored state did not move"
+    );
+    assert_eq!(http_get(collector.http_addr, "/healthz", None).0, 200);
+    let fx = root.path().join("fixtures");
+    write_cert(
+        &fx,
+        "office.pem",
+        &TestCa::kanagawa().office_cert(
+            "1000000009",
+            now - Duration::days(10),
+            now + Duration::days(100),
+        ),
+    );
+    let out = normal_agent(
+        &collector.grpc_url(),
+        &file("ca.pem"),
+        &file("enroll-secret.txt"),
+        &root.path().join("state"),
+        &fx,
+    );
+    assert!(
+        out.status.success(),
+        "normal agent after the attack: {}",
+        describe(&out)
+    );
+    assert_eq!(live_count(&database_url, "m-normal"), 1);
+    let r = client
+        .report(with_key(
+            report(
+                "innocent-2",
+                "m-innocent",
+                now,
+                vec![cert(der_c, "c"), cert(der_b, "b")],
+            ),
+            &innocent.node_key,
+        ))
+        .await
+        .expect("the innocent terminal still reports")
+        .into_inner();
+    assert_eq!(
+        (r.accepted_certificates, r.duplicate, r.superseded),
+        (2, false, false)
+    );
+    let log = collector.log();
+    assert!(
+        !log.contains("panicked"),
+        "collector log shows a panic:\n{log}"
+    );
+    assert!(collector.terminate(), "graceful shutdown after the attack");
+}
+
+fn normal_agent(
+    url: &str,
+    ca: &str,
+    secret: &str,
+    state: &Path,
+    fixtures: &Path,
+) -> std::process::Output {
+    agent_cmd(&[
+        "report",
+        "--collector",
+        url,
+        "--ca",
+        ca,
+        "--enroll-secret-file",
+        secret,
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--machine-id",
+        "m-normal",
+        "--hostname",
+        "pc-normal",
+        "--path",
+        fixtures.to_str().unwrap(),
+        "--attempts",
+        "1",
+    ])
+}
