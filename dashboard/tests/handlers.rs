@@ -493,7 +493,7 @@ async fn overview_in_japanese_by_default_with_counts_chart_and_headers() {
         assert!(csp.contains(part), "CSP lacks {part}: {csp}");
     }
     assert_eq!(r.header(header::X_CONTENT_TYPE_OPTIONS), "nosniff");
-    assert_eq!(r.header(header::REFERRER_POLICY), "no-referrer");
+    assert_eq!(r.header(header::REFERRER_POLICY), "same-origin");
     let h = r.text();
     assert!(h.contains(r#"<html lang="ja">"#));
     for (id, n) in [
