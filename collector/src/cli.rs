@@ -329,6 +329,30 @@ pub async fn run(cli: Cli) -> Result<()> {
                 max_connections: settings.limits.database_max_connections,
             };
             let store = open_store(&db).await?;
+            if let Some(path) = &settings.office_registry {
+                // The registry file in the config is imported at start (idempotent upsert), so
+                // deployments that manage it as a file need no separate import step.
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the office registry {}", path.display()))?;
+                let file = cli.global.file_config()?;
+                let rule = crate::registry::OfficeNumberRule::new(
+                    file.selection
+                        .office_pattern
+                        .as_deref()
+                        .unwrap_or(r"^\d{10}$"),
+                )?;
+                let summary =
+                    crate::registry::import(store.as_ref(), &text, &rule, chrono::Utc::now())
+                        .await
+                        .with_context(|| {
+                            format!("importing the office registry {}", path.display())
+                        })?;
+                tracing::info!(
+                    rows = summary.rows,
+                    changed = summary.changed,
+                    "office registry imported"
+                );
+            }
             let grpc = tokio::net::TcpListener::bind(settings.grpc_listen)
                 .await
                 .with_context(|| format!("cannot listen for gRPC on {}", settings.grpc_listen))?;

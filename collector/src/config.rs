@@ -690,7 +690,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let secret = write(dir.path(), "s.txt", "0123456789abcdef0123");
         let ov = Overrides {
-            enroll_secret_files: vec![secret.clone()],
+            enroll_secret_files: vec![secret],
             ..Default::default()
         };
         let err = Settings::resolve(FileConfig::default(), ov.clone()).unwrap_err();

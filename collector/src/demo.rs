@@ -334,14 +334,11 @@ pub async fn run(
                 os_version: "10.0.19045".into(),
                 agent_version: env!("CARGO_PKG_VERSION").into(),
             };
-            let ca_pem = std::fs::read(&files.ca_cert)?;
-            let secret = std::fs::read_to_string(&files.enroll_secret)?;
             report_backdated(
                 &store,
                 &settings,
                 grpc_addr.port(),
-                &ca_pem,
-                &secret,
+                &files,
                 facts,
                 &result,
                 now - Duration::days(10),
@@ -386,7 +383,11 @@ pub async fn run(
         grpc_addr.port(),
         files.ca_cert.display()
     );
-    println!("Press Ctrl-C to stop; the temporary directory is removed.");
+    if opts.dir.is_some() {
+        println!("Press Ctrl-C to stop; the files stay in {}.", dir.display());
+    } else {
+        println!("Press Ctrl-C to stop; the temporary directory is removed.");
+    }
     shutdown.await;
     let _ = stop_tx.send(());
     server.await.context("collector task")??;
@@ -401,15 +402,16 @@ async fn report_backdated(
     store: &SharedStore,
     settings: &Settings,
     grpc_port: u16,
-    ca_pem: &[u8],
-    enroll_secret: &str,
+    files: &crate::init::InitOutput,
     facts: pb::TerminalFacts,
     result: &certfleet_agent::ScanResult,
     at: DateTime<Utc>,
 ) -> Result<()> {
     use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+    let ca_pem = std::fs::read(&files.ca_cert)?;
+    let enroll_secret = std::fs::read_to_string(&files.enroll_secret)?;
     let channel = Endpoint::from_shared(format!("https://localhost:{grpc_port}"))?
-        .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem)))?
+        .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&ca_pem)))?
         .connect()
         .await?;
     let mut client = pb::inventory_client::InventoryClient::new(channel);

@@ -418,7 +418,7 @@ fn smtp_sink() -> SmtpSink {
         .local_addr()
         .unwrap()
         .port();
-    let child = std::process::Command::new(python())
+    let mut child = std::process::Command::new(python())
         .args([
             "-m",
             "aiosmtpd",
@@ -442,6 +442,8 @@ fn smtp_sink() -> SmtpSink {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("aiosmtpd did not start listening on {port}; is the aiosmtpd module installed?");
 }
 
@@ -558,9 +560,20 @@ async fn stale_and_uncovered_alert_once_per_episode(fx: Fixture) {
     let (_rx, addr) = receiver(0).await;
     let settings = webhook_settings(addr);
     let rule = OfficeNumberRule::default();
-    registry::import(fx.store.as_ref(), "3333333333,港北事業所,横浜,kohoku@example.jp\n", &rule, t0()).await.unwrap();
+    registry::import(
+        fx.store.as_ref(),
+        "3333333333,港北事業所,横浜,kohoku@example.jp\n",
+        &rule,
+        t0(),
+    )
+    .await
+    .unwrap();
     let ca = Ca::new();
-    let cert = ca.cert("1111111111", t0() - Duration::days(10), t0() + Duration::days(900));
+    let cert = ca.cert(
+        "1111111111",
+        t0() - Duration::days(10),
+        t0() + Duration::days(900),
+    );
     let a = enroll(&fx.store, "a").await;
     let store = fx.store.clone();
     // Terminal a reports on days 0 and 12 only: stale from day 8 (7 days), fresh again on day
@@ -575,5 +588,9 @@ async fn stale_and_uncovered_alert_once_per_episode(fx: Fixture) {
     })
     .await;
     let got: Vec<(i64, &str)> = decided.iter().map(|d| (d.0, d.1.as_str())).collect();
-    assert_eq!(got, vec![(0, "uncovered"), (8, "stale"), (20, "stale")], "{decided:?}");
+    assert_eq!(
+        got,
+        vec![(0, "uncovered"), (8, "stale"), (20, "stale")],
+        "{decided:?}"
+    );
 }
