@@ -13,6 +13,10 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 need_apt=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql-15)
 command -v openssl >/dev/null || need_apt+=(openssl)
+# The dashboard's browser test: headless Chromium over WebDriver, CJK fonts for its screenshots.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
+{ command -v fc-list >/dev/null && fc-list | grep -qi 'noto.*cjk'; } || need_apt+=(fonts-noto-cjk)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "== installing: ${need_apt[*]}"
   apt-get update -qq

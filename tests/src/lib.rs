@@ -17,7 +17,10 @@ use chrono::{DateTime, Utc};
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current test executable");
     // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile directory");
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -40,9 +43,16 @@ impl CollectorProcess {
     /// Starts `certfleet-collector serve` with `args` on loopback ports chosen by the OS and
     /// waits until it says it is listening.
     pub fn serve(args: &[&str]) -> Self {
+        Self::serve_http_on("127.0.0.1:0", args)
+    }
+
+    /// As [`serve`](Self::serve), with the HTTP listener (API, dashboard) bound to
+    /// `http_listen`, e.g. `0.0.0.0:0`: off loopback the dashboard requires a login. gRPC stays
+    /// on a loopback port. `http_addr` is what the collector logged (`0.0.0.0:PORT` then).
+    pub fn serve_http_on(http_listen: &str, args: &[&str]) -> Self {
         let mut child = Command::new(bin("certfleet-collector"))
             .arg("serve")
-            .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .args(["--grpc-listen", "127.0.0.1:0", "--http-listen", http_listen])
             .args(args)
             .env("RUST_LOG", "info,sqlx=warn")
             .env("NO_COLOR", "1")
@@ -69,18 +79,32 @@ impl CollectorProcess {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("collector did not start listening; log:\n{}", log.lock().unwrap());
+                panic!(
+                    "collector did not start listening; log:\n{}",
+                    log.lock().unwrap()
+                );
             }
         };
         let field = |name: &str| -> SocketAddr {
-            let start = line.find(&format!("{name}=")).unwrap_or_else(|| panic!("no {name} in {line}")) + name.len() + 1;
+            let start = line
+                .find(&format!("{name}="))
+                .unwrap_or_else(|| panic!("no {name} in {line}"))
+                + name.len()
+                + 1;
             let rest = &line[start..];
             let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            rest[..end].parse().unwrap_or_else(|e| panic!("bad {name} in {line}: {e}"))
+            rest[..end]
+                .parse()
+                .unwrap_or_else(|e| panic!("bad {name} in {line}: {e}"))
         };
         let grpc_addr = field("grpc_addr");
         let http_addr = field("http_addr");
-        CollectorProcess { child, grpc_addr, http_addr, log }
+        CollectorProcess {
+            child,
+            grpc_addr,
+            http_addr,
+            log,
+        }
     }
 
     /// The URL agents use (the server certificate from `init` names `localhost`).
@@ -123,7 +147,10 @@ impl Drop for CollectorProcess {
 }
 
 fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
 }
 
 fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
@@ -189,9 +216,13 @@ impl TestCa {
     pub fn new(common_name: &str) -> Self {
         let key = rcgen::KeyPair::generate().expect("CA key");
         let mut params = rcgen::CertificateParams::default();
-        params.distinguished_name.push(rcgen::DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        TestCa { issuer: rcgen::Issuer::new(params, key) }
+        TestCa {
+            issuer: rcgen::Issuer::new(params, key),
+        }
     }
 
     /// The federation's CA.
@@ -200,15 +231,52 @@ impl TestCa {
     }
 
     /// A client certificate whose subject CN is `office`, valid in `[not_before, not_after]`, as PEM.
-    pub fn office_cert(&self, office: &str, not_before: DateTime<Utc>, not_after: DateTime<Utc>) -> String {
+    pub fn office_cert(
+        &self,
+        office: &str,
+        not_before: DateTime<Utc>,
+        not_after: DateTime<Utc>,
+    ) -> String {
+        self.leaf(office, None, not_before, not_after)
+    }
+
+    /// As [`office_cert`](Self::office_cert), with an organizationName in the subject too
+    /// (`CN=<office>, O=<organization>`): subjects are attacker-controlled text.
+    pub fn office_cert_with_org(
+        &self,
+        office: &str,
+        organization: &str,
+        not_before: DateTime<Utc>,
+        not_after: DateTime<Utc>,
+    ) -> String {
+        self.leaf(office, Some(organization), not_before, not_after)
+    }
+
+    fn leaf(
+        &self,
+        office: &str,
+        organization: Option<&str>,
+        not_before: DateTime<Utc>,
+        not_after: DateTime<Utc>,
+    ) -> String {
         let key = rcgen::KeyPair::generate().expect("leaf key");
         let mut params = rcgen::CertificateParams::default();
-        params.distinguished_name.push(rcgen::DnType::CommonName, office);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, office);
+        if let Some(o) = organization {
+            params
+                .distinguished_name
+                .push(rcgen::DnType::OrganizationName, o);
+        }
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
         params.not_before = to_rcgen(not_before);
         params.not_after = to_rcgen(not_after);
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&rand_serial()));
-        params.signed_by(&key, &self.issuer).expect("sign leaf").pem()
+        params
+            .signed_by(&key, &self.issuer)
+            .expect("sign leaf")
+            .pem()
     }
 }
 
@@ -234,13 +302,28 @@ pub fn write_cert(dir: &Path, name: &str, pem: &str) -> PathBuf {
 pub fn http_get(addr: SocketAddr, path: &str, bearer: Option<&str>) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connect HTTP listener");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let auth = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").expect("send request");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .expect("send request");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read response");
     let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
