@@ -41,7 +41,7 @@ impl From<ServiceError> for Status {
                 status
             }
             ServiceError::Store(StoreError::Revoked(id)) => Status::permission_denied(format!(
-                "terminal {id} is revoked; an operator must re-admit it"
+                "terminal {id} was revoked by an operator and cannot report or enroll"
             )),
             ServiceError::Store(err @ StoreError::Unavailable(_)) => {
                 tracing::warn!(error = %err, "database unavailable");

@@ -78,6 +78,10 @@ pub enum ReportError {
     NoEnrollSecret,
     #[error("the collector's TLS certificate is not trusted ({0}); check --ca")]
     UntrustedServer(String),
+    #[error(
+        "the collector's TLS certificate does not name the host in --collector ({0}); use a host name or IP from its SANs (`init --san`)"
+    )]
+    WrongServerName(String),
     #[error("collector refused enrollment ({code:?}): {message}")]
     EnrollRefused { code: Code, message: String },
     #[error("collector refused the report ({code:?}): {message}")]
@@ -229,6 +233,9 @@ fn full_message(status: &Status) -> String {
 
 fn classify(status: &Status, enrolling: bool) -> Failure {
     let message = full_message(status);
+    if message.contains("NotValidForName") {
+        return Failure::Fatal(ReportError::WrongServerName(message));
+    }
     if message.contains("invalid peer certificate") || message.contains("UnknownIssuer") {
         return Failure::Fatal(ReportError::UntrustedServer(message));
     }
