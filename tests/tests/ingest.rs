@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use certfleet_e2e::{CollectorProcess, TestCa, agent_cmd, collector_cmd, describe, http_get, write_cert};
+use certfleet_e2e::{
+    CollectorProcess, TestCa, agent_cmd, collector_cmd, describe, http_get, write_cert,
+};
 use certfleet_proto::v1 as pb;
 use certfleet_testsupport::PgCluster;
 use chrono::{Duration, Utc};
@@ -16,7 +18,15 @@ struct Deployment {
 impl Deployment {
     fn init(root: &Path) -> Self {
         let dir = root.join("collector");
-        let out = collector_cmd(&["init", "--dir", dir.to_str().unwrap(), "--san", "localhost", "--san", "127.0.0.1"]);
+        let out = collector_cmd(&[
+            "init",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--san",
+            "localhost",
+            "--san",
+            "127.0.0.1",
+        ]);
         assert!(out.status.success(), "init failed: {}", describe(&out));
         Deployment { dir }
     }
@@ -25,16 +35,45 @@ impl Deployment {
     }
 }
 
-fn agent_report(collector: &str, ca: &str, secret: &str, state: &Path, machine: &str, host: &str, path: &Path) -> std::process::Output {
+fn agent_report(
+    collector: &str,
+    ca: &str,
+    secret: &str,
+    state: &Path,
+    machine: &str,
+    host: &str,
+    path: &Path,
+) -> std::process::Output {
     agent_cmd(&[
-        "report", "--collector", collector, "--ca", ca, "--enroll-secret-file", secret,
-        "--state-dir", state.to_str().unwrap(), "--machine-id", machine, "--hostname", host,
-        "--path", path.to_str().unwrap(), "--attempts", "1",
+        "report",
+        "--collector",
+        collector,
+        "--ca",
+        ca,
+        "--enroll-secret-file",
+        secret,
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--machine-id",
+        machine,
+        "--hostname",
+        host,
+        "--path",
+        path.to_str().unwrap(),
+        "--attempts",
+        "1",
     ])
 }
 
 fn terminals(database_url: &str) -> Vec<serde_json::Value> {
-    let out = collector_cmd(&["terminal", "list", "--format", "json", "--database-url", database_url]);
+    let out = collector_cmd(&[
+        "terminal",
+        "list",
+        "--format",
+        "json",
+        "--database-url",
+        database_url,
+    ]);
     assert!(out.status.success(), "terminal list: {}", describe(&out));
     serde_json::from_slice(&out.stdout).expect("terminal list JSON")
 }
@@ -48,26 +87,38 @@ fn cert_count(terminals: &[serde_json::Value], machine: &str) -> i64 {
         .unwrap()
 }
 
-async fn grpc_client(collector: &CollectorProcess, ca_pem: &[u8]) -> pb::inventory_client::InventoryClient<Channel> {
-    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem)).domain_name("localhost");
-    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{}", collector.grpc_addr.port()))
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect()
-        .await
-        .expect("connect to collector");
+async fn grpc_client(
+    collector: &CollectorProcess,
+    ca_pem: &[u8],
+) -> pb::inventory_client::InventoryClient<Channel> {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .domain_name("localhost");
+    let channel =
+        Endpoint::from_shared(format!("https://127.0.0.1:{}", collector.grpc_addr.port()))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to collector");
     pb::inventory_client::InventoryClient::new(channel)
 }
 
 fn with_key<T>(msg: T, key: &str) -> tonic::Request<T> {
     let mut req = tonic::Request::new(msg);
-    req.metadata_mut().insert("authorization", format!("Bearer {key}").parse().unwrap());
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
     req
 }
 
 fn facts(machine: &str) -> Option<pb::TerminalFacts> {
-    Some(pb::TerminalFacts { machine_id: machine.into(), hostname: format!("host-{machine}"), os_name: "test".into(), ..Default::default() })
+    Some(pb::TerminalFacts {
+        machine_id: machine.into(),
+        hostname: format!("host-{machine}"),
+        os_name: "test".into(),
+        ..Default::default()
+    })
 }
 
 fn pem_to_der(pem: &str) -> Vec<u8> {
@@ -92,7 +143,12 @@ async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
     let database_url = pg.fresh_database().await;
     let root = tempfile::tempdir().unwrap();
     let dep = Deployment::init(root.path());
-    let collector = CollectorProcess::serve(&["--config", &dep.file("collector.toml"), "--database-url", &database_url]);
+    let collector = CollectorProcess::serve(&[
+        "--config",
+        &dep.file("collector.toml"),
+        "--database-url",
+        &database_url,
+    ]);
     let url = collector.grpc_url();
     let (ca, secret) = (dep.file("ca.pem"), dep.file("enroll-secret.txt"));
 
@@ -100,98 +156,269 @@ async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
     let foreign = TestCa::new("SOME OTHER CA");
     let now = Utc::now();
     let fx = root.path().join("fixtures");
-    write_cert(&fx.join("pc-a"), "office1.pem", &kanagawa.office_cert("1111111111", now - Duration::days(1000), now + Duration::days(20)));
-    let removable = write_cert(&fx.join("pc-a"), "office2.pem", &kanagawa.office_cert("2222222222", now - Duration::days(100), now + Duration::days(200)));
-    write_cert(&fx.join("pc-b"), "old.pem", &kanagawa.office_cert("1111111111", now - Duration::days(1090), now + Duration::days(5)));
-    write_cert(&fx.join("pc-b"), "new.pem", &kanagawa.office_cert("1111111111", now - Duration::days(1), now + Duration::days(1094)));
-    write_cert(&fx.join("pc-c"), "office3.pem", &kanagawa.office_cert("3333333333", now - Duration::days(10), now + Duration::days(60)));
-    write_cert(&fx.join("pc-c"), "foreign.pem", &foreign.office_cert("4444444444", now - Duration::days(10), now + Duration::days(60)));
+    write_cert(
+        &fx.join("pc-a"),
+        "office1.pem",
+        &kanagawa.office_cert(
+            "1111111111",
+            now - Duration::days(1000),
+            now + Duration::days(20),
+        ),
+    );
+    let removable = write_cert(
+        &fx.join("pc-a"),
+        "office2.pem",
+        &kanagawa.office_cert(
+            "2222222222",
+            now - Duration::days(100),
+            now + Duration::days(200),
+        ),
+    );
+    write_cert(
+        &fx.join("pc-b"),
+        "old.pem",
+        &kanagawa.office_cert(
+            "1111111111",
+            now - Duration::days(1090),
+            now + Duration::days(5),
+        ),
+    );
+    write_cert(
+        &fx.join("pc-b"),
+        "new.pem",
+        &kanagawa.office_cert(
+            "1111111111",
+            now - Duration::days(1),
+            now + Duration::days(1094),
+        ),
+    );
+    write_cert(
+        &fx.join("pc-c"),
+        "office3.pem",
+        &kanagawa.office_cert(
+            "3333333333",
+            now - Duration::days(10),
+            now + Duration::days(60),
+        ),
+    );
+    write_cert(
+        &fx.join("pc-c"),
+        "foreign.pem",
+        &foreign.office_cert(
+            "4444444444",
+            now - Duration::days(10),
+            now + Duration::days(60),
+        ),
+    );
 
     // Three agents with their own machine ids report over TLS.
     for (machine, host) in [("m-a", "pc-a"), ("m-b", "pc-b"), ("m-c", "pc-c")] {
         let state = root.path().join("state").join(machine);
         let out = agent_report(&url, &ca, &secret, &state, machine, host, &fx.join(host));
         assert!(out.status.success(), "agent {machine}: {}", describe(&out));
-        assert!(state.join("node-key").exists(), "node key kept in the state dir");
-        assert!(!state.join("pending-report.pb").exists(), "nothing spooled after an acknowledged report");
+        assert!(
+            state.join("node-key").exists(),
+            "node key kept in the state dir"
+        );
+        assert!(
+            !state.join("pending-report.pb").exists(),
+            "nothing spooled after an acknowledged report"
+        );
     }
     let listed = terminals(&database_url);
     assert_eq!(listed.len(), 3, "{listed:?}");
     assert_eq!(cert_count(&listed, "m-a"), 2);
-    assert_eq!(cert_count(&listed, "m-b"), 2, "both certificates of a renewed pair are held");
-    assert_eq!(cert_count(&listed, "m-c"), 1, "the foreign issuer is not an office certificate");
+    assert_eq!(
+        cert_count(&listed, "m-b"),
+        2,
+        "both certificates of a renewed pair are held"
+    );
+    assert_eq!(
+        cert_count(&listed, "m-c"),
+        1,
+        "the foreign issuer is not an office certificate"
+    );
 
     // A certificate removed on one terminal disappears from its live holdings.
     std::fs::remove_file(&removable).unwrap();
-    let out = agent_report(&url, &ca, &secret, &root.path().join("state/m-a"), "m-a", "pc-a", &fx.join("pc-a"));
+    let out = agent_report(
+        &url,
+        &ca,
+        &secret,
+        &root.path().join("state/m-a"),
+        "m-a",
+        "pc-a",
+        &fx.join("pc-a"),
+    );
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(cert_count(&terminals(&database_url), "m-a"), 1);
 
     // Wrong CA: the agent refuses the collector's certificate.
     let other = Deployment::init(&root.path().join("other"));
-    let out = agent_report(&url, &other.file("ca.pem"), &secret, &root.path().join("state/x1"), "m-x1", "pc-x1", &fx.join("pc-a"));
-    assert!(!out.status.success(), "wrong CA must fail: {}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not trusted"), "{}", describe(&out));
+    let out = agent_report(
+        &url,
+        &other.file("ca.pem"),
+        &secret,
+        &root.path().join("state/x1"),
+        "m-x1",
+        "pc-x1",
+        &fx.join("pc-a"),
+    );
+    assert!(
+        !out.status.success(),
+        "wrong CA must fail: {}",
+        describe(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not trusted"),
+        "{}",
+        describe(&out)
+    );
 
     // Wrong enroll secret.
     let wrong_secret = root.path().join("wrong-secret.txt");
     std::fs::write(&wrong_secret, "this-is-not-the-enroll-secret\n").unwrap();
-    let out = agent_report(&url, &ca, wrong_secret.to_str().unwrap(), &root.path().join("state/x2"), "m-x2", "pc-x2", &fx.join("pc-a"));
+    let out = agent_report(
+        &url,
+        &ca,
+        wrong_secret.to_str().unwrap(),
+        &root.path().join("state/x2"),
+        "m-x2",
+        "pc-x2",
+        &fx.join("pc-a"),
+    );
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("enroll secret not accepted"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("enroll secret not accepted"),
+        "{}",
+        describe(&out)
+    );
 
     // A node key stolen from pc-b and used with another machine id.
     let thief = root.path().join("state/thief");
     std::fs::create_dir_all(&thief).unwrap();
-    std::fs::copy(root.path().join("state/m-b/node-key"), thief.join("node-key")).unwrap();
-    let out = agent_report(&url, &ca, &secret, &thief, "m-thief", "pc-thief", &fx.join("pc-a"));
+    std::fs::copy(
+        root.path().join("state/m-b/node-key"),
+        thief.join("node-key"),
+    )
+    .unwrap();
+    let out = agent_report(
+        &url,
+        &ca,
+        &secret,
+        &thief,
+        "m-thief",
+        "pc-thief",
+        &fx.join("pc-a"),
+    );
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("PermissionDenied"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("PermissionDenied"),
+        "{}",
+        describe(&out)
+    );
 
     // Direct gRPC: replay, garbage, oversize and an older snapshot.
     let ca_pem = std::fs::read(&ca).unwrap();
     let mut client = grpc_client(&collector, &ca_pem).await;
     let enrolled = client
-        .enroll(pb::EnrollRequest { enroll_secret: std::fs::read_to_string(&secret).unwrap().trim().into(), terminal: facts("m-direct") })
+        .enroll(pb::EnrollRequest {
+            enroll_secret: std::fs::read_to_string(&secret).unwrap().trim().into(),
+            terminal: facts("m-direct"),
+        })
         .await
         .expect("enroll")
         .into_inner();
-    assert!(enrolled.node_key.len() >= 64, "node key has at least 256 bits");
-    let good_der = pem_to_der(&kanagawa.office_cert("5555555555", now - Duration::days(1), now + Duration::days(30)));
+    assert!(
+        enrolled.node_key.len() >= 64,
+        "node key has at least 256 bits"
+    );
+    let good_der = pem_to_der(&kanagawa.office_cert(
+        "5555555555",
+        now - Duration::days(1),
+        now + Duration::days(30),
+    ));
     let report = pb::ReportRequest {
         report_id: "replay-1".into(),
         terminal: facts("m-direct"),
-        scanned_at: Some(prost_types::Timestamp { seconds: now.timestamp(), nanos: 0 }),
+        scanned_at: Some(prost_types::Timestamp {
+            seconds: now.timestamp(),
+            nanos: 0,
+        }),
         certificates: vec![
-            pb::ReportedCertificate { der: b"garbage".to_vec(), ..Default::default() },
-            pb::ReportedCertificate { der: good_der.clone(), has_private_key: Some(true), ..Default::default() },
+            pb::ReportedCertificate {
+                der: b"garbage".to_vec(),
+                ..Default::default()
+            },
+            pb::ReportedCertificate {
+                der: good_der.clone(),
+                has_private_key: Some(true),
+                ..Default::default()
+            },
         ],
         errors: vec![],
     };
-    let first = client.report(with_key(report.clone(), &enrolled.node_key)).await.expect("report").into_inner();
+    let first = client
+        .report(with_key(report.clone(), &enrolled.node_key))
+        .await
+        .expect("report")
+        .into_inner();
     assert!(!first.duplicate);
     assert_eq!(first.accepted_certificates, 1);
     assert_eq!(first.rejected.len(), 1);
-    assert_eq!(first.rejected[0].index, 0, "the garbage item is named by its index");
-    assert!(first.rejected[0].reason.contains("DER"), "{:?}", first.rejected[0]);
-    let replay = client.report(with_key(report.clone(), &enrolled.node_key)).await.expect("replay").into_inner();
+    assert_eq!(
+        first.rejected[0].index, 0,
+        "the garbage item is named by its index"
+    );
+    assert!(
+        first.rejected[0].reason.contains("DER"),
+        "{:?}",
+        first.rejected[0]
+    );
+    let replay = client
+        .report(with_key(report.clone(), &enrolled.node_key))
+        .await
+        .expect("replay")
+        .into_inner();
     assert!(replay.duplicate, "the same report id is accepted once");
 
     let mut older = report.clone();
     older.report_id = "older-1".into();
-    older.scanned_at = Some(prost_types::Timestamp { seconds: now.timestamp() - 3600, nanos: 0 });
+    older.scanned_at = Some(prost_types::Timestamp {
+        seconds: now.timestamp() - 3600,
+        nanos: 0,
+    });
     older.certificates.clear();
-    let resp = client.report(with_key(older, &enrolled.node_key)).await.expect("older").into_inner();
+    let resp = client
+        .report(with_key(older, &enrolled.node_key))
+        .await
+        .expect("older")
+        .into_inner();
     assert!(resp.superseded, "an older snapshot does not roll back");
 
     let mut huge = report.clone();
     huge.report_id = "huge-1".into();
-    huge.certificates = vec![pb::ReportedCertificate { der: vec![0x30; 5 * 1024 * 1024], ..Default::default() }];
-    let err = client.report(with_key(huge, &enrolled.node_key)).await.expect_err("oversized report");
-    assert!(matches!(err.code(), tonic::Code::OutOfRange | tonic::Code::ResourceExhausted), "{err:?}");
+    huge.certificates = vec![pb::ReportedCertificate {
+        der: vec![0x30; 5 * 1024 * 1024],
+        ..Default::default()
+    }];
+    let err = client
+        .report(with_key(huge, &enrolled.node_key))
+        .await
+        .expect_err("oversized report");
+    assert!(
+        matches!(
+            err.code(),
+            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+        ),
+        "{err:?}"
+    );
 
     let err = client
-        .report(with_key(report.clone(), "0000000000000000000000000000000000000000000000000000000000000000"))
+        .report(with_key(
+            report.clone(),
+            "0000000000000000000000000000000000000000000000000000000000000000",
+        ))
         .await
         .expect_err("unknown node key");
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
@@ -205,11 +432,20 @@ async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
     assert_eq!(cert_count(&listed, "m-direct"), 1);
 
     // Revoked terminals are refused.
-    let out = collector_cmd(&["terminal", "revoke", "m-direct", "--database-url", &database_url]);
+    let out = collector_cmd(&[
+        "terminal",
+        "revoke",
+        "m-direct",
+        "--database-url",
+        &database_url,
+    ]);
     assert!(out.status.success(), "{}", describe(&out));
     let mut after = report.clone();
     after.report_id = "after-revoke".into();
-    let err = client.report(with_key(after, &enrolled.node_key)).await.expect_err("revoked");
+    let err = client
+        .report(with_key(after, &enrolled.node_key))
+        .await
+        .expect_err("revoked");
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
 
     assert!(collector.terminate(), "graceful shutdown on SIGTERM");
@@ -225,26 +461,79 @@ async fn spooled_snapshots_survive_collector_and_database_restarts() {
     let kanagawa = TestCa::kanagawa();
     let now = Utc::now();
     let fx = root.path().join("pc-r");
-    write_cert(&fx, "a.pem", &kanagawa.office_cert("1212121212", now - Duration::days(10), now + Duration::days(40)));
+    write_cert(
+        &fx,
+        "a.pem",
+        &kanagawa.office_cert(
+            "1212121212",
+            now - Duration::days(10),
+            now + Duration::days(40),
+        ),
+    );
     let state = root.path().join("state");
 
-    let collector = CollectorProcess::serve(&["--config", &dep.file("collector.toml"), "--database-url", &database_url]);
-    let out = agent_report(&collector.grpc_url(), &ca, &secret, &state, "m-r", "pc-r", &fx);
+    let collector = CollectorProcess::serve(&[
+        "--config",
+        &dep.file("collector.toml"),
+        "--database-url",
+        &database_url,
+    ]);
+    let out = agent_report(
+        &collector.grpc_url(),
+        &ca,
+        &secret,
+        &state,
+        "m-r",
+        "pc-r",
+        &fx,
+    );
     assert!(out.status.success(), "{}", describe(&out));
     let old_url = collector.grpc_url();
     assert!(collector.terminate(), "graceful shutdown");
 
     // Collector down: the snapshot is spooled and the agent says so.
-    write_cert(&fx, "b.pem", &kanagawa.office_cert("3434343434", now - Duration::days(10), now + Duration::days(400)));
+    write_cert(
+        &fx,
+        "b.pem",
+        &kanagawa.office_cert(
+            "3434343434",
+            now - Duration::days(10),
+            now + Duration::days(400),
+        ),
+    );
     let out = agent_report(&old_url, &ca, &secret, &state, "m-r", "pc-r", &fx);
-    assert!(!out.status.success(), "no acknowledgement, exit code non-zero");
-    assert!(state.join("pending-report.pb").exists(), "snapshot spooled: {}", describe(&out));
+    assert!(
+        !out.status.success(),
+        "no acknowledgement, exit code non-zero"
+    );
+    assert!(
+        state.join("pending-report.pb").exists(),
+        "snapshot spooled: {}",
+        describe(&out)
+    );
 
     // Collector back: the spooled snapshot and a fresh one arrive.
-    let collector = CollectorProcess::serve(&["--config", &dep.file("collector.toml"), "--database-url", &database_url]);
-    let out = agent_report(&collector.grpc_url(), &ca, &secret, &state, "m-r", "pc-r", &fx);
+    let collector = CollectorProcess::serve(&[
+        "--config",
+        &dep.file("collector.toml"),
+        "--database-url",
+        &database_url,
+    ]);
+    let out = agent_report(
+        &collector.grpc_url(),
+        &ca,
+        &secret,
+        &state,
+        "m-r",
+        "pc-r",
+        &fx,
+    );
     assert!(out.status.success(), "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("spooled"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("spooled"),
+        "{}",
+        describe(&out)
+    );
     assert!(!state.join("pending-report.pb").exists());
     assert_eq!(cert_count(&terminals(&database_url), "m-r"), 2);
 
@@ -253,13 +542,38 @@ async fn spooled_snapshots_survive_collector_and_database_restarts() {
     let (status, _) = http_get(collector.http_addr, "/healthz", None);
     assert_eq!(status, 503, "health reports the database outage");
     std::fs::remove_file(fx.join("a.pem")).unwrap();
-    let out = agent_report(&collector.grpc_url(), &ca, &secret, &state, "m-r", "pc-r", &fx);
+    let out = agent_report(
+        &collector.grpc_url(),
+        &ca,
+        &secret,
+        &state,
+        "m-r",
+        "pc-r",
+        &fx,
+    );
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Unavailable"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Unavailable"),
+        "{}",
+        describe(&out)
+    );
     assert!(state.join("pending-report.pb").exists());
     pg.start_again();
-    let out = agent_report(&collector.grpc_url(), &ca, &secret, &state, "m-r", "pc-r", &fx);
-    assert!(out.status.success(), "collector recovered without a restart: {}\n{}", describe(&out), collector.log());
+    let out = agent_report(
+        &collector.grpc_url(),
+        &ca,
+        &secret,
+        &state,
+        "m-r",
+        "pc-r",
+        &fx,
+    );
+    assert!(
+        out.status.success(),
+        "collector recovered without a restart: {}\n{}",
+        describe(&out),
+        collector.log()
+    );
     assert_eq!(http_get(collector.http_addr, "/healthz", None).0, 200);
     assert_eq!(cert_count(&terminals(&database_url), "m-r"), 1);
     assert!(collector.terminate());

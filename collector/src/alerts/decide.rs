@@ -65,7 +65,11 @@ impl Thresholds {
         if status == PairStatus::Expired {
             return Some(Level::Expired);
         }
-        self.days.iter().copied().find(|d| days_left <= i64::from(*d)).map(Level::Days)
+        self.days
+            .iter()
+            .copied()
+            .find(|d| days_left <= i64::from(*d))
+            .map(Level::Days)
     }
 }
 
@@ -116,7 +120,9 @@ pub fn pair_candidates(
 ) -> Vec<Candidate> {
     let mut out = Vec::new();
     for row in rows {
-        let Some(level) = thresholds.nearest(row.status, row.days_left) else { continue };
+        let Some(level) = thresholds.nearest(row.status, row.days_left) else {
+            continue;
+        };
         if already(row, level) {
             continue;
         }
@@ -138,7 +144,14 @@ pub fn pair_key(terminal: i64, sha256: &str, level: Level) -> String {
 /// Every level at least as urgent as `level` (for the "already alerted" lookup).
 pub fn levels_at_least(thresholds: &Thresholds, level: Level) -> Vec<Level> {
     let mut v = vec![Level::Expired];
-    v.extend(thresholds.days.iter().copied().map(Level::Days).filter(|l| l.urgency() <= level.urgency()));
+    v.extend(
+        thresholds
+            .days
+            .iter()
+            .copied()
+            .map(Level::Days)
+            .filter(|l| l.urgency() <= level.urgency()),
+    );
     v
 }
 
@@ -166,7 +179,11 @@ pub fn uncovered_candidates(rows: &[OfficeRow]) -> Vec<Candidate> {
         .map(|o| {
             let last: Option<DateTime<Utc>> = o.terminals.iter().map(|t| t.not_after).max();
             Candidate {
-                dedupe_key: format!("uncovered:{}:{}", o.office_number, last.map_or(0, |t| t.timestamp())),
+                dedupe_key: format!(
+                    "uncovered:{}:{}",
+                    o.office_number,
+                    last.map_or(0, |t| t.timestamp())
+                ),
                 threshold: "uncovered".to_owned(),
                 urgency: -2,
                 subject: Subject::Uncovered(Box::new(o.clone())),
@@ -193,6 +210,9 @@ mod tests {
     fn custom_thresholds_are_sorted_and_deduplicated() {
         let t = Thresholds::new(vec![7, 90, 7, 30]);
         assert_eq!(t.nearest(PairStatus::Ok, 80), Some(Level::Days(90)));
-        assert_eq!(levels_at_least(&t, Level::Days(30)), vec![Level::Expired, Level::Days(7), Level::Days(30)]);
+        assert_eq!(
+            levels_at_least(&t, Level::Days(30)),
+            vec![Level::Expired, Level::Days(7), Level::Days(30)]
+        );
     }
 }

@@ -43,7 +43,8 @@ fn date(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
 
 /// `30d` and the like (not `expired`, which also ends in "d").
 fn is_days_threshold(t: &str) -> bool {
-    t.strip_suffix('d').is_some_and(|n| n.parse::<u32>().is_ok())
+    t.strip_suffix('d')
+        .is_some_and(|n| n.parse::<u32>().is_ok())
 }
 
 fn threshold_text(t: &str, lang: Language) -> String {
@@ -78,10 +79,20 @@ Claims are accepted from the 1st to the 10th of each month; a request after the 
 ";
 
 /// Composes the digest of `items` for one recipient.
-pub fn compose(items: &[AlertItem], lang: Language, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Digest {
+pub fn compose(
+    items: &[AlertItem],
+    lang: Language,
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+) -> Digest {
     let mut items = items.to_vec();
     items.sort_by(|a, b| {
-        (a.urgency, a.not_after, &a.office_number, &a.hostname).cmp(&(b.urgency, b.not_after, &b.office_number, &b.hostname))
+        (a.urgency, a.not_after, &a.office_number, &a.hostname).cmp(&(
+            b.urgency,
+            b.not_after,
+            &b.office_number,
+            &b.hostname,
+        ))
     });
     // Offices ordered by their most urgent item; the stable sort above makes the first
     // appearance of each office its most urgent one.
@@ -100,31 +111,56 @@ pub fn compose(items: &[AlertItem], lang: Language, tz: chrono_tz::Tz, now: Date
         }
     }
     let expired = items.iter().filter(|i| i.threshold == "expired").count();
-    let expiring = items.iter().filter(|i| is_days_threshold(&i.threshold)).count();
+    let expiring = items
+        .iter()
+        .filter(|i| is_days_threshold(&i.threshold))
+        .count();
     let other = items.len() - expired - expiring;
     let subject = match lang {
-        Language::Ja => format!("【certfleet】クライアント証明書の期限通知（期限切れ {expired}件・期限間近 {expiring}件・その他 {other}件）"),
-        Language::En => format!("[certfleet] Client certificate expiry: {expired} expired, {expiring} expiring, {other} other"),
+        Language::Ja => format!(
+            "【certfleet】クライアント証明書の期限通知（期限切れ {expired}件・期限間近 {expiring}件・その他 {other}件）"
+        ),
+        Language::En => format!(
+            "[certfleet] Client certificate expiry: {expired} expired, {expiring} expiring, {other} other"
+        ),
     };
     let mut text = String::new();
     let tz_name = tz.name();
     match lang {
         Language::Ja => {
-            let _ = writeln!(text, "更新が必要なクライアント証明書があります（{} {} 時点）。\n", date(now, tz), tz_name);
+            let _ = writeln!(
+                text,
+                "更新が必要なクライアント証明書があります（{} {} 時点）。\n",
+                date(now, tz),
+                tz_name
+            );
         }
         Language::En => {
-            let _ = writeln!(text, "Client certificates need renewal (as of {} {}).\n", date(now, tz), tz_name);
+            let _ = writeln!(
+                text,
+                "Client certificates need renewal (as of {} {}).\n",
+                date(now, tz),
+                tz_name
+            );
         }
     }
     for office in &office_order {
         let group = &by_office[office];
-        let name = group.iter().find_map(|i| i.office_name.clone()).map(|n| format!("（{n}）")).unwrap_or_default();
+        let name = group
+            .iter()
+            .find_map(|i| i.office_name.clone())
+            .map(|n| format!("（{n}）"))
+            .unwrap_or_default();
         match lang {
             Language::Ja => {
                 let _ = writeln!(text, "■ 事業所番号 {office}{name}");
             }
             Language::En => {
-                let _ = writeln!(text, "* Office {office}{}", name.replace('（', " (").replace('）', ")"));
+                let _ = writeln!(
+                    text,
+                    "* Office {office}{}",
+                    name.replace('（', " (").replace('）', ")")
+                );
             }
         }
         for i in group {
@@ -139,7 +175,10 @@ pub fn compose(items: &[AlertItem], lang: Language, tz: chrono_tz::Tz, now: Date
                 continue;
             }
             let expiry = i.not_after.map(|t| date(t, tz)).unwrap_or_default();
-            let renew = i.renew_by.map(|d| d.format("%Y/%m/%d").to_string()).unwrap_or_default();
+            let renew = i
+                .renew_by
+                .map(|d| d.format("%Y/%m/%d").to_string())
+                .unwrap_or_default();
             let month = i.billing_month.clone().unwrap_or_default();
             let days = i.days_left.unwrap_or_default();
             let _ = match lang {
@@ -162,7 +201,10 @@ pub fn compose(items: &[AlertItem], lang: Language, tz: chrono_tz::Tz, now: Date
         };
         for i in &stale {
             let host = i.hostname.as_deref().unwrap_or("-");
-            let last = i.last_report_at.map(|t| date(t, tz)).unwrap_or_else(|| "-".into());
+            let last = i
+                .last_report_at
+                .map(|t| date(t, tz))
+                .unwrap_or_else(|| "-".into());
             let _ = match lang {
                 Language::Ja => writeln!(text, "  - 端末 {host}: 最終報告 {last}"),
                 Language::En => writeln!(text, "  - terminal {host}: last report {last}"),
@@ -174,7 +216,12 @@ pub fn compose(items: &[AlertItem], lang: Language, tz: chrono_tz::Tz, now: Date
         Language::Ja => STEPS_JA,
         Language::En => STEPS_EN,
     });
-    Digest { subject, text, items, generated_at: now }
+    Digest {
+        subject,
+        text,
+        items,
+        generated_at: now,
+    }
 }
 
 #[cfg(test)]
@@ -209,7 +256,11 @@ mod tests {
         assert!(d.subject.contains("期限切れ 1件"), "{}", d.subject);
         let first = d.text.find("2222222222").unwrap();
         let second = d.text.find("1111111111").unwrap();
-        assert!(first < second, "office with the expired pair first:\n{}", d.text);
+        assert!(
+            first < second,
+            "office with the expired pair first:\n{}",
+            d.text
+        );
         // 2026-12-20T15:30Z is 2026-12-21 00:30 in Tokyo.
         assert!(d.text.contains("有効期限 2026/12/21"), "{}", d.text);
         assert!(d.text.contains("/certsrv/"));

@@ -104,7 +104,11 @@ fn item_for(c: &Candidate) -> AlertItem {
 fn new_alert(c: &Candidate) -> Result<NewAlert, AlertError> {
     let item = item_for(c);
     let (terminal_id, sha, not_after) = match &c.subject {
-        Subject::Pair(p) => (Some(p.terminal.id), Some(p.certificate.sha256.clone()), Some(p.not_after)),
+        Subject::Pair(p) => (
+            Some(p.terminal.id),
+            Some(p.certificate.sha256.clone()),
+            Some(p.not_after),
+        ),
         Subject::Stale(s) => (Some(s.terminal.id), None, None),
         Subject::Uncovered(_) => (None, None, item.not_after),
     };
@@ -135,45 +139,98 @@ pub async fn gather_inputs(
         terminals: Vec::new(),
         include_ok: false,
     };
-    let pairs = reports::expiring(store, &query, reports_settings).await?.rows;
-    let stale = reports::stale(store, as_of, reports_settings.stale_after_days, reports_settings).await?.rows;
-    let offices = reports::offices(store, as_of, within, reports_settings).await?.rows;
-    Ok(AlertInputs { pairs, stale, offices })
+    let pairs = reports::expiring(store, &query, reports_settings)
+        .await?
+        .rows;
+    let stale = reports::stale(
+        store,
+        as_of,
+        reports_settings.stale_after_days,
+        reports_settings,
+    )
+    .await?
+    .rows;
+    let offices = reports::offices(store, as_of, within, reports_settings)
+        .await?
+        .rows;
+    Ok(AlertInputs {
+        pairs,
+        stale,
+        offices,
+    })
 }
 
 /// Everything due at `as_of`, minus what was decided before.
-pub async fn candidates(store: &dyn Store, inputs: &AlertInputs, settings: &AlertSettings) -> Result<Vec<Candidate>, AlertError> {
+pub async fn candidates(
+    store: &dyn Store,
+    inputs: &AlertInputs,
+    settings: &AlertSettings,
+) -> Result<Vec<Candidate>, AlertError> {
     // Keys at the reached level or any more urgent one: a pair alerted at 7 days is not
     // alerted at 14 days later (e.g. after a time-zone change).
     let mut lookup = Vec::new();
     for row in &inputs.pairs {
         if let Some(level) = settings.thresholds.nearest(row.status, row.days_left) {
             for l in decide::levels_at_least(&settings.thresholds, level) {
-                lookup.push(decide::pair_key(row.terminal.id, &row.certificate.sha256, l));
+                lookup.push(decide::pair_key(
+                    row.terminal.id,
+                    &row.certificate.sha256,
+                    l,
+                ));
             }
         }
     }
     let mut all: Vec<Candidate> = Vec::new();
     let stale = decide::stale_candidates(&inputs.stale);
     let uncovered = decide::uncovered_candidates(&inputs.offices);
-    lookup.extend(stale.iter().chain(uncovered.iter()).map(|c| c.dedupe_key.clone()));
+    lookup.extend(
+        stale
+            .iter()
+            .chain(uncovered.iter())
+            .map(|c| c.dedupe_key.clone()),
+    );
     let existing = store.existing_alert_keys(&lookup).await?;
-    all.extend(decide::pair_candidates(&inputs.pairs, &settings.thresholds, |row, level| {
-        decide::levels_at_least(&settings.thresholds, level)
+    all.extend(decide::pair_candidates(
+        &inputs.pairs,
+        &settings.thresholds,
+        |row, level| {
+            decide::levels_at_least(&settings.thresholds, level)
+                .into_iter()
+                .any(|l| {
+                    existing.contains(&decide::pair_key(
+                        row.terminal.id,
+                        &row.certificate.sha256,
+                        l,
+                    ))
+                })
+        },
+    ));
+    all.extend(
+        stale
             .into_iter()
-            .any(|l| existing.contains(&decide::pair_key(row.terminal.id, &row.certificate.sha256, l)))
-    }));
-    all.extend(stale.into_iter().chain(uncovered).filter(|c| !existing.contains(&c.dedupe_key)));
+            .chain(uncovered)
+            .filter(|c| !existing.contains(&c.dedupe_key)),
+    );
     all.sort_by(|a, b| (a.urgency, &a.dedupe_key).cmp(&(b.urgency, &b.dedupe_key)));
     Ok(all)
 }
 
 /// Recipients of a candidate: every webhook, the default e-mail recipients, and the owner of
 /// the office (from the registry).
-fn recipients(c: &Candidate, settings: &AlertSettings, channels: &Channels, owners: &HashMap<String, String>) -> Vec<String> {
+fn recipients(
+    c: &Candidate,
+    settings: &AlertSettings,
+    channels: &Channels,
+    owners: &HashMap<String, String>,
+) -> Vec<String> {
     let mut out: Vec<String> = channels.webhook_recipients();
     if channels.has_email() {
-        out.extend(settings.default_recipients.iter().map(|r| format!("email:{r}")));
+        out.extend(
+            settings
+                .default_recipients
+                .iter()
+                .map(|r| format!("email:{r}")),
+        );
         if let Some(owner) = c.office_number().and_then(|o| owners.get(o)) {
             out.push(format!("email:{owner}"));
         }
@@ -185,7 +242,9 @@ fn recipients(c: &Candidate, settings: &AlertSettings, channels: &Channels, owne
 
 /// Delay before retry number `attempts` (1-based): base · 2^(attempts−1), at most a day.
 fn retry_delay(base: chrono::Duration, attempts: u32) -> chrono::Duration {
-    let factor = 1i32.checked_shl(attempts.saturating_sub(1).min(16)).unwrap_or(i32::MAX);
+    let factor = 1i32
+        .checked_shl(attempts.saturating_sub(1).min(16))
+        .unwrap_or(i32::MAX);
     (base * factor).min(chrono::Duration::days(1))
 }
 
@@ -199,7 +258,10 @@ pub async fn run_once(
     as_of: DateTime<Utc>,
     dry_run: bool,
 ) -> Result<RunSummary, AlertError> {
-    let mut summary = RunSummary { dry_run, ..Default::default() };
+    let mut summary = RunSummary {
+        dry_run,
+        ..Default::default()
+    };
     let holder = format!("{}:{}", hostname(), std::process::id());
     let guard = if dry_run {
         None
@@ -213,7 +275,16 @@ pub async fn run_once(
         }
     };
     summary.leader = true;
-    let result = run_as_leader(store, inputs, settings, channels, as_of, dry_run, &mut summary).await;
+    let result = run_as_leader(
+        store,
+        inputs,
+        settings,
+        channels,
+        as_of,
+        dry_run,
+        &mut summary,
+    )
+    .await;
     if let Some(g) = guard {
         g.release().await;
     }
@@ -232,16 +303,25 @@ async fn run_as_leader(
     let owners: HashMap<String, String> = inputs
         .offices
         .iter()
-        .filter_map(|o| o.owner_email.clone().filter(|e| !e.is_empty()).map(|e| (o.office_number.clone(), e)))
+        .filter_map(|o| {
+            o.owner_email
+                .clone()
+                .filter(|e| !e.is_empty())
+                .map(|e| (o.office_number.clone(), e))
+        })
         .collect();
     for c in candidates(store, inputs, settings).await? {
         if dry_run {
-            summary.decided.push((c.dedupe_key.clone(), c.threshold.clone()));
+            summary
+                .decided
+                .push((c.dedupe_key.clone(), c.threshold.clone()));
             continue;
         }
         let to = recipients(&c, settings, channels, &owners);
         if store.record_alert(&new_alert(&c)?, &to, as_of).await? {
-            summary.decided.push((c.dedupe_key.clone(), c.threshold.clone()));
+            summary
+                .decided
+                .push((c.dedupe_key.clone(), c.threshold.clone()));
         }
     }
     if dry_run {
@@ -251,8 +331,15 @@ async fn run_as_leader(
     let mut by_recipient: BTreeMap<String, Vec<(i64, u32, AlertItem)>> = BTreeMap::new();
     for d in due {
         match serde_json::from_str::<AlertItem>(&d.payload) {
-            Ok(item) => by_recipient.entry(d.recipient).or_default().push((d.delivery_id, d.attempts, item)),
-            Err(e) => tracing::error!(delivery = d.delivery_id, error = %e, "undecodable alert payload"),
+            Ok(item) => {
+                by_recipient
+                    .entry(d.recipient)
+                    .or_default()
+                    .push((d.delivery_id, d.attempts, item))
+            }
+            Err(e) => {
+                tracing::error!(delivery = d.delivery_id, error = %e, "undecodable alert payload")
+            }
         }
     }
     for (recipient, entries) in by_recipient {
@@ -335,9 +422,15 @@ mod tests {
         let nine = NaiveTime::from_hms_opt(9, 0, 0).unwrap();
         // 2026-11-26 08:00 JST = 2026-11-25T23:00Z → today 09:00 JST = 00:00Z.
         let t: DateTime<Utc> = "2026-11-25T23:00:00Z".parse().unwrap();
-        assert_eq!(next_run_after(t, nine, tz), "2026-11-26T00:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(
+            next_run_after(t, nine, tz),
+            "2026-11-26T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
         let t: DateTime<Utc> = "2026-11-26T00:00:00Z".parse().unwrap();
-        assert_eq!(next_run_after(t, nine, tz), "2026-11-27T00:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(
+            next_run_after(t, nine, tz),
+            "2026-11-27T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
     }
 
     #[test]
@@ -355,10 +448,15 @@ mod tests {
         let clock = move || start + chrono::Duration::from_std(t0.elapsed()).unwrap();
         let settings = AlertSettings::default();
         let runs = std::cell::RefCell::new(Vec::new());
-        schedule(&settings, clock, |as_of| {
-            runs.borrow_mut().push(as_of);
-            async {}
-        }, tokio::time::sleep(std::time::Duration::from_secs(3 * 86_400)))
+        schedule(
+            &settings,
+            clock,
+            |as_of| {
+                runs.borrow_mut().push(as_of);
+                async {}
+            },
+            tokio::time::sleep(std::time::Duration::from_secs(3 * 86_400)),
+        )
         .await;
         let runs = runs.into_inner();
         assert_eq!(

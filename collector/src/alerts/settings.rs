@@ -62,7 +62,10 @@ pub struct WebhookSettings {
 
 impl std::fmt::Debug for WebhookSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookSettings").field("name", &self.name).field("format", &self.format).finish_non_exhaustive()
+        f.debug_struct("WebhookSettings")
+            .field("name", &self.name)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
     }
 }
 
@@ -98,33 +101,58 @@ impl Default for AlertSettings {
 
 /// A plausible e-mail address (the SMTP server has the last word).
 pub fn looks_like_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else { return false };
-    !local.is_empty() && domain.contains('.') && !s.chars().any(|c| c.is_whitespace() || c == ',' || c == '<' || c == '>')
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c == ',' || c == '<' || c == '>')
 }
 
 impl AlertSettings {
     pub fn resolve(section: &AlertsSection, time_zone: chrono_tz::Tz) -> Result<Self, ConfigError> {
-        let mut s = AlertSettings { time_zone, ..Default::default() };
+        let mut s = AlertSettings {
+            time_zone,
+            ..Default::default()
+        };
         if let Some(at) = &section.daily_at {
             // HH:MM for people; HH:MM:SS is accepted too (tests schedule a run seconds ahead).
             s.daily_at = NaiveTime::parse_from_str(at, "%H:%M:%S")
                 .or_else(|_| NaiveTime::parse_from_str(at, "%H:%M"))
-                .map_err(|_| invalid("alerts.daily_at", format!("{at:?} is not a time like 09:00")))?;
+                .map_err(|_| {
+                    invalid(
+                        "alerts.daily_at",
+                        format!("{at:?} is not a time like 09:00"),
+                    )
+                })?;
         }
         if let Some(t) = &section.thresholds {
             if t.is_empty() || t.iter().any(|d| *d > 3650) {
-                return Err(invalid("alerts.thresholds", "give 1 to 3650 days, e.g. [60, 30, 14, 7, 3, 1]"));
+                return Err(invalid(
+                    "alerts.thresholds",
+                    "give 1 to 3650 days, e.g. [60, 30, 14, 7, 3, 1]",
+                ));
             }
             s.thresholds = Thresholds::new(t.clone());
         }
         s.language = match section.language.as_deref() {
             None | Some("ja") => Language::Ja,
             Some("en") => Language::En,
-            Some(other) => return Err(invalid("alerts.language", format!("{other:?}: use \"ja\" or \"en\""))),
+            Some(other) => {
+                return Err(invalid(
+                    "alerts.language",
+                    format!("{other:?}: use \"ja\" or \"en\""),
+                ));
+            }
         };
         for r in &section.default_recipients {
             if !looks_like_email(r) {
-                return Err(invalid("alerts.default_recipients", format!("{r:?} is not an e-mail address")));
+                return Err(invalid(
+                    "alerts.default_recipients",
+                    format!("{r:?} is not an e-mail address"),
+                ));
             }
         }
         s.default_recipients = section.default_recipients.clone();
@@ -139,7 +167,12 @@ impl AlertSettings {
                 None | Some("starttls") => SmtpSecurity::StartTls,
                 Some("tls") => SmtpSecurity::Tls,
                 Some("none") => SmtpSecurity::None,
-                Some(other) => return Err(invalid("alerts.smtp.security", format!("{other:?}: use starttls, tls or none"))),
+                Some(other) => {
+                    return Err(invalid(
+                        "alerts.smtp.security",
+                        format!("{other:?}: use starttls, tls or none"),
+                    ));
+                }
             };
             let port = smtp.port.unwrap_or(match security {
                 SmtpSecurity::Tls => 465,
@@ -147,38 +180,71 @@ impl AlertSettings {
                 SmtpSecurity::None => 25,
             });
             let credentials = match (&smtp.username, &smtp.password_file) {
-                (Some(u), Some(p)) => Some((u.clone(), read_plain_secret("alerts.smtp.password_file", p)?)),
+                (Some(u), Some(p)) => Some((
+                    u.clone(),
+                    read_plain_secret("alerts.smtp.password_file", p)?,
+                )),
                 (None, None) => None,
-                _ => return Err(invalid("alerts.smtp", "username and password_file go together")),
+                _ => {
+                    return Err(invalid(
+                        "alerts.smtp",
+                        "username and password_file go together",
+                    ));
+                }
             };
             if smtp.from.trim().is_empty() {
                 return Err(invalid("alerts.smtp.from", "is empty"));
             }
-            s.smtp = Some(SmtpSettings { host: smtp.host.clone(), port, security, credentials, from: smtp.from.clone() });
+            s.smtp = Some(SmtpSettings {
+                host: smtp.host.clone(),
+                port,
+                security,
+                credentials,
+                from: smtp.from.clone(),
+            });
         }
         for hook in &section.webhooks {
             if !(hook.url.starts_with("https://") || hook.url.starts_with("http://")) {
-                return Err(invalid("alerts.webhooks.url", format!("{:?} is not an http(s) URL", hook.url)));
+                return Err(invalid(
+                    "alerts.webhooks.url",
+                    format!("{:?} is not an http(s) URL", hook.url),
+                ));
             }
             let format = match hook.format.as_deref() {
                 None | Some("json") => WebhookFormat::Json,
                 Some("slack") => WebhookFormat::Slack,
                 Some("teams") => WebhookFormat::Teams,
-                Some(other) => return Err(invalid("alerts.webhooks.format", format!("{other:?}: use json, slack or teams"))),
+                Some(other) => {
+                    return Err(invalid(
+                        "alerts.webhooks.format",
+                        format!("{other:?}: use json, slack or teams"),
+                    ));
+                }
             };
             let bearer_token = match &hook.bearer_token_file {
                 Some(p) => Some(read_plain_secret("alerts.webhooks.bearer_token_file", p)?),
                 None => None,
             };
-            s.webhooks.push(WebhookSettings { name: hook.name.clone(), url: hook.url.clone(), format, bearer_token });
+            s.webhooks.push(WebhookSettings {
+                name: hook.name.clone(),
+                url: hook.url.clone(),
+                format,
+                bearer_token,
+            });
         }
         if s.smtp.is_none() && !s.default_recipients.is_empty() {
-            return Err(invalid("alerts.default_recipients", "e-mail recipients need an [alerts.smtp] server"));
+            return Err(invalid(
+                "alerts.default_recipients",
+                "e-mail recipients need an [alerts.smtp] server",
+            ));
         }
         let has_channel = s.smtp.is_some() || !s.webhooks.is_empty();
         s.enabled = section.enabled.unwrap_or(has_channel);
         if s.enabled && !has_channel {
-            return Err(invalid("alerts.enabled", "alerts are enabled but no [alerts.smtp] or [[alerts.webhooks]] is configured"));
+            return Err(invalid(
+                "alerts.enabled",
+                "alerts are enabled but no [alerts.smtp] or [[alerts.webhooks]] is configured",
+            ));
         }
         Ok(s)
     }
@@ -190,12 +256,21 @@ mod tests {
 
     #[test]
     fn defaults_and_validation() {
-        let none = AlertSettings::resolve(&AlertsSection::default(), chrono_tz::Asia::Tokyo).unwrap();
+        let none =
+            AlertSettings::resolve(&AlertsSection::default(), chrono_tz::Asia::Tokyo).unwrap();
         assert!(!none.enabled);
         let section: AlertsSection = toml::from_str("daily_at = \"25:00\"").unwrap();
-        assert!(AlertSettings::resolve(&section, chrono_tz::Asia::Tokyo).unwrap_err().to_string().starts_with("alerts.daily_at"));
+        assert!(
+            AlertSettings::resolve(&section, chrono_tz::Asia::Tokyo)
+                .unwrap_err()
+                .to_string()
+                .starts_with("alerts.daily_at")
+        );
         let section: AlertsSection = toml::from_str("default_recipients = [\"a@b.jp\"]").unwrap();
-        assert!(AlertSettings::resolve(&section, chrono_tz::Asia::Tokyo).is_err(), "e-mail without SMTP");
+        assert!(
+            AlertSettings::resolve(&section, chrono_tz::Asia::Tokyo).is_err(),
+            "e-mail without SMTP"
+        );
         let section: AlertsSection =
             toml::from_str("[[webhooks]]\nname = \"chat\"\nurl = \"http://127.0.0.1:9/hook\"\nformat = \"slack\"\n").unwrap();
         let s = AlertSettings::resolve(&section, chrono_tz::Asia::Tokyo).unwrap();

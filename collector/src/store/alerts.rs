@@ -48,17 +48,26 @@ pub enum LeaderGuard {
     /// The session holding the advisory lock. It is closed (not returned to the pool) when
     /// dropped, so a lock can never leak into another pooled session.
     Postgres(PoolConnection<sqlx::Postgres>),
-    Sqlite { pool: sqlx::SqlitePool, holder: String },
+    Sqlite {
+        pool: sqlx::SqlitePool,
+        holder: String,
+    },
 }
 
 impl LeaderGuard {
     pub async fn release(self) {
         match self {
             LeaderGuard::Postgres(mut conn) => {
-                let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(ALERT_LOCK_KEY).execute(&mut *conn).await;
+                let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(ALERT_LOCK_KEY)
+                    .execute(&mut *conn)
+                    .await;
             }
             LeaderGuard::Sqlite { pool, holder } => {
-                let _ = sqlx::query("DELETE FROM alert_leader WHERE holder = ?").bind(holder).execute(&pool).await;
+                let _ = sqlx::query("DELETE FROM alert_leader WHERE holder = ?")
+                    .bind(holder)
+                    .execute(&pool)
+                    .await;
             }
         }
     }
@@ -68,17 +77,35 @@ impl LeaderGuard {
 #[async_trait]
 pub trait AlertStore: Send + Sync {
     /// Leadership of the alert scheduler, or `None` when another collector has it.
-    async fn try_alert_leadership(&self, holder: &str, now: DateTime<Utc>) -> Result<Option<LeaderGuard>, StoreError>;
+    async fn try_alert_leadership(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LeaderGuard>, StoreError>;
     /// Which of `keys` were already decided.
     async fn existing_alert_keys(&self, keys: &[String]) -> Result<HashSet<String>, StoreError>;
     /// Records a decided alert with one pending delivery per recipient, due at `now`. Returns
     /// false (and writes nothing) when the dedupe key exists.
-    async fn record_alert(&self, alert: &NewAlert, recipients: &[String], now: DateTime<Utc>) -> Result<bool, StoreError>;
+    async fn record_alert(
+        &self,
+        alert: &NewAlert,
+        recipients: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Pending deliveries due at `now`, oldest first.
-    async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueDelivery>, StoreError>;
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError>;
     async fn mark_delivered(&self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError>;
     /// Counts a failed attempt and schedules the next one.
-    async fn mark_failed(&self, ids: &[i64], error: &str, next_attempt_at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn mark_failed(
+        &self,
+        ids: &[i64],
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Newest first.
     async fn alert_history(&self, limit: u32) -> Result<Vec<AlertRecord>, StoreError>;
 }
@@ -90,12 +117,20 @@ fn record_from(
     row: &impl HistoryRow,
 ) -> Result<AlertRecord, StoreError> {
     let terminal = match row.terminal_id()? {
-        Some(id) => Some(TerminalRef { id, hostname: row.string("hostname")?.unwrap_or_default(), machine_id: row.string("machine_id")?.unwrap_or_default() }),
+        Some(id) => Some(TerminalRef {
+            id,
+            hostname: row.string("hostname")?.unwrap_or_default(),
+            machine_id: row.string("machine_id")?.unwrap_or_default(),
+        }),
         None => None,
     };
     let state: String = row.string("state")?.unwrap_or_default();
     let attempts = row.attempts()?;
-    let state = if state == "pending" && attempts > 0 { "failed".to_owned() } else { state };
+    let state = if state == "pending" && attempts > 0 {
+        "failed".to_owned()
+    } else {
+        state
+    };
     Ok(AlertRecord {
         id,
         decided_at,
@@ -160,7 +195,11 @@ const HISTORY_SQL: &str = "SELECT d.id, e.decided_at, d.delivered_at, e.threshol
 
 #[async_trait]
 impl AlertStore for PgStore {
-    async fn try_alert_leadership(&self, _holder: &str, _now: DateTime<Utc>) -> Result<Option<LeaderGuard>, StoreError> {
+    async fn try_alert_leadership(
+        &self,
+        _holder: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<Option<LeaderGuard>, StoreError> {
         let mut conn = self.pool().acquire().await.map_err(classify)?;
         conn.close_on_drop();
         let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
@@ -172,15 +211,21 @@ impl AlertStore for PgStore {
     }
 
     async fn existing_alert_keys(&self, keys: &[String]) -> Result<HashSet<String>, StoreError> {
-        let rows: Vec<String> = sqlx::query_scalar("SELECT dedupe_key FROM alert_events WHERE dedupe_key = ANY($1)")
-            .bind(keys)
-            .fetch_all(self.pool())
-            .await
-            .map_err(classify)?;
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT dedupe_key FROM alert_events WHERE dedupe_key = ANY($1)")
+                .bind(keys)
+                .fetch_all(self.pool())
+                .await
+                .map_err(classify)?;
         Ok(rows.into_iter().collect())
     }
 
-    async fn record_alert(&self, a: &NewAlert, recipients: &[String], now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn record_alert(
+        &self,
+        a: &NewAlert,
+        recipients: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await.map_err(classify)?;
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO alert_events (dedupe_key, decided_at, threshold, urgency, office_number, terminal_id, \
@@ -213,7 +258,11 @@ impl AlertStore for PgStore {
         Ok(true)
     }
 
-    async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueDelivery>, StoreError> {
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
         let rows = sqlx::query(
             "SELECT d.id, d.recipient, d.attempts, e.payload FROM alert_deliveries d JOIN alert_events e ON e.id = d.event_id \
              WHERE d.state = 'pending' AND d.next_attempt_at <= $1 ORDER BY d.id LIMIT $2",
@@ -246,7 +295,12 @@ impl AlertStore for PgStore {
         Ok(())
     }
 
-    async fn mark_failed(&self, ids: &[i64], error: &str, next_attempt_at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn mark_failed(
+        &self,
+        ids: &[i64],
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE alert_deliveries SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = ANY($1)")
             .bind(ids)
             .bind(error)
@@ -265,8 +319,10 @@ impl AlertStore for PgStore {
         rows.iter()
             .map(|r| {
                 let id: i64 = r.try_get("id").map_err(StoreError::Database)?;
-                let decided: DateTime<Utc> = r.try_get("decided_at").map_err(StoreError::Database)?;
-                let delivered: Option<DateTime<Utc>> = r.try_get("delivered_at").map_err(StoreError::Database)?;
+                let decided: DateTime<Utc> =
+                    r.try_get("decided_at").map_err(StoreError::Database)?;
+                let delivered: Option<DateTime<Utc>> =
+                    r.try_get("delivered_at").map_err(StoreError::Database)?;
                 record_from(id, decided, delivered, r)
             })
             .collect()
@@ -275,7 +331,11 @@ impl AlertStore for PgStore {
 
 #[async_trait]
 impl AlertStore for SqliteStore {
-    async fn try_alert_leadership(&self, holder: &str, now: DateTime<Utc>) -> Result<Option<LeaderGuard>, StoreError> {
+    async fn try_alert_leadership(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LeaderGuard>, StoreError> {
         let done = sqlx::query(
             "INSERT INTO alert_leader (id, holder, expires_at) VALUES (1, ?1, ?2) \
              ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
@@ -287,7 +347,10 @@ impl AlertStore for SqliteStore {
         .execute(self.pool())
         .await
         .map_err(classify)?;
-        Ok((done.rows_affected() == 1).then(|| LeaderGuard::Sqlite { pool: self.pool().clone(), holder: holder.to_owned() }))
+        Ok((done.rows_affected() == 1).then(|| LeaderGuard::Sqlite {
+            pool: self.pool().clone(),
+            holder: holder.to_owned(),
+        }))
     }
 
     async fn existing_alert_keys(&self, keys: &[String]) -> Result<HashSet<String>, StoreError> {
@@ -295,7 +358,8 @@ impl AlertStore for SqliteStore {
         // SQLite caps bound parameters per statement; look keys up in chunks.
         for chunk in keys.chunks(500) {
             let placeholders = vec!["?"; chunk.len()].join(",");
-            let sql = format!("SELECT dedupe_key FROM alert_events WHERE dedupe_key IN ({placeholders})");
+            let sql =
+                format!("SELECT dedupe_key FROM alert_events WHERE dedupe_key IN ({placeholders})");
             let mut q = sqlx::query_scalar::<_, String>(&sql);
             for k in chunk {
                 q = q.bind(k);
@@ -305,7 +369,12 @@ impl AlertStore for SqliteStore {
         Ok(found)
     }
 
-    async fn record_alert(&self, a: &NewAlert, recipients: &[String], now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn record_alert(
+        &self,
+        a: &NewAlert,
+        recipients: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await.map_err(classify)?;
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO alert_events (dedupe_key, decided_at, threshold, urgency, office_number, terminal_id, \
@@ -338,7 +407,11 @@ impl AlertStore for SqliteStore {
         Ok(true)
     }
 
-    async fn due_deliveries(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueDelivery>, StoreError> {
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
         let rows = sqlx::query(
             "SELECT d.id, d.recipient, d.attempts, e.payload FROM alert_deliveries d JOIN alert_events e ON e.id = d.event_id \
              WHERE d.state = 'pending' AND d.next_attempt_at <= ? ORDER BY d.id LIMIT ?",
@@ -374,7 +447,12 @@ impl AlertStore for SqliteStore {
         tx.commit().await.map_err(classify)
     }
 
-    async fn mark_failed(&self, ids: &[i64], error: &str, next_attempt_at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn mark_failed(
+        &self,
+        ids: &[i64],
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await.map_err(classify)?;
         for id in ids {
             sqlx::query("UPDATE alert_deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?")
@@ -397,8 +475,14 @@ impl AlertStore for SqliteStore {
             .map(|r| {
                 let id: i64 = r.try_get("id").map_err(StoreError::Database)?;
                 let decided: String = r.try_get("decided_at").map_err(StoreError::Database)?;
-                let delivered: Option<String> = r.try_get("delivered_at").map_err(StoreError::Database)?;
-                record_from(id, parse_ts(&decided)?, delivered.as_deref().map(parse_ts).transpose()?, r)
+                let delivered: Option<String> =
+                    r.try_get("delivered_at").map_err(StoreError::Database)?;
+                record_from(
+                    id,
+                    parse_ts(&decided)?,
+                    delivered.as_deref().map(parse_ts).transpose()?,
+                    r,
+                )
             })
             .collect()
     }
