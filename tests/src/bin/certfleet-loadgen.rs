@@ -173,10 +173,13 @@ fn code_name(code: Code) -> String {
     format!("{code:?}")
 }
 
+/// As the agent does: a report id is idempotent, so anything transient is retried. `Unknown` is
+/// how tonic reports a connection that broke mid-call (a collector killed after its commit).
 fn retryable(code: Code) -> bool {
     matches!(
         code,
-        Code::Unavailable
+        Code::Unknown
+            | Code::Unavailable
             | Code::ResourceExhausted
             | Code::DeadlineExceeded
             | Code::Aborted
