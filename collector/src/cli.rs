@@ -142,6 +142,9 @@ pub enum TerminalCommand {
     /// Revoke a terminal (by id, machine id or hostname): its node key stops working and it
     /// cannot enroll again.
     Revoke { terminal: String },
+    /// Let the next agent with this terminal's machine id enroll again (a reinstalled PC that
+    /// lost its node key). Its current node key stops working.
+    Reset { terminal: String },
 }
 
 /// Options shared by every report.
@@ -423,6 +426,34 @@ pub async fn run(cli: Cli) -> Result<()> {
                     }
                     Ok(())
                 }
+                TerminalCommand::Reset { terminal } => {
+                    let t = resolve_terminal(store.as_ref(), &terminal).await?;
+                    let facts = crate::store::TerminalFacts {
+                        machine_id: t.machine_id.clone(),
+                        hostname: t.hostname.clone(),
+                        os_name: t.os_name.clone(),
+                        os_version: t.os_version.clone(),
+                        agent_version: t.agent_version.clone(),
+                    };
+                    let placeholder = format!(
+                        "{}{}",
+                        crate::store::RESET_KEY_PREFIX,
+                        crate::init::random_secret()
+                    );
+                    store
+                        .enroll(
+                            &facts,
+                            &placeholder,
+                            crate::store::EnrollAuthority::Operator,
+                            chrono::Utc::now(),
+                        )
+                        .await?;
+                    println!(
+                        "terminal {} ({}, machine id {}) may enroll again; its old node key no longer works",
+                        t.id, t.hostname, t.machine_id
+                    );
+                    Ok(())
+                }
                 TerminalCommand::Revoke { terminal } => {
                     let t = store.revoke_terminal(&terminal, chrono::Utc::now()).await?;
                     println!(
@@ -634,5 +665,28 @@ async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Finds one terminal by numeric id, machine id or hostname (like `terminal revoke`).
+async fn resolve_terminal(
+    store: &dyn crate::store::Store,
+    selector: &str,
+) -> Result<crate::store::TerminalSummary> {
+    let selector = selector.trim();
+    let all = store.list_terminals().await?;
+    if let Ok(id) = selector.parse::<i64>()
+        && let Some(t) = all.iter().find(|t| t.id == id)
+    {
+        return Ok(t.clone());
+    }
+    if let Some(t) = all.iter().find(|t| t.machine_id == selector) {
+        return Ok(t.clone());
+    }
+    let by_host: Vec<_> = all.iter().filter(|t| t.hostname == selector).collect();
+    match by_host.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => anyhow::bail!("no terminal matches {selector:?}"),
+        _ => anyhow::bail!("{selector:?} matches more than one terminal; use the numeric id"),
     }
 }

@@ -40,6 +40,12 @@ impl From<ServiceError> for Status {
                 }
                 status
             }
+            ServiceError::Store(StoreError::AlreadyEnrolled(id)) => {
+                Status::permission_denied(format!(
+                    "this machine id is already enrolled as terminal {id}; enroll from that installation \
+                 (it holds the node key) or have an operator run `certfleet-collector terminal reset {id}`"
+                ))
+            }
             ServiceError::Store(StoreError::Revoked(id)) => Status::permission_denied(format!(
                 "terminal {id} was revoked by an operator and cannot report or enroll"
             )),

@@ -14,7 +14,7 @@ use crate::config::{EnrollSecret, Limits};
 use crate::error::ServiceError;
 use crate::ingest::{validate_facts, validate_report};
 use crate::metrics::Metrics;
-use crate::store::{IngestOutcome, SharedStore};
+use crate::store::{EnrollAuthority, IngestOutcome, SharedStore};
 
 /// How long a report waits for an ingest slot before the agent is told to come back later.
 const INGEST_SLOT_WAIT: Duration = Duration::from_secs(2);
@@ -70,6 +70,7 @@ impl InventoryService {
 
     async fn enroll_inner(
         &self,
+        presented_key: Option<String>,
         req: pb::EnrollRequest,
     ) -> Result<pb::EnrollResponse, ServiceError> {
         if !self.secret_accepted(&req.enroll_secret) {
@@ -79,9 +80,20 @@ impl InventoryService {
         }
         let facts = validate_facts(req.terminal)?;
         let node_key = new_node_key();
+        // Re-enrolling an existing machine id needs its current node key (or an operator reset),
+        // so the shared enroll secret does not let one terminal take over another.
+        let presented = presented_key.as_deref().map(node_key_hash);
+        let authority = EnrollAuthority::Agent {
+            presented_key_hash: presented.as_deref(),
+        };
         let id = self
             .store
-            .enroll(&facts, &node_key_hash(&node_key), chrono::Utc::now())
+            .enroll(
+                &facts,
+                &node_key_hash(&node_key),
+                authority,
+                chrono::Utc::now(),
+            )
             .await?;
         tracing::info!(terminal_id = id, machine_id = %facts.machine_id, hostname = %facts.hostname, "terminal enrolled");
         Ok(pb::EnrollResponse {
@@ -158,7 +170,8 @@ impl pb::inventory_server::Inventory for InventoryService {
         &self,
         request: Request<pb::EnrollRequest>,
     ) -> Result<Response<pb::EnrollResponse>, Status> {
-        let result = self.enroll_inner(request.into_inner()).await;
+        let presented_key = bearer(request.metadata());
+        let result = self.enroll_inner(presented_key, request.into_inner()).await;
         if let Err(e) = &result {
             tracing::info!(error = %e, "enroll refused");
         }

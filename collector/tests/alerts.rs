@@ -95,7 +95,14 @@ async fn enroll(store: &SharedStore, machine: &str) -> AuthenticatedTerminal {
         agent_version: "test".into(),
     };
     let id = store
-        .enroll(&facts, &format!("hash-{machine}"), Utc::now())
+        .enroll(
+            &facts,
+            &format!("hash-{machine}"),
+            certfleet_collector::store::EnrollAuthority::Agent {
+                presented_key_hash: None,
+            },
+            Utc::now(),
+        )
         .await
         .unwrap();
     AuthenticatedTerminal {

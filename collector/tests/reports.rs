@@ -159,7 +159,14 @@ fn facts(hostname: &str) -> TerminalFacts {
 async fn enroll(store: &SharedStore, hostname: &str) -> AuthenticatedTerminal {
     let f = facts(hostname);
     let id = store
-        .enroll(&f, &format!("hash-{hostname}"), t("2026-01-01T00:00:00Z"))
+        .enroll(
+            &f,
+            &format!("hash-{hostname}"),
+            certfleet_collector::store::EnrollAuthority::Agent {
+                presented_key_hash: None,
+            },
+            t("2026-01-01T00:00:00Z"),
+        )
         .await
         .unwrap();
     AuthenticatedTerminal {

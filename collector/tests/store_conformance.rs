@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use certfleet_collector::store::{
-    self, CertificateRecord, IngestOutcome, Location, ScanErrorRecord, SharedStore, Snapshot,
-    SnapshotHolding, StoreError, TerminalFacts, TerminalId,
+    self, CertificateRecord, EnrollAuthority, IngestOutcome, Location, ScanErrorRecord,
+    SharedStore, Snapshot, SnapshotHolding, StoreError, TerminalFacts, TerminalId,
 };
 use certfleet_testsupport::PgCluster;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -87,6 +87,7 @@ macro_rules! conformance {
 
 conformance!(
     enroll_new_terminal_and_authenticate,
+    operator_reset_lets_a_reinstalled_agent_enroll,
     reenroll_replaces_node_key_and_facts,
     revoked_terminal_cannot_enroll_or_report,
     ingest_accepted_stores_certificates_holdings_and_report,
@@ -193,11 +194,17 @@ fn snapshot(
     }
 }
 
+/// An agent enrolling a machine id for the first time (it holds no node key).
+const NEW: EnrollAuthority<'static> = EnrollAuthority::Agent {
+    presented_key_hash: None,
+};
+
 async fn enrolled(store: &SharedStore, machine_id: &str, hostname: &str) -> TerminalId {
     store
         .enroll(
             &facts(machine_id, hostname),
             &format!("key-{machine_id}"),
+            NEW,
             t(0),
         )
         .await
@@ -222,11 +229,11 @@ async fn holding_states(store: &SharedStore, id: TerminalId) -> Vec<(String, boo
 async fn enroll_new_terminal_and_authenticate(fx: Fixture) {
     let s = &fx.store;
     let id = s
-        .enroll(&facts("m-1", "pc-1"), "hash-1", t(0))
+        .enroll(&facts("m-1", "pc-1"), "hash-1", NEW, t(0))
         .await
         .unwrap();
     let other = s
-        .enroll(&facts("m-2", "pc-2"), "hash-2", t(1))
+        .enroll(&facts("m-2", "pc-2"), "hash-2", NEW, t(1))
         .await
         .unwrap();
     assert_ne!(id, other);
@@ -255,12 +262,34 @@ async fn enroll_new_terminal_and_authenticate(fx: Fixture) {
 async fn reenroll_replaces_node_key_and_facts(fx: Fixture) {
     let s = &fx.store;
     let id = s
-        .enroll(&facts("m-1", "pc-old"), "key-a", t(0))
+        .enroll(&facts("m-1", "pc-old"), "key-a", NEW, t(0))
         .await
         .unwrap();
     let mut newer = facts("m-1", "pc-new");
     newer.agent_version = "0.2.0".to_string();
-    let again = s.enroll(&newer, "key-b", t(10)).await.unwrap();
+    // Another installation with the enroll secret but without the terminal's node key cannot
+    // take the machine id over.
+    match s.enroll(&newer, "key-evil", NEW, t(5)).await {
+        Err(StoreError::AlreadyEnrolled(eid)) => assert_eq!(eid, id),
+        other => panic!("expected AlreadyEnrolled, got {other:?}"),
+    }
+    let wrong = EnrollAuthority::Agent {
+        presented_key_hash: Some("key-wrong"),
+    };
+    assert!(matches!(
+        s.enroll(&newer, "key-evil", wrong, t(5)).await,
+        Err(StoreError::AlreadyEnrolled(_))
+    ));
+    assert_eq!(
+        s.authenticate("key-a").await.unwrap().unwrap().id,
+        id,
+        "nothing replaced"
+    );
+    // The terminal itself (presenting its current key) rotates its key.
+    let own = EnrollAuthority::Agent {
+        presented_key_hash: Some("key-a"),
+    };
+    let again = s.enroll(&newer, "key-b", own, t(10)).await.unwrap();
     assert_eq!(again, id, "same machine id keeps its terminal");
 
     assert!(
@@ -285,7 +314,15 @@ async fn revoked_terminal_cannot_enroll_or_report(fx: Fixture) {
     let revoked = s.revoke_terminal(&id.to_string(), t(5)).await.unwrap();
     assert_eq!(revoked.revoked_at, Some(t(5)));
 
-    match s.enroll(&facts("m-1", "pc-1"), "key-new", t(6)).await {
+    match s
+        .enroll(
+            &facts("m-1", "pc-1"),
+            "key-new",
+            EnrollAuthority::Operator,
+            t(6),
+        )
+        .await
+    {
         Err(StoreError::Revoked(rid)) => assert_eq!(rid, id),
         other => panic!("expected Revoked, got {other:?}"),
     }
@@ -994,4 +1031,32 @@ async fn ingest_cost_changed_vs_unchanged_postgres() {
     eprintln!("first snapshot (new certificates): {}", per(first));
     eprintln!("unchanged snapshot (cheap path):   {}", per(unchanged));
     eprintln!("changed snapshot (one cert swapped): {}", per(changed));
+}
+
+async fn operator_reset_lets_a_reinstalled_agent_enroll(fx: Fixture) {
+    let s = &fx.store;
+    let id = enrolled(s, "m-1", "pc-1").await;
+    // `terminal reset` stores a placeholder: the old key stops working, and the next agent
+    // with this machine id may enroll without presenting a key.
+    s.enroll(
+        &facts("m-1", "pc-1"),
+        "reset:placeholder",
+        EnrollAuthority::Operator,
+        t(1),
+    )
+    .await
+    .unwrap();
+    assert!(s.authenticate("key-m-1").await.unwrap().is_none());
+    let again = s
+        .enroll(&facts("m-1", "pc-1"), "key-fresh", NEW, t(2))
+        .await
+        .unwrap();
+    assert_eq!(again, id);
+    assert_eq!(s.authenticate("key-fresh").await.unwrap().unwrap().id, id);
+    // After that enrollment the machine id is protected again.
+    assert!(matches!(
+        s.enroll(&facts("m-1", "pc-1"), "key-other", NEW, t(3))
+            .await,
+        Err(StoreError::AlreadyEnrolled(_))
+    ));
 }

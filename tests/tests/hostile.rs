@@ -286,6 +286,21 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
         .into_inner();
     let key = evil.node_key.as_str();
 
+    // 0. Enrolling again under the innocent terminal's machine id (the enroll secret is shared
+    //    by the whole fleet) must not hand over its node key, with or without the attacker's own
+    //    key presented.
+    let err = client
+        .enroll(enroll("m-innocent"))
+        .await
+        .expect_err("take-over by re-enrollment");
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+    assert!(err.message().contains("already enrolled"), "{err:?}");
+    let err = client
+        .enroll(with_key(enroll("m-innocent"), key))
+        .await
+        .expect_err("take-over with another terminal's key");
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+
     // 1. Wrong machine id: its node key cannot write another terminal's data.
     let err = client
         .report(with_key(

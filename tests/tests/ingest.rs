@@ -431,6 +431,52 @@ async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
     assert_eq!(cert_count(&listed, "m-c"), 1);
     assert_eq!(cert_count(&listed, "m-direct"), 1);
 
+    // A second installation claiming pc-b's machine id (fresh state, enroll secret only) is
+    // refused; after an operator's `terminal reset` the reinstalled PC enrolls again.
+    let reinstalled = root.path().join("state/m-b-reinstalled");
+    let out = agent_report(
+        &url,
+        &ca,
+        &secret,
+        &reinstalled,
+        "m-b",
+        "pc-b",
+        &fx.join("pc-b"),
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already enrolled"),
+        "{}",
+        describe(&out)
+    );
+    let out = collector_cmd(&["terminal", "reset", "m-b", "--database-url", &database_url]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = agent_report(
+        &url,
+        &ca,
+        &secret,
+        &reinstalled,
+        "m-b",
+        "pc-b",
+        &fx.join("pc-b"),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = agent_report(
+        &url,
+        &ca,
+        &secret,
+        &root.path().join("state/m-b"),
+        "m-b",
+        "pc-b",
+        &fx.join("pc-b"),
+    );
+    assert!(
+        !out.status.success(),
+        "the old installation's key stopped working: {}",
+        describe(&out)
+    );
+    assert_eq!(cert_count(&terminals(&database_url), "m-b"), 2);
+
     // Revoked terminals are refused.
     let out = collector_cmd(&[
         "terminal",

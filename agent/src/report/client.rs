@@ -268,6 +268,9 @@ struct Session<'a> {
     client: InventoryClient<Channel>,
     facts: pb::TerminalFacts,
     node_key: Option<String>,
+    /// The key the collector stopped accepting; presented when enrolling again so the
+    /// collector can tell this installation from another one claiming the same machine id.
+    previous_key: Option<String>,
     reenrolled: bool,
 }
 
@@ -289,9 +292,15 @@ impl Session<'_> {
             enroll_secret: secret.trim().to_owned(),
             terminal: Some(self.facts.clone()),
         };
+        let mut request = tonic::Request::new(req);
+        if let Some(old) = &self.previous_key
+            && let Ok(value) = format!("Bearer {old}").parse()
+        {
+            request.metadata_mut().insert("authorization", value);
+        }
         let resp = self
             .client
-            .enroll(req)
+            .enroll(request)
             .await
             .map_err(|s| classify(&s, true))?
             .into_inner();
@@ -325,7 +334,7 @@ impl Session<'_> {
                     {
                         tracing::warn!("collector no longer knows this node key; enrolling again");
                         self.reenrolled = true;
-                        self.node_key = None;
+                        self.previous_key = self.node_key.take();
                     }
                     Failure::Reenroll => {
                         return Err(Failure::Fatal(ReportError::Refused {
@@ -364,6 +373,7 @@ pub async fn deliver(
         client,
         facts,
         node_key,
+        previous_key: None,
         reenrolled: false,
     };
     let spooled = match state.spooled() {

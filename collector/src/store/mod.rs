@@ -37,6 +37,10 @@ pub enum StoreError {
     /// The terminal was revoked by an operator and may not enroll or report again.
     #[error("terminal {0} is revoked")]
     Revoked(TerminalId),
+    /// The machine id belongs to an enrolled terminal and the request did not prove it is that
+    /// terminal (its current node key) nor did an operator reset it.
+    #[error("machine id already enrolled as terminal {0}")]
+    AlreadyEnrolled(TerminalId),
     #[error("no terminal matches {0:?}")]
     NoSuchTerminal(String),
     #[error("{0:?} matches more than one terminal; use the numeric id")]
@@ -132,6 +136,33 @@ pub enum IngestOutcome {
     Superseded,
 }
 
+/// Who asks to (re-)enroll a machine id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollAuthority<'a> {
+    /// An agent, with the hash of the node key it still holds, if any.
+    Agent { presented_key_hash: Option<&'a str> },
+    /// An operator on the collector (`terminal reset`).
+    Operator,
+}
+
+impl EnrollAuthority<'_> {
+    /// Hash that must match the stored one (`None` matches nothing).
+    pub(crate) fn presented(&self) -> Option<&str> {
+        match self {
+            EnrollAuthority::Agent { presented_key_hash } => *presented_key_hash,
+            EnrollAuthority::Operator => None,
+        }
+    }
+
+    pub(crate) fn is_operator(&self) -> bool {
+        matches!(self, EnrollAuthority::Operator)
+    }
+}
+
+/// Prefix of the placeholder node-key hash an operator reset leaves: the next agent with this
+/// machine id may enroll.
+pub const RESET_KEY_PREFIX: &str = "reset:";
+
 /// The terminal a node key belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthenticatedTerminal {
@@ -179,12 +210,15 @@ pub trait Store: AlertStore + ReportStore + Send + Sync + std::fmt::Debug {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Creates the terminal for `facts.machine_id`, or, when it exists and is not revoked,
-    /// replaces its node key (an agent that lost its state enrolls again). Returns
-    /// `Revoked` for a revoked terminal.
+    /// replaces its node key if `authority` allows it: an agent presenting the terminal's
+    /// current node key (key rotation), any agent after an operator reset, or the operator
+    /// (`terminal reset`). Otherwise `AlreadyEnrolled`, so the holder of the enroll secret cannot
+    /// take over another terminal. `Revoked` for a revoked terminal.
     async fn enroll(
         &self,
         facts: &TerminalFacts,
         node_key_hash: &str,
+        authority: EnrollAuthority<'_>,
         now: DateTime<Utc>,
     ) -> Result<TerminalId, StoreError>;
 

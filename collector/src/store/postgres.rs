@@ -16,9 +16,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::{
-    AuthenticatedTerminal, CONFLICT_RETRIES, CertificateRecord, HoldingRecord, IngestOutcome,
-    Location, Plan, Snapshot, Store, StoreError, TerminalFacts, TerminalId, TerminalState,
-    TerminalSummary, classify, effective_scanned_at, from_json, is_conflict,
+    AuthenticatedTerminal, CONFLICT_RETRIES, CertificateRecord, EnrollAuthority, HoldingRecord,
+    IngestOutcome, Location, Plan, Snapshot, Store, StoreError, TerminalFacts, TerminalId,
+    TerminalState, TerminalSummary, classify, effective_scanned_at, from_json, is_conflict,
     normalized_certificates, normalized_holdings, selector_id, to_json,
 };
 
@@ -423,17 +423,20 @@ impl Store for PgStore {
         &self,
         facts: &TerminalFacts,
         node_key_hash: &str,
+        authority: EnrollAuthority<'_>,
         now: DateTime<Utc>,
     ) -> Result<TerminalId, StoreError> {
-        // One statement: insert, or replace key and facts of a non-revoked terminal. A revoked
-        // one fails the WHERE and returns no row. enrolled_at keeps the first enrollment.
+        // One statement: insert, or replace key and facts of a non-revoked terminal when the
+        // caller may (operator, current key presented, or after a reset). Otherwise the WHERE
+        // fails and no row returns. enrolled_at keeps the first enrollment.
         let id: Option<TerminalId> = sqlx::query_scalar(
             "INSERT INTO terminals (machine_id, hostname, os_name, os_version, agent_version, \
              node_key_hash, enrolled_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (machine_id) DO UPDATE SET node_key_hash = EXCLUDED.node_key_hash, \
                hostname = EXCLUDED.hostname, os_name = EXCLUDED.os_name, \
                os_version = EXCLUDED.os_version, agent_version = EXCLUDED.agent_version \
-             WHERE terminals.revoked_at IS NULL \
+             WHERE terminals.revoked_at IS NULL AND ($8 OR terminals.node_key_hash = $9 \
+               OR terminals.node_key_hash LIKE 'reset:%') \
              RETURNING id",
         )
         .bind(&facts.machine_id)
@@ -443,19 +446,26 @@ impl Store for PgStore {
         .bind(&facts.agent_version)
         .bind(node_key_hash)
         .bind(now)
+        .bind(authority.is_operator())
+        .bind(authority.presented())
         .fetch_optional(&self.pool)
         .await
         .map_err(classify)?;
         if let Some(id) = id {
             return Ok(id);
         }
-        let revoked: TerminalId =
-            sqlx::query_scalar("SELECT id FROM terminals WHERE machine_id = $1")
-                .bind(&facts.machine_id)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(classify)?;
-        Err(StoreError::Revoked(revoked))
+        let (existing, revoked): (TerminalId, bool) = sqlx::query_as(
+            "SELECT id, revoked_at IS NOT NULL FROM terminals WHERE machine_id = $1",
+        )
+        .bind(&facts.machine_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(classify)?;
+        Err(if revoked {
+            StoreError::Revoked(existing)
+        } else {
+            StoreError::AlreadyEnrolled(existing)
+        })
     }
 
     async fn authenticate(

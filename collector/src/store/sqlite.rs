@@ -23,10 +23,10 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{
-    AuthenticatedTerminal, CertificateRecord, HoldingRecord, IngestOutcome, Location, Plan,
-    Snapshot, Store, StoreError, TerminalFacts, TerminalId, TerminalState, TerminalSummary,
-    classify, effective_scanned_at, from_json, normalized_certificates, normalized_holdings,
-    selector_id, to_json,
+    AuthenticatedTerminal, CertificateRecord, EnrollAuthority, HoldingRecord, IngestOutcome,
+    Location, Plan, Snapshot, Store, StoreError, TerminalFacts, TerminalId, TerminalState,
+    TerminalSummary, classify, effective_scanned_at, from_json, normalized_certificates,
+    normalized_holdings, selector_id, to_json,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -197,6 +197,7 @@ impl Store for SqliteStore {
         &self,
         facts: &TerminalFacts,
         node_key_hash: &str,
+        authority: EnrollAuthority<'_>,
         now: DateTime<Utc>,
     ) -> Result<TerminalId, StoreError> {
         let mut tx = self.begin_write().await?;
@@ -207,7 +208,8 @@ impl Store for SqliteStore {
              ON CONFLICT (machine_id) DO UPDATE SET node_key_hash = excluded.node_key_hash, \
                hostname = excluded.hostname, os_name = excluded.os_name, \
                os_version = excluded.os_version, agent_version = excluded.agent_version \
-             WHERE terminals.revoked_at IS NULL \
+             WHERE terminals.revoked_at IS NULL AND (?8 OR terminals.node_key_hash = ?9 \
+               OR terminals.node_key_hash LIKE 'reset:%') \
              RETURNING id",
         )
         .bind(&facts.machine_id)
@@ -217,19 +219,26 @@ impl Store for SqliteStore {
         .bind(&facts.agent_version)
         .bind(node_key_hash)
         .bind(ts(now))
+        .bind(authority.is_operator())
+        .bind(authority.presented())
         .fetch_optional(&mut *tx)
         .await
         .map_err(classify)?;
         let result = match id {
             Some(id) => Ok(id),
             None => {
-                let revoked: TerminalId =
-                    sqlx::query_scalar("SELECT id FROM terminals WHERE machine_id = ?1")
-                        .bind(&facts.machine_id)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(classify)?;
-                Err(StoreError::Revoked(revoked))
+                let (existing, revoked): (TerminalId, bool) = sqlx::query_as(
+                    "SELECT id, revoked_at IS NOT NULL FROM terminals WHERE machine_id = ?1",
+                )
+                .bind(&facts.machine_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(classify)?;
+                Err(if revoked {
+                    StoreError::Revoked(existing)
+                } else {
+                    StoreError::AlreadyEnrolled(existing)
+                })
             }
         };
         tx.commit().await.map_err(classify)?;
