@@ -148,7 +148,12 @@ impl Ca {
     }
 
     /// A 3-year client certificate whose subject CN is the office number.
-    fn issue(&self, office: &str, not_after: DateTime<Utc>, serial: u64) -> Result<Vec<u8>> {
+    fn issue(
+        &self,
+        office: &str,
+        not_after: DateTime<Utc>,
+        serial: u64,
+    ) -> Result<rcgen::Certificate> {
         let mut p = rcgen::CertificateParams::default();
         p.distinguished_name.push(rcgen::DnType::CommonName, office);
         p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
@@ -158,39 +163,8 @@ impl Ca {
         p.serial_number = Some(rcgen::SerialNumber::from(
             (0x1000_0000_u64 + serial).to_be_bytes().to_vec(),
         ));
-        Ok(p.signed_by(&rcgen::KeyPair::generate()?, &self.0)?
-            .der()
-            .to_vec())
+        Ok(p.signed_by(&rcgen::KeyPair::generate()?, &self.0)?)
     }
-}
-
-fn pem(der: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let b64 = base64_encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        let _ = writeln!(out, "{}", String::from_utf8_lossy(chunk));
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
-}
-
-fn base64_encode(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Writes a terminal's certificates as an agent would find them: PEM/DER files, and for the
@@ -210,11 +184,12 @@ fn write_terminal(
     for (i, c) in t.certs.iter().enumerate() {
         *serial += 1;
         let ca = if c.foreign { foreign } else { kanagawa };
-        let der = ca.issue(
+        let cert = ca.issue(
             c.office,
             now + Duration::days(c.days_left) + Duration::hours(3),
             *serial,
         )?;
+        let der = cert.der().to_vec();
         if c.no_private_key {
             let sha1 = certfleet_certinfo::parse_der(&der)
                 .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -231,7 +206,7 @@ fn write_terminal(
             std::fs::write(store.join(sha1), element)?;
             has_profile = true;
         } else if i % 2 == 0 {
-            std::fs::write(files.join(format!("{}-{i}.pem", c.office)), pem(&der))?;
+            std::fs::write(files.join(format!("{}-{i}.pem", c.office)), cert.pem())?;
         } else {
             std::fs::write(files.join(format!("{}-{i}.cer", c.office)), &der)?;
         }

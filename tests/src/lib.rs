@@ -237,7 +237,19 @@ impl TestCa {
         not_before: DateTime<Utc>,
         not_after: DateTime<Utc>,
     ) -> String {
+        self.leaf(office, None, not_before, not_after).pem()
+    }
+
+    /// As [`office_cert`](Self::office_cert), as DER (for messages built by hand).
+    pub fn office_cert_der(
+        &self,
+        office: &str,
+        not_before: DateTime<Utc>,
+        not_after: DateTime<Utc>,
+    ) -> Vec<u8> {
         self.leaf(office, None, not_before, not_after)
+            .der()
+            .to_vec()
     }
 
     /// As [`office_cert`](Self::office_cert), with an organizationName in the subject too
@@ -250,6 +262,7 @@ impl TestCa {
         not_after: DateTime<Utc>,
     ) -> String {
         self.leaf(office, Some(organization), not_before, not_after)
+            .pem()
     }
 
     fn leaf(
@@ -258,7 +271,7 @@ impl TestCa {
         organization: Option<&str>,
         not_before: DateTime<Utc>,
         not_after: DateTime<Utc>,
-    ) -> String {
+    ) -> rcgen::Certificate {
         let key = rcgen::KeyPair::generate().expect("leaf key");
         let mut params = rcgen::CertificateParams::default();
         params
@@ -273,10 +286,7 @@ impl TestCa {
         params.not_before = to_rcgen(not_before);
         params.not_after = to_rcgen(not_after);
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&rand_serial()));
-        params
-            .signed_by(&key, &self.issuer)
-            .expect("sign leaf")
-            .pem()
+        params.signed_by(&key, &self.issuer).expect("sign leaf")
     }
 }
 

@@ -121,22 +121,6 @@ fn facts(machine: &str) -> Option<pb::TerminalFacts> {
     })
 }
 
-fn pem_to_der(pem: &str) -> Vec<u8> {
-    let out = std::process::Command::new("openssl")
-        .args(["x509", "-outform", "DER"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(pem.as_bytes())?;
-            c.wait_with_output()
-        })
-        .expect("openssl x509 (apt-get install openssl)");
-    assert!(out.status.success());
-    out.stdout
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
     let pg = PgCluster::start();
@@ -333,11 +317,11 @@ async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
         enrolled.node_key.len() >= 64,
         "node key has at least 256 bits"
     );
-    let good_der = pem_to_der(&kanagawa.office_cert(
+    let good_der = kanagawa.office_cert_der(
         "5555555555",
         now - Duration::days(1),
         now + Duration::days(30),
-    ));
+    );
     let report = pb::ReportRequest {
         report_id: "replay-1".into(),
         terminal: facts("m-direct"),
