@@ -102,6 +102,7 @@ both!(
     removed_and_revoked_holdings_are_not_reported,
     filters_by_office_and_hostname,
     terminals_offices_overview_and_detail,
+    pair_expiry_follows_the_effective_rule,
     registry_import_all_or_nothing_and_idempotent,
     cli_and_http_return_identical_json,
     csv_bytes_are_excel_friendly,
@@ -783,6 +784,101 @@ async fn filters_by_office_and_hostname(fx: Fixture) {
         .unwrap();
     assert_eq!(r.rows.len(), 2);
     assert!(r.rows.iter().all(|r| r.terminal.hostname == "pc-b"));
+}
+
+/// `pair_expiry` (migration 0004, kept by triggers) must always hold the `not_after` the Rust
+/// effective-certificate rule picks from the pair's live holdings: after inserts, removals,
+/// revivals and private-key flags flipping between snapshots, on random holdings.
+async fn pair_expiry_follows_the_effective_rule(fx: Fixture) {
+    let offices = ["1111111111", "2222222222"];
+    let certs: Vec<(usize, Vec<u8>)> = (0..8)
+        .map(|i| {
+            let office = i % 2;
+            let days = [-40, -5, 3, 30, 59, 61, 400, 1000][i];
+            (
+                office,
+                ca().cert(offices[office], as_of() + Duration::days(days)),
+            )
+        })
+        .collect();
+    let terminals = [
+        enroll(&fx.store, "pc-rule-a").await,
+        enroll(&fx.store, "pc-rule-b").await,
+    ];
+    // A fixed xorshift sequence: reproducible, and no dependency on an RNG crate's API.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..24 {
+        let terminal = &terminals[round % 2];
+        let mut snapshot = Vec::new();
+        for (_, der) in &certs {
+            let r = next();
+            if r % 3 == 0 {
+                continue; // Not installed this time (removed, or revived later).
+            }
+            let key = match (r >> 8) % 3 {
+                0 => Some(true),
+                1 => Some(false),
+                _ => None,
+            };
+            snapshot.push((der.clone(), key));
+        }
+        report(
+            &fx.store,
+            terminal,
+            &snapshot,
+            as_of() + Duration::minutes(i64::try_from(round).unwrap()),
+        )
+        .await;
+        let mut from_table: Vec<(i64, String, DateTime<Utc>)> = fx
+            .store
+            .pair_expiries(&[], &[])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.terminal_id, p.office_number, p.not_after))
+            .collect();
+        from_table.sort();
+        let all = ExpiringQuery {
+            include_ok: true,
+            ..query(60)
+        };
+        let mut from_rule: Vec<(i64, String, DateTime<Utc>)> =
+            reports::expiring(fx.store.as_ref(), &all, &settings())
+                .await
+                .unwrap()
+                .rows
+                .into_iter()
+                .map(|r| (r.terminal.id, r.office_number, r.not_after))
+                .collect();
+        from_rule.sort();
+        assert_eq!(from_table, from_rule, "round {round}");
+        // The candidate path (pairs from pair_expiry) and the Rust filter agree as well.
+        let expiring: Vec<(i64, String)> =
+            reports::expiring(fx.store.as_ref(), &query(60), &settings())
+                .await
+                .unwrap()
+                .rows
+                .into_iter()
+                .map(|r| (r.terminal.id, r.office_number))
+                .collect();
+        let cutoff = as_of() + Duration::days(60);
+        let mut expected: Vec<(i64, String)> = from_rule
+            .iter()
+            .filter(|(_, _, not_after)| *not_after <= cutoff)
+            .map(|(id, office, _)| (*id, office.clone()))
+            .collect();
+        let mut got = expiring.clone();
+        got.sort();
+        expected.sort();
+        assert_eq!(got, expected, "round {round}");
+    }
+    assert!(certs.iter().any(|(office, _)| *office == 1));
 }
 
 async fn terminals_offices_overview_and_detail(fx: Fixture) {

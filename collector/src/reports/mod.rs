@@ -18,7 +18,7 @@ use certfleet_model::{
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::ReportSettings;
-use crate::store::reports::{PairFilter, PairHolding, TerminalFilter, TerminalInfo};
+use crate::store::reports::{PairExpiry, PairFilter, PairHolding, TerminalFilter, TerminalInfo};
 use crate::store::{Store, StoreError, TerminalId};
 
 pub use params::{Report, ReportKind, ReportParams, parse_as_of};
@@ -250,16 +250,46 @@ fn pair_row(
     }
 }
 
-/// Every non-revoked terminal with its evaluated pairs, plus the registry: what the
-/// fleet-wide reports, the overview and the metrics are computed from.
+/// Every non-revoked terminal with the effective expiry of each of its pairs, plus the
+/// registry: what the fleet-wide reports, the overview and the metrics are computed from.
 #[derive(Debug)]
 pub struct Fleet {
     pub as_of: DateTime<Utc>,
     pub within_days: u32,
     terminals: Vec<TerminalInfo>,
     /// Pairs sorted by terminal id, then office number.
-    pairs: Vec<Pair>,
+    pairs: Vec<FleetPairData>,
     registry: Vec<OfficeEntry>,
+}
+
+/// What the fleet-wide views need of one pair: its effective expiry and status. Narrow on
+/// purpose: a 300k-holding fleet has 260k of these in memory at once.
+#[derive(Debug)]
+struct FleetPairData {
+    terminal_id: TerminalId,
+    office_number: String,
+    not_after: DateTime<Utc>,
+    status: PairStatus,
+}
+
+impl FleetPairData {
+    fn from_expiry(p: PairExpiry, as_of: DateTime<Utc>, within_days: u32) -> Self {
+        FleetPairData {
+            status: semantics::status(p.not_after, as_of, within_days),
+            terminal_id: p.terminal_id,
+            office_number: p.office_number,
+            not_after: p.not_after,
+        }
+    }
+
+    fn from_evaluated(p: &Pair) -> Self {
+        FleetPairData {
+            terminal_id: p.terminal_id,
+            office_number: p.effective.office_number.clone(),
+            not_after: p.effective.not_after,
+            status: p.status,
+        }
+    }
 }
 
 /// A pair as the fleet-wide views see it.
@@ -272,7 +302,7 @@ pub struct FleetPair<'a> {
 }
 
 impl Fleet {
-    /// Loads every live office holding (without certificate details) and every terminal.
+    /// Loads the effective expiry of every live pair and every terminal.
     #[tracing::instrument(skip(store), err)]
     pub async fn load(
         store: &dyn Store,
@@ -281,12 +311,7 @@ impl Fleet {
         terminal_ids: Vec<TerminalId>,
     ) -> Result<Fleet, ReportError> {
         let within = within_checked(within_days)?;
-        let holdings = store
-            .office_holdings(&PairFilter {
-                terminal_ids: terminal_ids.clone(),
-                ..PairFilter::default()
-            })
-            .await?;
+        let pairs = store.pair_expiries(&terminal_ids, &[]).await?;
         let terminals = store
             .report_terminals(&TerminalFilter {
                 ids: terminal_ids,
@@ -298,7 +323,10 @@ impl Fleet {
             as_of,
             within_days: within,
             terminals,
-            pairs: evaluate_pairs(holdings, as_of, within),
+            pairs: pairs
+                .into_iter()
+                .map(|p| FleetPairData::from_expiry(p, as_of, within))
+                .collect(),
             registry,
         })
     }
@@ -310,8 +338,8 @@ impl Fleet {
         self.pairs.iter().filter_map(move |p| {
             by_id.get(&p.terminal_id).map(|t| FleetPair {
                 terminal: t,
-                office_number: &p.effective.office_number,
-                not_after: p.effective.not_after,
+                office_number: &p.office_number,
+                not_after: p.not_after,
                 status: p.status,
             })
         })
@@ -321,8 +349,8 @@ impl Fleet {
         &self.terminals
     }
 
-    fn pairs_by_terminal(&self) -> HashMap<TerminalId, Vec<&Pair>> {
-        let mut map: HashMap<TerminalId, Vec<&Pair>> = HashMap::new();
+    fn pairs_by_terminal(&self) -> HashMap<TerminalId, Vec<&FleetPairData>> {
+        let mut map: HashMap<TerminalId, Vec<&FleetPairData>> = HashMap::new();
         for p in &self.pairs {
             map.entry(p.terminal_id).or_default().push(p);
         }
@@ -461,9 +489,7 @@ impl Fleet {
             .map(|e| (e.office_number.as_str(), false))
             .collect();
         for p in &self.pairs {
-            let covered = offices
-                .entry(p.effective.office_number.as_str())
-                .or_default();
+            let covered = offices.entry(p.office_number.as_str()).or_default();
             *covered |= p.status != PairStatus::Expired;
         }
         let uncovered = self
@@ -493,7 +519,7 @@ fn count_u32(n: usize) -> u32 {
 
 fn terminal_row(
     t: &TerminalInfo,
-    pairs: &[&Pair],
+    pairs: &[&FleetPairData],
     names: &HashMap<&str, &OfficeEntry>,
     as_of: DateTime<Utc>,
     s: &ReportSettings,
@@ -502,13 +528,11 @@ fn terminal_row(
     let mut offices: Vec<OfficeOnTerminal> = pairs
         .iter()
         .map(|p| OfficeOnTerminal {
-            office_number: p.effective.office_number.clone(),
-            office_name: names
-                .get(p.effective.office_number.as_str())
-                .map(|e| e.name.clone()),
+            office_number: p.office_number.clone(),
+            office_name: names.get(p.office_number.as_str()).map(|e| e.name.clone()),
             status: p.status,
-            not_after: p.effective.not_after,
-            days_left: semantics::days_left(p.effective.not_after, as_of, tz),
+            not_after: p.not_after,
+            days_left: semantics::days_left(p.not_after, as_of, tz),
         })
         .collect();
     offices.sort_by(|a, b| a.office_number.cmp(&b.office_number));
@@ -579,13 +603,10 @@ pub async fn office(
     s: &ReportSettings,
 ) -> Result<Option<OfficeRow>, ReportError> {
     let within = within_checked(within_days)?;
-    let holdings = store
-        .office_holdings(&PairFilter {
-            offices: vec![office_number.to_owned()],
-            ..PairFilter::default()
-        })
+    let pairs = store
+        .pair_expiries(&[], &[office_number.to_owned()])
         .await?;
-    let mut ids: Vec<TerminalId> = holdings.iter().map(|h| h.terminal_id).collect();
+    let mut ids: Vec<TerminalId> = pairs.iter().map(|p| p.terminal_id).collect();
     ids.sort_unstable();
     ids.dedup();
     let terminals = if ids.is_empty() {
@@ -608,7 +629,10 @@ pub async fn office(
         as_of,
         within_days: within,
         terminals,
-        pairs: evaluate_pairs(holdings, as_of, within),
+        pairs: pairs
+            .into_iter()
+            .map(|p| FleetPairData::from_expiry(p, as_of, within))
+            .collect(),
         registry,
     };
     Ok(fleet
@@ -708,18 +732,18 @@ pub async fn terminal_detail(
     let Some(terminal) = terminals.into_iter().next() else {
         return Ok(None);
     };
+    let evaluated = evaluate_pairs(holdings, as_of, within);
+    let effective: std::collections::HashSet<&str> = evaluated
+        .iter()
+        .map(|p| p.effective.sha256.as_str())
+        .collect();
     let fleet = Fleet {
         as_of,
         within_days: within,
         terminals: vec![terminal],
-        pairs: evaluate_pairs(holdings, as_of, within),
+        pairs: evaluated.iter().map(FleetPairData::from_evaluated).collect(),
         registry: store.list_offices().await?,
     };
-    let effective: std::collections::HashSet<&str> = fleet
-        .pairs
-        .iter()
-        .map(|p| p.effective.sha256.as_str())
-        .collect();
     let row = fleet
         .terminal_rows(s)
         .into_iter()

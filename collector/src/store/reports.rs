@@ -50,6 +50,15 @@ pub struct CertDetails {
     pub issuer: String,
 }
 
+/// The effective expiry of one live (terminal, office) pair, as kept in `pair_expiry`
+/// (migration 0004): the `not_after` the effective-certificate rule picks for the pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairExpiry {
+    pub terminal_id: TerminalId,
+    pub office_number: String,
+    pub not_after: DateTime<Utc>,
+}
+
 /// Which terminals to list for reports (always excluding revoked ones).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TerminalFilter {
@@ -80,6 +89,16 @@ pub trait ReportStore: Send + Sync {
     /// Live office holdings (`removed_at IS NULL`, `office_number IS NOT NULL`) of
     /// non-revoked terminals matching `filter`, with certificate fields, in no particular order.
     async fn office_holdings(&self, filter: &PairFilter) -> Result<Vec<PairHolding>, StoreError>;
+
+    /// Every live (terminal, office) pair of a non-revoked terminal with its effective
+    /// `not_after`, limited to `terminal_ids` and `offices` when they are not empty, ordered by
+    /// terminal id then office number. What the fleet-wide reports, the overview and the
+    /// metrics are computed from: one narrow row per pair, no holding evaluated.
+    async fn pair_expiries(
+        &self,
+        terminal_ids: &[TerminalId],
+        offices: &[String],
+    ) -> Result<Vec<PairExpiry>, StoreError>;
 
     /// Distinct offices with live holdings per terminal, for the given terminals (terminals
     /// without any are omitted).

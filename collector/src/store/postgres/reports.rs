@@ -1,7 +1,6 @@
 //! PostgreSQL report queries over the certificate fields copied onto holdings (migration 0003).
-//! Candidate pairs of `report expiring` come from the partial index `holdings_live_office_expiry`
-//! (not_after ≤ cutoff), the "renewed?" anti-join and the pairs' other holdings from
-//! `holdings_live_pair`; the fleet-wide reports read `holdings_live_pair` alone (index-only).
+//! Candidate pairs of `report expiring` are an index range of `pair_expiry` (migration 0004),
+//! their holdings come from `holdings_live_pair`; the fleet-wide reports read `pair_expiry`.
 //! See BENCHMARKS.md "## Reports" for the plans.
 
 use async_trait::async_trait;
@@ -13,7 +12,7 @@ use tokio_stream::StreamExt;
 
 use super::PgStore;
 use crate::store::reports::{
-    CertDetails, PairFilter, PairHolding, ReportStore, TerminalFilter, TerminalInfo,
+    CertDetails, PairExpiry, PairFilter, PairHolding, ReportStore, TerminalFilter, TerminalInfo,
 };
 use crate::store::{StoreError, TerminalId, classify};
 
@@ -71,25 +70,14 @@ impl ReportStore for PgStore {
     async fn office_holdings(&self, filter: &PairFilter) -> Result<Vec<PairHolding>, StoreError> {
         let (cols, cert_join) = columns(filter.with_details);
         let sql = match filter.candidate_not_after_max {
-            // Candidate pairs first (small: an index range up to the cutoff), then all live
-            // holdings of just those pairs. The NOT EXISTS only prunes: a pair that holds a
-            // certificate not known to lack its key and valid past the cutoff has an effective
-            // certificate past the cutoff whatever else it holds (renewed pairs with the old
-            // certificate still installed are the common case). Rust still decides.
+            // Candidate pairs first (an index range of `pair_expiry` up to the cutoff: exactly
+            // the pairs whose effective certificate ends by then), then every live holding of
+            // just those pairs, so Rust still picks the effective one and the superseded ones.
             Some(_) => format!(
                 "WITH cand AS ( \
-                   SELECT DISTINCT h.terminal_id, h.office_number \
-                   FROM holdings h \
-                   WHERE h.removed_at IS NULL AND h.office_number IS NOT NULL \
-                     AND h.not_after <= $1 \
-                     AND (cardinality($2::text[]) = 0 OR h.office_number = ANY($2::text[])) \
-                     AND NOT EXISTS ( \
-                       SELECT 1 FROM holdings h2 \
-                       WHERE h2.terminal_id = h.terminal_id \
-                         AND h2.office_number = h.office_number \
-                         AND h2.removed_at IS NULL AND h2.office_number IS NOT NULL \
-                         AND h2.not_after > $1 \
-                         AND h2.has_private_key IS DISTINCT FROM false) \
+                   SELECT p.terminal_id, p.office_number FROM pair_expiry p \
+                   WHERE p.not_after <= $1 \
+                     AND (cardinality($2::text[]) = 0 OR p.office_number = ANY($2::text[])) \
                  ) \
                  SELECT {cols} FROM cand \
                  JOIN terminals t ON t.id = cand.terminal_id \
@@ -121,6 +109,34 @@ impl ReportStore for PgStore {
                 &row.map_err(classify)?,
                 filter.with_details,
             )?);
+        }
+        Ok(out)
+    }
+
+    async fn pair_expiries(
+        &self,
+        terminal_ids: &[TerminalId],
+        offices: &[String],
+    ) -> Result<Vec<PairExpiry>, StoreError> {
+        let mut rows = sqlx::query(
+            "SELECT p.terminal_id, p.office_number, p.not_after \
+             FROM pair_expiry p JOIN terminals t ON t.id = p.terminal_id \
+             WHERE t.revoked_at IS NULL \
+               AND (cardinality($1::bigint[]) = 0 OR p.terminal_id = ANY($1::bigint[])) \
+               AND (cardinality($2::text[]) = 0 OR p.office_number = ANY($2::text[])) \
+             ORDER BY p.terminal_id, p.office_number",
+        )
+        .bind(terminal_ids)
+        .bind(offices)
+        .fetch(&self.pool);
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(classify)?;
+            out.push(PairExpiry {
+                terminal_id: row.try_get("terminal_id").map_err(classify)?,
+                office_number: row.try_get("office_number").map_err(classify)?,
+                not_after: row.try_get("not_after").map_err(classify)?,
+            });
         }
         Ok(out)
     }

@@ -10,7 +10,7 @@ use tokio_stream::StreamExt;
 
 use super::{SqliteStore, get_opt_ts, get_ts, ts};
 use crate::store::reports::{
-    CertDetails, PairFilter, PairHolding, ReportStore, TerminalFilter, TerminalInfo,
+    CertDetails, PairExpiry, PairFilter, PairHolding, ReportStore, TerminalFilter, TerminalInfo,
 };
 use crate::store::{StoreError, TerminalId, classify, to_json};
 
@@ -68,22 +68,13 @@ impl ReportStore for SqliteStore {
     async fn office_holdings(&self, filter: &PairFilter) -> Result<Vec<PairHolding>, StoreError> {
         let (cols, cert_join) = columns(filter.with_details);
         let sql = match filter.candidate_not_after_max {
-            // See the PostgreSQL twin for why the NOT EXISTS only prunes.
+            // Candidate pairs from `pair_expiry`, as in the PostgreSQL twin.
             Some(_) => format!(
                 "WITH cand AS ( \
-                   SELECT DISTINCT h.terminal_id, h.office_number \
-                   FROM holdings h \
-                   WHERE h.removed_at IS NULL AND h.office_number IS NOT NULL \
-                     AND h.not_after <= ?1 \
+                   SELECT p.terminal_id, p.office_number FROM pair_expiry p \
+                   WHERE p.not_after <= ?1 \
                      AND (json_array_length(?2) = 0 \
-                          OR h.office_number IN (SELECT value FROM json_each(?2))) \
-                     AND NOT EXISTS ( \
-                       SELECT 1 FROM holdings h2 \
-                       WHERE h2.terminal_id = h.terminal_id \
-                         AND h2.office_number = h.office_number \
-                         AND h2.removed_at IS NULL AND h2.office_number IS NOT NULL \
-                         AND h2.not_after > ?1 \
-                         AND (h2.has_private_key IS NULL OR h2.has_private_key != 0)) \
+                          OR p.office_number IN (SELECT value FROM json_each(?2))) \
                  ) \
                  SELECT {cols} FROM cand \
                  JOIN terminals t ON t.id = cand.terminal_id \
@@ -114,6 +105,36 @@ impl ReportStore for SqliteStore {
                 &row.map_err(classify)?,
                 filter.with_details,
             )?);
+        }
+        Ok(out)
+    }
+
+    async fn pair_expiries(
+        &self,
+        terminal_ids: &[TerminalId],
+        offices: &[String],
+    ) -> Result<Vec<PairExpiry>, StoreError> {
+        let mut rows = sqlx::query(
+            "SELECT p.terminal_id, p.office_number, p.not_after \
+             FROM pair_expiry p JOIN terminals t ON t.id = p.terminal_id \
+             WHERE t.revoked_at IS NULL \
+               AND (json_array_length(?1) = 0 \
+                    OR p.terminal_id IN (SELECT value FROM json_each(?1))) \
+               AND (json_array_length(?2) = 0 \
+                    OR p.office_number IN (SELECT value FROM json_each(?2))) \
+             ORDER BY p.terminal_id, p.office_number",
+        )
+        .bind(to_json(&terminal_ids)?)
+        .bind(to_json(&offices)?)
+        .fetch(&self.pool);
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(classify)?;
+            out.push(PairExpiry {
+                terminal_id: row.try_get("terminal_id").map_err(classify)?,
+                office_number: row.try_get("office_number").map_err(classify)?,
+                not_after: get_ts(&row, "not_after")?,
+            });
         }
         Ok(out)
     }
