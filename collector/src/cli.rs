@@ -1,6 +1,7 @@
 //! Command-line interface of `certfleet-collector`: argument definitions and dispatch to the
 //! library. `main.rs` only parses, starts tracing and calls [`run`].
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -398,15 +399,17 @@ pub async fn run(cli: Cli) -> Result<()> {
             match command {
                 TerminalCommand::List { format } => {
                     let terminals = store.list_terminals().await?;
+                    let mut text = String::new();
                     match format {
                         ListFormat::Json => {
-                            println!("{}", serde_json::to_string_pretty(&terminals)?)
+                            writeln!(text, "{}", serde_json::to_string_pretty(&terminals)?)?
                         }
                         ListFormat::Table => {
-                            println!(
+                            writeln!(
+                                text,
                                 "{:>6}  {:<24} {:<36} {:<20} {:>5}  STATUS",
                                 "ID", "HOSTNAME", "MACHINE ID", "LAST REPORT", "CERTS"
-                            );
+                            )?;
                             for t in terminals {
                                 let last = t
                                     .last_report_at
@@ -417,14 +420,15 @@ pub async fn run(cli: Cli) -> Result<()> {
                                 } else {
                                     "active"
                                 };
-                                println!(
+                                writeln!(
+                                    text,
                                     "{:>6}  {:<24} {:<36} {:<20} {:>5}  {status}",
                                     t.id, t.hostname, t.machine_id, last, t.certificate_count
-                                );
+                                )?;
                             }
                         }
                     }
-                    Ok(())
+                    emit(&text)
                 }
                 TerminalCommand::Reset { terminal } => {
                     let t = resolve_terminal(store.as_ref(), &terminal).await?;
@@ -531,16 +535,18 @@ async fn run_report(global: &GlobalArgs, command: ReportCommand) -> Result<()> {
     let report =
         crate::reports::params::run(store.as_ref(), kind, &params, chrono::Utc::now(), &settings)
             .await?;
-    let text = match common.format {
-        ReportFormat::Json => report.to_json() + "\n",
-        ReportFormat::Csv => format::to_csv(&report, settings.time_zone),
-        ReportFormat::Table => format::to_table(&report, settings.time_zone),
-    };
     use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = match common.format {
+        ReportFormat::Json => report
+            .write_json(&mut out)
+            .and_then(|()| out.write_all(b"\n")),
+        ReportFormat::Csv => format::write_csv(&report, settings.time_zone, &mut out),
+        ReportFormat::Table => {
+            out.write_all(format::to_table(&report, settings.time_zone).as_bytes())
+        }
+    };
+    quiet_on_broken_pipe(written.and_then(|()| out.flush()))
 }
 
 /// `offices …`: the office registry.
@@ -570,18 +576,20 @@ async fn run_offices(global: &GlobalArgs, command: OfficesCommand) -> Result<()>
         }
         OfficesCommand::List { format } => {
             let offices = store.list_offices().await?;
+            let mut text = String::new();
             match format {
-                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&offices)?),
+                ListFormat::Json => writeln!(text, "{}", serde_json::to_string_pretty(&offices)?)?,
                 ListFormat::Table => {
                     for o in offices {
-                        println!(
+                        writeln!(
+                            text,
                             "{}  {}  {}  {}",
                             o.office_number, o.name, o.site, o.owner_email
-                        );
+                        )?;
                     }
                 }
             }
-            Ok(())
+            emit(&text)
         }
     }
 }
@@ -642,15 +650,18 @@ async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
         }
         AlertsCommand::History { limit, format } => {
             let records = store.alert_history(limit).await?;
+            let mut text = String::new();
             match format {
-                ListFormat::Json => println!("{}", serde_json::to_string_pretty(&records)?),
+                ListFormat::Json => writeln!(text, "{}", serde_json::to_string_pretty(&records)?)?,
                 ListFormat::Table => {
-                    println!(
+                    writeln!(
+                        text,
                         "{:<17} {:<10} {:<11} {:<20} {:<32} {:<8} ATTEMPTS",
                         "DECIDED", "THRESHOLD", "OFFICE", "TERMINAL", "RECIPIENT", "STATE"
-                    );
+                    )?;
                     for r in records {
-                        println!(
+                        writeln!(
+                            text,
                             "{:<17} {:<10} {:<11} {:<20} {:<32} {:<8} {}",
                             r.decided_at.format("%Y-%m-%d %H:%M"),
                             r.threshold,
@@ -659,11 +670,11 @@ async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
                             r.recipient,
                             r.state,
                             r.attempts
-                        );
+                        )?;
                     }
                 }
             }
-            Ok(())
+            emit(&text)
         }
     }
 }
@@ -688,5 +699,35 @@ async fn resolve_terminal(
         [one] => Ok((*one).clone()),
         [] => anyhow::bail!("no terminal matches {selector:?}"),
         _ => anyhow::bail!("{selector:?} matches more than one terminal; use the numeric id"),
+    }
+}
+
+/// Writes command output to stdout. A closed pipe (`… | head`) ends the output quietly, as
+/// the reader asked for no more; other write errors are reported.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    quiet_on_broken_pipe(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
+}
+
+/// Treats a broken pipe on stdout as the end of the output rather than an error.
+fn quiet_on_broken_pipe(result: std::io::Result<()>) -> Result<()> {
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("could not write to stdout"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_pipe_ends_output_quietly_but_other_errors_do_not() {
+        let broken = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "closed");
+        assert!(quiet_on_broken_pipe(Err(broken)).is_ok());
+        let full = std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full");
+        let err = quiet_on_broken_pipe(Err(full)).unwrap_err();
+        assert!(format!("{err:#}").contains("could not write to stdout"));
     }
 }

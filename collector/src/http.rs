@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, Request, State};
@@ -22,7 +21,6 @@ use crate::store::{SharedStore, StoreError};
 
 /// How long the fleet gauges of `/metrics` are reused: a 100k-terminal fleet takes a second
 /// to evaluate, and Prometheus scrapes every 15–60 s from possibly several servers.
-pub const FLEET_METRICS_TTL: Duration = Duration::from_secs(30);
 
 /// Shared state of the HTTP handlers.
 #[derive(Debug, Clone)]
@@ -33,14 +31,10 @@ pub struct HttpState {
     /// True when the listener is bound to a loopback address (no login needed).
     pub loopback: bool,
     pub reports: Arc<ReportSettings>,
-    fleet_metrics: Arc<FleetMetricsCache>,
-}
-
-/// The rendered fleet gauges and when they were computed.
-#[derive(Debug, Default)]
-struct FleetMetricsCache {
-    // A tokio mutex: concurrent scrapes wait for one computation instead of each running it.
-    entry: tokio::sync::Mutex<Option<(Instant, Arc<str>)>>,
+    /// Held while a scrape loads and writes the fleet gauges: each scrape holds the whole
+    /// fleet (tens of MB at 100k terminals), so concurrent scrapers wait for each other
+    /// instead of multiplying the memory. A tokio mutex, as the wait spans awaits.
+    fleet_scrape: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl HttpState {
@@ -73,7 +67,7 @@ impl HttpState {
             api_token: api_token.map(Arc::from),
             loopback,
             reports: Arc::new(reports),
-            fleet_metrics: Arc::default(),
+            fleet_scrape: Arc::default(),
         }
     }
 }
@@ -271,6 +265,7 @@ async fn report(
     )
     .await?;
     let mut headers = HeaderMap::new();
+    let tz = state.reports.time_zone;
     let body = match format {
         Format::Csv => {
             headers.insert(
@@ -281,58 +276,107 @@ async fn report(
             if let Ok(v) = HeaderValue::from_str(&name) {
                 headers.insert(header::CONTENT_DISPOSITION, v);
             }
-            format::to_csv(&report, state.reports.time_zone)
+            streamed_body(move |w| format::write_csv(&report, tz, w))
         }
         Format::Json | Format::Table => {
             headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
-            report.to_json()
+            streamed_body(move |w| report.write_json(w))
         }
     };
     Ok((headers, body).into_response())
 }
 
-async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
-    let mut body = String::new();
-    state.metrics.render(&mut body);
-    match fleet_metrics(&state).await {
-        Ok(text) => {
-            body.push_str(&text);
-            body.push_str("certfleet_fleet_metrics_up 1\n");
+/// Size of the chunks a streamed body is cut into.
+const BODY_CHUNK: usize = 64 * 1024;
+
+/// An HTTP body written by `produce` on a blocking thread, chunk by chunk: the serializers are
+/// synchronous and CPU-bound, and a fleet-wide report is ≈ 100 MB of JSON that should neither
+/// sit in memory in one piece nor stall the async workers while it is written. The channel
+/// holds a few chunks, so a slow client slows the writer instead of growing a buffer.
+fn streamed_body(
+    produce: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send + 'static,
+) -> axum::body::Body {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut writer = ChunkWriter {
+            tx,
+            buf: Vec::with_capacity(BODY_CHUNK),
+        };
+        let result = produce(&mut writer).and_then(|()| writer.send_chunk());
+        if let Err(e) = result {
+            // Almost always the client going away; the body then ends early.
+            tracing::debug!(error = %e, "streamed response ended early");
+            let _ = writer.tx.blocking_send(Err(e));
         }
-        Err(e) => {
-            // Ingest metrics stay useful while the database is away; the gauge says so.
-            tracing::warn!(error = %e, "fleet metrics unavailable");
-            body.push_str("certfleet_fleet_metrics_up 0\n");
-        }
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    });
+    axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
-async fn fleet_metrics(state: &HttpState) -> Result<Arc<str>, ReportError> {
-    let mut entry = state.fleet_metrics.entry.lock().await;
-    if let Some((at, text)) = entry.as_ref()
-        && at.elapsed() < FLEET_METRICS_TTL
-    {
-        return Ok(text.clone());
+/// `io::Write` into the channel behind [`streamed_body`].
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<axum::body::Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn send_chunk(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(BODY_CHUNK));
+        self.tx
+            .blocking_send(Ok(axum::body::Bytes::from(chunk)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
     }
-    let s = &state.reports;
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= BODY_CHUNK {
+            self.send_chunk()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    let mut head = String::new();
+    state.metrics.render(&mut head);
+    head.push_str("# HELP certfleet_fleet_metrics_up 1 when the fleet gauges could be computed.\n");
+    head.push_str("# TYPE certfleet_fleet_metrics_up gauge\n");
+    let scrape = state.fleet_scrape.clone().lock_owned().await;
+    let s = state.reports.clone();
     let fleet = Fleet::load(
         state.store.as_ref(),
         chrono::Utc::now(),
         s.window_days,
         Vec::new(),
     )
-    .await?;
-    let mut text = String::new();
-    reports::metrics::render(&fleet, s, &mut text);
-    text.push_str("# HELP certfleet_fleet_metrics_up 1 when the fleet gauges could be computed.\n");
-    text.push_str("# TYPE certfleet_fleet_metrics_up gauge\n");
-    let text: Arc<str> = Arc::from(text);
-    *entry = Some((Instant::now(), text.clone()));
-    Ok(text)
+    .await;
+    let body = match fleet {
+        // Streamed: 260k per-pair series are ≈ 34 MB of text.
+        Ok(fleet) => streamed_body(move |w| {
+            let _scrape = scrape;
+            w.write_all(head.as_bytes())?;
+            w.write_all(b"certfleet_fleet_metrics_up 1\n")?;
+            reports::metrics::write(&fleet, &s, w)
+        }),
+        Err(e) => {
+            // Ingest metrics stay useful while the database is away; the gauge says so.
+            tracing::warn!(error = %e, "fleet metrics unavailable");
+            head.push_str("certfleet_fleet_metrics_up 0\n");
+            axum::body::Body::from(head)
+        }
+    };
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 #[cfg(test)]

@@ -59,8 +59,11 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
+/// Rows of text cells, produced one at a time so a 100k-row report is never held as text.
+type Rows<'a> = Box<dyn Iterator<Item = Vec<String>> + 'a>;
+
 /// Header and rows of a report as text cells, in the display time zone.
-fn cells(report: &Report, tz: Tz) -> (Vec<&'static str>, Vec<Vec<String>>) {
+fn cells(report: &Report, tz: Tz) -> (Vec<&'static str>, Rows<'_>) {
     match report {
         Report::Expiring(r) => expiring_cells(r, tz),
         Report::Terminals(r) => terminals_cells(r, tz),
@@ -69,7 +72,7 @@ fn cells(report: &Report, tz: Tz) -> (Vec<&'static str>, Vec<Vec<String>>) {
     }
 }
 
-fn expiring_cells(r: &ExpiringReport, tz: Tz) -> (Vec<&'static str>, Vec<Vec<String>>) {
+fn expiring_cells(r: &ExpiringReport, tz: Tz) -> (Vec<&'static str>, Rows<'_>) {
     let header = vec![
         "status",
         "office_number",
@@ -92,42 +95,38 @@ fn expiring_cells(r: &ExpiringReport, tz: Tz) -> (Vec<&'static str>, Vec<Vec<Str
         "issuer",
         "superseded",
     ];
-    let rows = r
-        .rows
-        .iter()
-        .map(|p| {
-            vec![
-                p.status.as_str().to_owned(),
-                p.office_number.clone(),
-                p.office_name.clone().unwrap_or_default(),
-                p.terminal.hostname.clone(),
-                p.terminal.id.to_string(),
-                p.terminal.machine_id.clone(),
-                local_time(p.not_after, tz),
-                p.days_left.to_string(),
-                date(p.renew_by),
-                yes_no(p.renew_now).to_owned(),
-                p.first_blocked_billing_month.clone(),
-                p.terminal_office_count.to_string(),
-                key_text(p.has_private_key).to_owned(),
-                yes_no(p.stale).to_owned(),
-                opt_time(p.last_report_at, tz),
-                p.certificate.sha256.clone(),
-                p.certificate.serial.clone(),
-                p.certificate.subject.clone(),
-                p.certificate.issuer.clone(),
-                p.superseded
-                    .iter()
-                    .map(|s| format!("{} ({})", s.sha256, local_date(s.not_after, tz)))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ]
-        })
-        .collect();
-    (header, rows)
+    let rows = r.rows.iter().map(move |p| {
+        vec![
+            p.status.as_str().to_owned(),
+            p.office_number.clone(),
+            p.office_name.clone().unwrap_or_default(),
+            p.terminal.hostname.clone(),
+            p.terminal.id.to_string(),
+            p.terminal.machine_id.clone(),
+            local_time(p.not_after, tz),
+            p.days_left.to_string(),
+            date(p.renew_by),
+            yes_no(p.renew_now).to_owned(),
+            p.first_blocked_billing_month.clone(),
+            p.terminal_office_count.to_string(),
+            key_text(p.has_private_key).to_owned(),
+            yes_no(p.stale).to_owned(),
+            opt_time(p.last_report_at, tz),
+            p.certificate.sha256.clone(),
+            p.certificate.serial.clone(),
+            p.certificate.subject.clone(),
+            p.certificate.issuer.clone(),
+            p.superseded
+                .iter()
+                .map(|s| format!("{} ({})", s.sha256, local_date(s.not_after, tz)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ]
+    });
+    (header, Box::new(rows))
 }
 
-fn terminals_cells(r: &TerminalsReport, tz: Tz) -> (Vec<&'static str>, Vec<Vec<String>>) {
+fn terminals_cells(r: &TerminalsReport, tz: Tz) -> (Vec<&'static str>, Rows<'_>) {
     let header = vec![
         "terminal_id",
         "hostname",
@@ -140,41 +139,37 @@ fn terminals_cells(r: &TerminalsReport, tz: Tz) -> (Vec<&'static str>, Vec<Vec<S
         "soonest_not_after",
         "offices",
     ];
-    let rows = r
-        .rows
-        .iter()
-        .map(|t| {
-            vec![
-                t.terminal.id.to_string(),
-                t.terminal.hostname.clone(),
-                t.terminal.machine_id.clone(),
-                format!("{} {}", t.os_name, t.os_version).trim().to_owned(),
-                t.agent_version.clone(),
-                opt_time(t.last_report_at, tz),
-                yes_no(t.stale).to_owned(),
-                t.offices.len().to_string(),
-                t.soonest_not_after
-                    .map(|d| local_date(d, tz))
-                    .unwrap_or_default(),
-                t.offices
-                    .iter()
-                    .map(|o| {
-                        format!(
-                            "{} {} {}",
-                            o.office_number,
-                            o.status.as_str(),
-                            local_date(o.not_after, tz)
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" / "),
-            ]
-        })
-        .collect();
-    (header, rows)
+    let rows = r.rows.iter().map(move |t| {
+        vec![
+            t.terminal.id.to_string(),
+            t.terminal.hostname.clone(),
+            t.terminal.machine_id.clone(),
+            format!("{} {}", t.os_name, t.os_version).trim().to_owned(),
+            t.agent_version.clone(),
+            opt_time(t.last_report_at, tz),
+            yes_no(t.stale).to_owned(),
+            t.offices.len().to_string(),
+            t.soonest_not_after
+                .map(|d| local_date(d, tz))
+                .unwrap_or_default(),
+            t.offices
+                .iter()
+                .map(|o| {
+                    format!(
+                        "{} {} {}",
+                        o.office_number,
+                        o.status.as_str(),
+                        local_date(o.not_after, tz)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" / "),
+        ]
+    });
+    (header, Box::new(rows))
 }
 
-fn offices_cells(r: &OfficesReport, tz: Tz) -> (Vec<&'static str>, Vec<Vec<String>>) {
+fn offices_cells(r: &OfficesReport, tz: Tz) -> (Vec<&'static str>, Rows<'_>) {
     let header = vec![
         "office_number",
         "office_name",
@@ -187,35 +182,31 @@ fn offices_cells(r: &OfficesReport, tz: Tz) -> (Vec<&'static str>, Vec<Vec<Strin
         "uncovered",
         "terminals",
     ];
-    let rows = r
-        .rows
-        .iter()
-        .map(|o| {
-            let count = |s: PairStatus| o.terminals.iter().filter(|t| t.status == s).count();
-            vec![
-                o.office_number.clone(),
-                o.office_name.clone().unwrap_or_default(),
-                o.site.clone().unwrap_or_default(),
-                o.owner_email.clone().unwrap_or_default(),
-                o.terminals.len().to_string(),
-                count(PairStatus::Expired).to_string(),
-                count(PairStatus::Expiring).to_string(),
-                o.soonest_not_after
-                    .map(|d| local_date(d, tz))
-                    .unwrap_or_default(),
-                yes_no(o.uncovered).to_owned(),
-                o.terminals
-                    .iter()
-                    .map(|t| t.terminal.hostname.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ]
-        })
-        .collect();
-    (header, rows)
+    let rows = r.rows.iter().map(move |o| {
+        let count = |s: PairStatus| o.terminals.iter().filter(|t| t.status == s).count();
+        vec![
+            o.office_number.clone(),
+            o.office_name.clone().unwrap_or_default(),
+            o.site.clone().unwrap_or_default(),
+            o.owner_email.clone().unwrap_or_default(),
+            o.terminals.len().to_string(),
+            count(PairStatus::Expired).to_string(),
+            count(PairStatus::Expiring).to_string(),
+            o.soonest_not_after
+                .map(|d| local_date(d, tz))
+                .unwrap_or_default(),
+            yes_no(o.uncovered).to_owned(),
+            o.terminals
+                .iter()
+                .map(|t| t.terminal.hostname.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ]
+    });
+    (header, Box::new(rows))
 }
 
-fn stale_cells(r: &StaleReport, tz: Tz) -> (Vec<&'static str>, Vec<Vec<String>>) {
+fn stale_cells(r: &StaleReport, tz: Tz) -> (Vec<&'static str>, Rows<'_>) {
     let header = vec![
         "terminal_id",
         "hostname",
@@ -224,25 +215,21 @@ fn stale_cells(r: &StaleReport, tz: Tz) -> (Vec<&'static str>, Vec<Vec<String>>)
         "days_since_report",
         "office_count",
     ];
-    let rows = r
-        .rows
-        .iter()
-        .map(|s| {
-            vec![
-                s.terminal.id.to_string(),
-                s.terminal.hostname.clone(),
-                s.terminal.machine_id.clone(),
-                s.last_report_at
-                    .map(|t| local_time(t, tz))
-                    .unwrap_or_else(|| "never".to_owned()),
-                s.days_since_report
-                    .map(|d| d.to_string())
-                    .unwrap_or_default(),
-                s.office_count.to_string(),
-            ]
-        })
-        .collect();
-    (header, rows)
+    let rows = r.rows.iter().map(move |s| {
+        vec![
+            s.terminal.id.to_string(),
+            s.terminal.hostname.clone(),
+            s.terminal.machine_id.clone(),
+            s.last_report_at
+                .map(|t| local_time(t, tz))
+                .unwrap_or_else(|| "never".to_owned()),
+            s.days_since_report
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            s.office_count.to_string(),
+        ]
+    });
+    (header, Box::new(rows))
 }
 
 /// One CSV field: quoted, quotes doubled. Text an agent controls (hostnames, subjects) that
@@ -268,22 +255,33 @@ fn csv_field(out: &mut String, value: &str) {
 
 /// The report as CSV: BOM, one header row, CRLF line ends, every field quoted.
 pub fn to_csv(report: &Report, tz: Tz) -> String {
+    let mut out = Vec::new();
+    write_csv(report, tz, &mut out).expect("writing to a Vec cannot fail");
+    String::from_utf8(out).expect("CSV is built from UTF-8 text")
+}
+
+/// [`to_csv`] written row by row to `w` (the HTTP body, stdout), so only one row is held as
+/// text at a time.
+pub fn write_csv(report: &Report, tz: Tz, w: &mut dyn std::io::Write) -> std::io::Result<()> {
     let (header, rows) = cells(report, tz);
-    let mut out = String::from(BOM);
-    let mut line = |fields: &mut dyn Iterator<Item = &str>| {
+    let mut line = String::from(BOM);
+    let mut write_line = |fields: &mut dyn Iterator<Item = &str>| {
         for (i, f) in fields.enumerate() {
             if i > 0 {
-                out.push(',');
+                line.push(',');
             }
-            csv_field(&mut out, f);
+            csv_field(&mut line, f);
         }
-        out.push_str("\r\n");
+        line.push_str("\r\n");
+        let result = w.write_all(line.as_bytes());
+        line.clear();
+        result
     };
-    line(&mut header.iter().copied());
-    for row in &rows {
-        line(&mut row.iter().map(String::as_str));
+    write_line(&mut header.iter().copied())?;
+    for row in rows {
+        write_line(&mut row.iter().map(String::as_str))?;
     }
-    out
+    Ok(())
 }
 
 /// Display width in a terminal: East Asian wide characters take two columns.
@@ -399,7 +397,7 @@ pub fn to_table(report: &Report, tz: Tz) -> String {
         other => {
             let (header, rows) = cells(other, tz);
             // The identifying hashes and long subjects are for CSV/JSON; keep tables readable.
-            render_table(&header, &rows)
+            render_table(&header, &rows.collect::<Vec<_>>())
         }
     }
 }

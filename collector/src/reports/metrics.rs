@@ -2,7 +2,7 @@
 //! per-pair expiry timestamps, pair counts by status, renew-now pairs, stale terminals and
 //! uncovered offices.
 
-use std::fmt::Write as _;
+use std::io::{self, Write};
 
 use certfleet_model::PairStatus;
 
@@ -23,16 +23,16 @@ fn label(value: &str) -> String {
     out
 }
 
-/// Appends the fleet gauges in Prometheus text format.
-pub fn render(fleet: &Fleet, s: &ReportSettings, out: &mut String) {
+/// Writes the fleet gauges in Prometheus text format.
+pub fn write(fleet: &Fleet, s: &ReportSettings, out: &mut dyn Write) -> io::Result<()> {
     let overview = fleet.overview(s);
-    out.push_str(
-        "# HELP certfleet_certificate_expiry_timestamp_seconds Expiry (not_after, Unix seconds) \
+    out.write_all(
+        b"# HELP certfleet_certificate_expiry_timestamp_seconds Expiry (not_after, Unix seconds) \
          of the effective certificate of each (terminal, office) pair.\n",
-    );
-    out.push_str("# TYPE certfleet_certificate_expiry_timestamp_seconds gauge\n");
+    )?;
+    out.write_all(b"# TYPE certfleet_certificate_expiry_timestamp_seconds gauge\n")?;
     for p in fleet.pairs() {
-        let _ = writeln!(
+        writeln!(
             out,
             "certfleet_certificate_expiry_timestamp_seconds{{office=\"{}\",terminal=\"{}\",hostname=\"{}\",status=\"{}\"}} {}",
             label(p.office_number),
@@ -40,37 +40,39 @@ pub fn render(fleet: &Fleet, s: &ReportSettings, out: &mut String) {
             label(&p.terminal.hostname),
             p.status.as_str(),
             p.not_after.timestamp()
-        );
+        )?;
     }
-    out.push_str("# HELP certfleet_pairs (terminal, office) pairs by status of their effective certificate.\n");
-    out.push_str("# TYPE certfleet_pairs gauge\n");
+    out.write_all(b"# HELP certfleet_pairs (terminal, office) pairs by status of their effective certificate.\n")?;
+    out.write_all(b"# TYPE certfleet_pairs gauge\n")?;
     for (status, n) in [
         (PairStatus::Expired, overview.expired),
         (PairStatus::Expiring, overview.expiring),
         (PairStatus::Ok, overview.ok),
     ] {
-        let _ = writeln!(out, "certfleet_pairs{{status=\"{}\"}} {n}", status.as_str());
+        writeln!(out, "certfleet_pairs{{status=\"{}\"}} {n}", status.as_str())?;
     }
-    out.push_str("# HELP certfleet_renew_now_pairs Non-expired pairs past their renew-by date.\n");
-    out.push_str("# TYPE certfleet_renew_now_pairs gauge\n");
-    let _ = writeln!(out, "certfleet_renew_now_pairs {}", overview.renew_now);
-    out.push_str("# HELP certfleet_stale_terminals Terminals whose last report is older than stale_after_days.\n");
-    out.push_str("# TYPE certfleet_stale_terminals gauge\n");
-    let _ = writeln!(
+    out.write_all(
+        b"# HELP certfleet_renew_now_pairs Non-expired pairs past their renew-by date.\n",
+    )?;
+    out.write_all(b"# TYPE certfleet_renew_now_pairs gauge\n")?;
+    writeln!(out, "certfleet_renew_now_pairs {}", overview.renew_now)?;
+    out.write_all(b"# HELP certfleet_stale_terminals Terminals whose last report is older than stale_after_days.\n")?;
+    out.write_all(b"# TYPE certfleet_stale_terminals gauge\n")?;
+    writeln!(
         out,
         "certfleet_stale_terminals {}",
         overview.stale_terminals
-    );
-    out.push_str("# HELP certfleet_uncovered_offices Registry offices with no non-expired certificate on any terminal.\n");
-    out.push_str("# TYPE certfleet_uncovered_offices gauge\n");
-    let _ = writeln!(
+    )?;
+    out.write_all(b"# HELP certfleet_uncovered_offices Registry offices with no non-expired certificate on any terminal.\n")?;
+    out.write_all(b"# TYPE certfleet_uncovered_offices gauge\n")?;
+    writeln!(
         out,
         "certfleet_uncovered_offices {}",
         overview.uncovered_offices
-    );
-    out.push_str("# HELP certfleet_terminals Non-revoked terminals.\n");
-    out.push_str("# TYPE certfleet_terminals gauge\n");
-    let _ = writeln!(out, "certfleet_terminals {}", overview.terminals);
+    )?;
+    out.write_all(b"# HELP certfleet_terminals Non-revoked terminals.\n")?;
+    out.write_all(b"# TYPE certfleet_terminals gauge\n")?;
+    writeln!(out, "certfleet_terminals {}", overview.terminals)
 }
 
 #[cfg(test)]

@@ -741,7 +741,10 @@ pub async fn terminal_detail(
         as_of,
         within_days: within,
         terminals: vec![terminal],
-        pairs: evaluated.iter().map(FleetPairData::from_evaluated).collect(),
+        pairs: evaluated
+            .iter()
+            .map(FleetPairData::from_evaluated)
+            .collect(),
         registry: store.list_offices().await?,
     };
     let row = fleet

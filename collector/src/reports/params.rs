@@ -75,6 +75,12 @@ impl Report {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("report types always serialize")
     }
+
+    /// [`Report::to_json`] written to `w` as it is produced (the HTTP body, stdout): a
+    /// 100k-terminal report is ≈ 100 MB of JSON that never has to exist in one piece.
+    pub fn write_json(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(w, self).map_err(std::io::Error::other)
+    }
 }
 
 /// Parses `--as-of` / `as_of=`: an RFC 3339 instant, or a date meaning 00:00 of that day in
