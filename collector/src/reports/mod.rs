@@ -149,16 +149,15 @@ pub async fn expiring(
     let (terminals, counts, registry) = if ids.is_empty() {
         (Vec::new(), Vec::new(), Vec::new())
     } else {
-        (
-            store
-                .report_terminals(&TerminalFilter {
-                    ids: ids.clone(),
-                    ..TerminalFilter::default()
-                })
-                .await?,
-            store.terminal_office_counts(&ids).await?,
-            store.list_offices().await?,
-        )
+        let terminal_filter = TerminalFilter {
+            ids: ids.clone(),
+            ..TerminalFilter::default()
+        };
+        tokio::try_join!(
+            store.report_terminals(&terminal_filter),
+            store.terminal_office_counts(&ids),
+            store.list_offices(),
+        )?
     };
     let terminals: HashMap<TerminalId, TerminalInfo> =
         terminals.into_iter().map(|t| (t.id, t)).collect();
@@ -311,14 +310,18 @@ impl Fleet {
         terminal_ids: Vec<TerminalId>,
     ) -> Result<Fleet, ReportError> {
         let within = within_checked(within_days)?;
-        let pairs = store.pair_expiries(&terminal_ids, &[]).await?;
-        let terminals = store
-            .report_terminals(&TerminalFilter {
-                ids: terminal_ids,
-                ..TerminalFilter::default()
-            })
-            .await?;
-        let registry = store.list_offices().await?;
+        // Three independent reads on separate pool connections: the database works on them
+        // side by side. (Not one snapshot: a report between them can make a terminal's pairs
+        // and its row disagree, which `pairs()` tolerates by skipping unknown terminals.)
+        let terminal_filter = TerminalFilter {
+            ids: terminal_ids.clone(),
+            ..TerminalFilter::default()
+        };
+        let (pairs, terminals, registry) = tokio::try_join!(
+            store.pair_expiries(&terminal_ids, &[]),
+            store.report_terminals(&terminal_filter),
+            store.list_offices(),
+        )?;
         Ok(Fleet {
             as_of,
             within_days: within,

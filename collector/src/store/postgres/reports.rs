@@ -149,11 +149,10 @@ impl ReportStore for PgStore {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(
-            "SELECT h.terminal_id, count(DISTINCT h.office_number) AS n \
-             FROM holdings h \
-             WHERE h.terminal_id = ANY($1::bigint[]) AND h.removed_at IS NULL \
-               AND h.office_number IS NOT NULL \
-             GROUP BY h.terminal_id",
+            // One `pair_expiry` row per live (terminal, office) pair: a primary-key range.
+            "SELECT p.terminal_id, count(*) AS n FROM pair_expiry p \
+             WHERE p.terminal_id = ANY($1::bigint[]) \
+             GROUP BY p.terminal_id",
         )
         .bind(ids)
         .fetch_all(&self.pool)

@@ -147,11 +147,10 @@ impl ReportStore for SqliteStore {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(
-            "SELECT h.terminal_id, count(DISTINCT h.office_number) AS n \
-             FROM holdings h \
-             WHERE h.terminal_id IN (SELECT value FROM json_each(?1)) AND h.removed_at IS NULL \
-               AND h.office_number IS NOT NULL \
-             GROUP BY h.terminal_id",
+            // One `pair_expiry` row per live (terminal, office) pair: a primary-key range.
+            "SELECT p.terminal_id, count(*) AS n FROM pair_expiry p \
+             WHERE p.terminal_id IN (SELECT value FROM json_each(?1)) \
+             GROUP BY p.terminal_id",
         )
         .bind(to_json(ids)?)
         .fetch_all(&self.pool)
