@@ -1,9 +1,15 @@
 //! certfleet-loadgen: simulates a fleet of enrolled terminals reporting certificate snapshots to
 //! a real collector over gRPC+TLS, and reports throughput, latency percentiles and errors by
 //! status code. Certificates are generated before the timed phase so rcgen is not measured.
+//!
+//! With several `--collector` URLs the fleet is spread over replicas (terminal i reports to
+//! replica i mod n) and a terminal whose replica is down retries on another one, as behind a
+//! load balancer; `--ack-log` writes one JSON line per acknowledged report so a test can check
+//! afterwards that every acknowledged snapshot is in the database.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,9 +33,10 @@ const RETRY_AFTER_MS: &str = "retry-after-ms";
     about = "Load generator for the certfleet collector"
 )]
 struct Args {
-    /// Collector gRPC URL, e.g. https://localhost:50051.
-    #[arg(long)]
-    collector: String,
+    /// Collector gRPC URL, e.g. https://localhost:50051. Repeat it for replicas: terminal i
+    /// reports to replica i mod n and retries on the next replica when its own one is down.
+    #[arg(long, required = true)]
+    collector: Vec<String>,
     /// CA certificate (PEM) that signed the collector's TLS certificate.
     #[arg(long)]
     ca: PathBuf,
@@ -58,7 +65,7 @@ struct Args {
     /// Reports per second in steady mode (terminals report in turn).
     #[arg(long, default_value_t = 100.0)]
     rate: f64,
-    /// HTTP/2 connections shared by the simulated terminals (terminal i uses connection i mod K).
+    /// HTTP/2 connections to each collector, shared by the simulated terminals.
     #[arg(long, default_value_t = 4)]
     connections: usize,
     /// Certificates per terminal: N or MIN-MAX.
@@ -83,6 +90,11 @@ struct Args {
     /// every second.
     #[arg(long)]
     watch_pid: Option<u32>,
+    /// Append one JSON line per acknowledged report to this file (machine id, report id,
+    /// scan time in µs, outcome, replica, and the holdings sent as serial, path and key flag).
+    /// Each line is written as soon as the acknowledgement arrives.
+    #[arg(long)]
+    ack_log: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -116,6 +128,9 @@ fn parse_range(s: &str) -> Result<(usize, usize), String> {
 #[derive(Clone)]
 struct Item {
     der: Arc<Vec<u8>>,
+    /// Serial number as the collector stores it (lowercase hex): unlike the DER, whose ECDSA
+    /// signature is random, it is the same in two runs with one seed.
+    serial: Arc<str>,
     path: String,
     has_key: Option<bool>,
 }
@@ -162,6 +177,8 @@ struct Stats {
     /// Reports given up on, by the last status code.
     failed: BTreeMap<String, u64>,
     retries: u64,
+    /// Acknowledgements by replica (index of its `--collector`).
+    acked_by_collector: BTreeMap<usize, u64>,
     stored: u64,
     duplicate: u64,
     superseded: u64,
@@ -264,20 +281,26 @@ fn terminal(
     now: time::OffsetDateTime,
 ) -> Terminal {
     let mut rng = StdRng::seed_from_u64(args.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let cert = |office: u64, start_days: i64, days: i64, rng: &mut StdRng| -> Arc<Vec<u8>> {
-        let mut p = rcgen::CertificateParams::default();
-        p.distinguished_name
-            .push(rcgen::DnType::CommonName, format!("{office:010}"));
-        p.distinguished_name
-            .push(rcgen::DnType::OrganizationName, "KANAGAWA KOKUHOREN");
-        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-        p.not_before = now - time::Duration::days(start_days);
-        p.not_after = now + time::Duration::days(days);
-        let mut serial: [u8; 16] = rng.random();
-        serial[0] = (serial[0] & 0x7f) | 0x10;
-        p.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
-        Arc::new(p.signed_by(leaf_key, issuer).expect("sign").der().to_vec())
-    };
+    let cert =
+        |office: u64, start_days: i64, days: i64, rng: &mut StdRng| -> (Arc<Vec<u8>>, Arc<str>) {
+            let mut p = rcgen::CertificateParams::default();
+            p.distinguished_name
+                .push(rcgen::DnType::CommonName, format!("{office:010}"));
+            p.distinguished_name
+                .push(rcgen::DnType::OrganizationName, "KANAGAWA KOKUHOREN");
+            p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+            p.not_before = now - time::Duration::days(start_days);
+            p.not_after = now + time::Duration::days(days);
+            let mut serial: [u8; 16] = rng.random();
+            serial[0] = (serial[0] & 0x7f) | 0x10;
+            p.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+            // The first byte is 0x10..=0x7f: no DER sign padding, so the collector's hex is this.
+            let hex: String = serial.iter().map(|b| format!("{b:02x}")).collect();
+            (
+                Arc::new(p.signed_by(leaf_key, issuer).expect("sign").der().to_vec()),
+                hex.into(),
+            )
+        };
     let count = rng.random_range(args.certs.0..=args.certs.1);
     // Offices: a terminal holds certificates of its own office and, sometimes, of neighbours
     // (a shared reception PC), as the field survey found.
@@ -289,13 +312,15 @@ fn terminal(
         } else {
             home_office + rng.random_range(1..50)
         };
+        let (der, serial) = cert(
+            office,
+            rng.random_range(1..1000),
+            rng.random_range(-30..1100),
+            &mut rng,
+        );
         a.push(Item {
-            der: cert(
-                office,
-                rng.random_range(1..1000),
-                rng.random_range(-30..1100),
-                &mut rng,
-            ),
+            der,
+            serial,
             path: format!(r"C:\Users\user{k}\AppData\Roaming\Microsoft\SystemCertificates\My\Certificates\{i:06}{k}"),
             has_key: Some(rng.random_bool(0.9)),
         });
@@ -304,11 +329,15 @@ fn terminal(
     let which = rng.random_range(0..b.len());
     match rng.random_range(0..100) {
         // Renewal: the new certificate of the same office is installed next to the old one.
-        0..60 => b.push(Item {
-            der: cert(home_office, 0, 1095, &mut rng),
-            path: format!(r"C:\Users\user0\AppData\Roaming\Microsoft\SystemCertificates\My\Certificates\{i:06}r"),
-            has_key: Some(true),
-        }),
+        0..60 => {
+            let (der, serial) = cert(home_office, 0, 1095, &mut rng);
+            b.push(Item {
+                der,
+                serial,
+                path: format!(r"C:\Users\user0\AppData\Roaming\Microsoft\SystemCertificates\My\Certificates\{i:06}r"),
+                has_key: Some(true),
+            });
+        }
         // Removal of an old certificate.
         60..85 if b.len() > 1 => {
             b.remove(which);
@@ -349,17 +378,63 @@ fn changes(seed: u64, terminal: usize, seq: u32, fraction: f64) -> bool {
     rng.random_bool(fraction.clamp(0.0, 1.0))
 }
 
+/// One collector replica: its connections and, after a connection-level failure, the moment
+/// before which terminals prefer the other replicas (a load balancer's failed health check).
+struct Replica {
+    channels: Vec<Channel>,
+    down_until: Mutex<Option<Instant>>,
+}
+
+/// How long a replica that failed at the connection level is avoided before it is tried again.
+const REPLICA_HOLD_DOWN: Duration = Duration::from_secs(1);
+
 struct Ctx {
     args: Args,
-    channels: Vec<Channel>,
+    replicas: Vec<Replica>,
     fleet: Vec<Terminal>,
     secret: String,
     stats: Mutex<Stats>,
+    /// The acknowledgement log (`--ack-log`) and the instant its `t_s` are measured from.
+    ack_log: Option<Mutex<std::io::BufWriter<std::fs::File>>>,
+    started: Instant,
 }
 
 impl Ctx {
-    fn client(&self, i: usize) -> InventoryClient<Channel> {
-        InventoryClient::new(self.channels[i % self.channels.len()].clone())
+    /// The replica terminal `i` uses for `attempt`: its own one (i mod n), moving on to the next
+    /// replica on each retry, and skipping replicas that are held down while another is up.
+    fn pick(&self, i: usize, attempt: u32) -> usize {
+        let n = self.replicas.len();
+        let first = (i + attempt as usize) % n;
+        let now = Instant::now();
+        (0..n)
+            .map(|k| (first + k) % n)
+            .find(|&r| {
+                self.replicas[r]
+                    .down_until
+                    .lock()
+                    .unwrap()
+                    .is_none_or(|until| until <= now)
+            })
+            .unwrap_or(first)
+    }
+
+    fn client(&self, replica: usize, i: usize) -> InventoryClient<Channel> {
+        let channels = &self.replicas[replica].channels;
+        InventoryClient::new(channels[i % channels.len()].clone())
+    }
+
+    /// Holds `replica` down after a failure that says the connection, not the collector's
+    /// answer, failed: no `retry-after-ms` advice, which every answer the collector itself
+    /// gives with UNAVAILABLE or RESOURCE_EXHAUSTED carries.
+    fn note_replica_failure(&self, replica: usize, status: &Status) {
+        let transport = matches!(
+            status.code(),
+            Code::Unavailable | Code::Unknown | Code::Cancelled
+        ) && status.metadata().get(RETRY_AFTER_MS).is_none();
+        if transport && self.replicas.len() > 1 {
+            *self.replicas[replica].down_until.lock().unwrap() =
+                Some(Instant::now() + REPLICA_HOLD_DOWN);
+        }
     }
 
     async fn enroll(&self, i: usize) {
@@ -372,8 +447,10 @@ impl Ctx {
                 enroll_secret: self.secret.clone(),
                 terminal: facts(&t.machine_id),
             };
+            let replica = self.pick(i, attempt);
             let result =
-                tokio::time::timeout(self.args.rpc_timeout, self.client(i).enroll(req)).await;
+                tokio::time::timeout(self.args.rpc_timeout, self.client(replica, i).enroll(req))
+                    .await;
             let status = match result {
                 Ok(Ok(resp)) => {
                     *t.node_key.lock().unwrap() = resp.into_inner().node_key;
@@ -383,12 +460,14 @@ impl Ctx {
                         .or_default()
                         .push(micros(started.elapsed()));
                     s.completion_us.push(micros(first.elapsed()));
+                    *s.acked_by_collector.entry(replica).or_default() += 1;
                     s.stored += 1;
                     return;
                 }
                 Ok(Err(status)) => status,
                 Err(_) => Status::deadline_exceeded("client-side RPC timeout"),
             };
+            self.note_replica_failure(replica, &status);
             if !self.note_error(&status, attempt) {
                 return;
             }
@@ -426,13 +505,16 @@ impl Ctx {
             Kind::Unchanged
         };
         let items = &t.variants[usize::from(t.current.load(Ordering::Relaxed))];
-        let now = Utc::now();
+        // Whole microseconds: PostgreSQL keeps no more, so the acknowledgement log's scan time
+        // compares exactly with the stored `last_scanned_at`.
+        let scanned_us = Utc::now().timestamp_micros();
+        let report_id = format!("{}-{seq}", t.machine_id);
         let request = pb::ReportRequest {
-            report_id: format!("{}-{seq}", t.machine_id),
+            report_id: report_id.clone(),
             terminal: facts(&t.machine_id),
             scanned_at: Some(prost_types::Timestamp {
-                seconds: now.timestamp(),
-                nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
+                seconds: scanned_us.div_euclid(1_000_000),
+                nanos: i32::try_from(scanned_us.rem_euclid(1_000_000) * 1000).unwrap_or(0),
             }),
             certificates: items
                 .iter()
@@ -458,12 +540,45 @@ impl Ctx {
             req.metadata_mut()
                 .insert("authorization", key.parse().expect("ASCII node key"));
             let started = Instant::now();
+            let replica = self.pick(i, attempt);
             let result =
-                tokio::time::timeout(self.args.rpc_timeout, self.client(i).report(req)).await;
+                tokio::time::timeout(self.args.rpc_timeout, self.client(replica, i).report(req))
+                    .await;
             let status = match result {
                 Ok(Ok(resp)) => {
                     let resp = resp.into_inner();
+                    let outcome = if resp.duplicate {
+                        "duplicate"
+                    } else if resp.superseded {
+                        "superseded"
+                    } else {
+                        "stored"
+                    };
+                    if let Some(log) = &self.ack_log {
+                        let line = serde_json::json!({
+                            "machine_id": t.machine_id,
+                            "report_id": report_id,
+                            "seq": seq,
+                            "scanned_at_us": scanned_us,
+                            "outcome": outcome,
+                            "collector": replica,
+                            "t_s": (self.started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+                            "holdings": items.iter().map(|it| serde_json::json!({
+                                "serial": &*it.serial,
+                                "path": it.path,
+                                "has_key": it.has_key,
+                            })).collect::<Vec<_>>(),
+                        });
+                        let mut w = log.lock().unwrap();
+                        // A line per acknowledgement, flushed at once: a test can follow the
+                        // log while the run goes on, and a killed generator loses nothing
+                        // it claimed.
+                        writeln!(w, "{line}")
+                            .and_then(|()| w.flush())
+                            .unwrap_or_else(|e| fail(&format!("--ack-log: {e}")));
+                    }
                     let mut s = self.stats.lock().unwrap();
+                    *s.acked_by_collector.entry(replica).or_default() += 1;
                     s.ok_latency_us
                         .entry(kind)
                         .or_default()
@@ -483,6 +598,7 @@ impl Ctx {
                 Ok(Err(status)) => status,
                 Err(_) => Status::deadline_exceeded("client-side RPC timeout"),
             };
+            self.note_replica_failure(replica, &status);
             if !self.note_error(&status, attempt) {
                 return;
             }
@@ -537,12 +653,17 @@ fn phase_json(
         errors,
         failed,
         retries,
+        acked_by_collector,
         stored,
         duplicate,
         superseded,
         accepted_certificates,
         rejected_certificates,
     } = stats;
+    let by_collector: serde_json::Map<String, serde_json::Value> = acked_by_collector
+        .iter()
+        .map(|(k, v)| (k.to_string(), (*v).into()))
+        .collect();
     let acknowledged = stored + duplicate + superseded;
     let mut all: Vec<u32> = ok_latency_us.values().flatten().copied().collect();
     let by_kind: serde_json::Map<String, serde_json::Value> = ok_latency_us
@@ -561,6 +682,7 @@ fn phase_json(
         "failed_total": failed.values().sum::<u64>(),
         "errors_by_code": errors,
         "retries": retries,
+        "acknowledged_by_collector": by_collector,
         "accepted_certificates": accepted_certificates,
         "rejected_certificates": rejected_certificates,
         "latency": latency_json(&mut all),
@@ -605,6 +727,15 @@ fn print_phase(p: &serde_json::Value) {
         .is_some_and(|m| !m.is_empty())
     {
         println!("   errors by code {}", p["errors_by_code"]);
+    }
+    if p["acknowledged_by_collector"]
+        .as_object()
+        .is_some_and(|m| m.len() > 1)
+    {
+        println!(
+            "   acknowledged by collector {}",
+            p["acknowledged_by_collector"]
+        );
     }
     if p["extra"].as_object().is_some_and(|m| !m.is_empty()) {
         println!("   {}", p["extra"]);
@@ -660,39 +791,56 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    let mut endpoint = Endpoint::from_shared(args.collector.clone())
-        .unwrap_or_else(|e| fail(&format!("--collector: {e}")))
-        .connect_timeout(Duration::from_secs(10))
-        .tcp_nodelay(true);
-    if args.collector.starts_with("https://") {
-        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&ca_pem));
-        if let Some(d) = &args.tls_domain {
-            tls = tls.domain_name(d.clone());
+    let mut replicas = Vec::new();
+    for url in &args.collector {
+        let mut endpoint = Endpoint::from_shared(url.clone())
+            .unwrap_or_else(|e| fail(&format!("--collector {url}: {e}")))
+            .connect_timeout(Duration::from_secs(10))
+            .tcp_nodelay(true);
+        if url.starts_with("https://") {
+            let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&ca_pem));
+            if let Some(d) = &args.tls_domain {
+                tls = tls.domain_name(d.clone());
+            }
+            endpoint = endpoint
+                .tls_config(tls)
+                .unwrap_or_else(|e| fail(&format!("TLS: {e}")));
         }
-        endpoint = endpoint
-            .tls_config(tls)
-            .unwrap_or_else(|e| fail(&format!("TLS: {e}")));
-    }
-    let mut connecting = tokio::task::JoinSet::new();
-    for _ in 0..args.connections.max(1) {
-        let ep = endpoint.clone();
-        connecting.spawn(async move { ep.connect().await });
-    }
-    let mut channels = Vec::new();
-    while let Some(r) = connecting.join_next().await {
-        match r.expect("connect task") {
-            Ok(c) => channels.push(c),
-            Err(e) => fail(&format!("connect to {}: {e} ({e:?})", args.collector)),
+        let mut connecting = tokio::task::JoinSet::new();
+        for _ in 0..args.connections.max(1) {
+            let ep = endpoint.clone();
+            connecting.spawn(async move { ep.connect().await });
         }
+        let mut channels = Vec::new();
+        while let Some(r) = connecting.join_next().await {
+            match r.expect("connect task") {
+                Ok(c) => channels.push(c),
+                Err(e) => fail(&format!("connect to {url}: {e} ({e:?})")),
+            }
+        }
+        replicas.push(Replica {
+            channels,
+            down_until: Mutex::new(None),
+        });
     }
+    let ack_log = args.ack_log.as_ref().map(|path| {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap_or_else(|e| fail(&format!("--ack-log {}: {e}", path.display())));
+        Mutex::new(std::io::BufWriter::new(file))
+    });
 
     let watch = args.watch_pid;
     let ctx = Arc::new(Ctx {
         args,
-        channels,
+        replicas,
         fleet,
         secret,
         stats: Mutex::new(Stats::default()),
+        ack_log,
+        started: Instant::now(),
     });
 
     // Memory and descriptor samples of the collector, once a second.
@@ -759,6 +907,16 @@ async fn main() {
             .map(|p| p[key].as_u64().unwrap_or(0))
             .sum()
     };
+    // Per-key totals of a map field over the report phases (errors by code, acks by replica).
+    let sum_map = |key: &str| -> BTreeMap<String, u64> {
+        let mut total = BTreeMap::new();
+        for p in report_phases {
+            for (k, v) in p[key].as_object().into_iter().flatten() {
+                *total.entry(k.clone()).or_default() += v.as_u64().unwrap_or(0);
+            }
+        }
+        total
+    };
     let failed = sum("failed_total") + phases[0]["failed_total"].as_u64().unwrap_or(0);
     let expected_holdings: usize = ctx
         .fleet
@@ -796,11 +954,12 @@ async fn main() {
         })
     };
     let summary = serde_json::json!({
-        "collector": ctx.args.collector,
+        "collector": ctx.args.collector.join(" "),
+        "collectors": ctx.args.collector,
         "machine_prefix": prefix,
         "terminals": ctx.fleet.len(),
         "concurrency": ctx.args.concurrency,
-        "connections": ctx.channels.len(),
+        "connections": ctx.replicas.iter().map(|r| r.channels.len()).sum::<usize>(),
         "certs": [ctx.args.certs.0, ctx.args.certs.1],
         "changed_fraction": ctx.args.changed_fraction,
         "reports_elapsed_s": total_elapsed.as_secs_f64(),
@@ -810,6 +969,8 @@ async fn main() {
         "reports_superseded": sum("superseded"),
         "reports_failed": failed,
         "retries": sum("retries"),
+        "reports_errors_by_code": sum_map("errors_by_code"),
+        "reports_acknowledged_by_collector": sum_map("acknowledged_by_collector"),
         "throughput_per_s": sum("acknowledged") as f64 / total_elapsed.as_secs_f64().max(1e-9),
         "expected_live_holdings": expected_holdings,
         "watched_process": watched,
