@@ -19,9 +19,6 @@ use crate::reports::format::{self, Format};
 use crate::reports::{self, Fleet, ReportError, ReportKind, ReportParams};
 use crate::store::{SharedStore, StoreError};
 
-/// How long the fleet gauges of `/metrics` are reused: a 100k-terminal fleet takes a second
-/// to evaluate, and Prometheus scrapes every 15–60 s from possibly several servers.
-
 /// Shared state of the HTTP handlers.
 #[derive(Debug, Clone)]
 pub struct HttpState {

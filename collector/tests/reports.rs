@@ -103,6 +103,7 @@ both!(
     filters_by_office_and_hostname,
     terminals_offices_overview_and_detail,
     pair_expiry_follows_the_effective_rule,
+    streamed_fleet_reports_equal_the_built_ones,
     registry_import_all_or_nothing_and_idempotent,
     cli_and_http_return_identical_json,
     csv_bytes_are_excel_friendly,
@@ -939,6 +940,81 @@ async fn terminals_offices_overview_and_detail(fx: Fixture) {
             .unwrap()
             .is_none()
     );
+}
+
+/// `report terminals|multi-office|offices` through the front ends build their rows while
+/// writing them; the bytes must equal the built model reports' JSON and CSV.
+async fn streamed_fleet_reports_equal_the_built_ones(fx: Fixture) {
+    let a = enroll(&fx.store, "pc-stream-a").await;
+    let b = enroll(&fx.store, "pc-stream-b").await;
+    report(
+        &fx.store,
+        &a,
+        &[
+            (
+                ca().cert("1111111111", as_of() - Duration::days(3)),
+                Some(true),
+            ),
+            (ca().cert("2222222222", as_of() + Duration::days(30)), None),
+        ],
+        as_of(),
+    )
+    .await;
+    report(
+        &fx.store,
+        &b,
+        &[(
+            ca().cert("2222222222", as_of() + Duration::days(500)),
+            Some(true),
+        )],
+        as_of(),
+    )
+    .await;
+    registry::import(
+        fx.store.as_ref(),
+        "3333333333,空き事業所,本部,it@example.jp\n",
+        &OfficeNumberRule::default(),
+        as_of(),
+    )
+    .await
+    .unwrap();
+    let s = settings();
+    let params = ReportParams {
+        as_of: Some(as_of().to_rfc3339()),
+        ..ReportParams::default()
+    };
+    let streamed = |kind| {
+        let store = fx.store.clone();
+        let params = params.clone();
+        let s = s.clone();
+        async move {
+            let r = reports::params::run(store.as_ref(), kind, &params, Utc::now(), &s)
+                .await
+                .unwrap();
+            let mut csv = Vec::new();
+            reports::format::write_csv(&r, s.time_zone, &mut csv).unwrap();
+            (r.to_json(), String::from_utf8(csv).unwrap())
+        }
+    };
+    let store = fx.store.as_ref();
+    let terminals = reports::terminals(store, as_of(), 60, &s).await.unwrap();
+    let multi = reports::multi_office(store, as_of(), 60, &s).await.unwrap();
+    let offices = reports::offices(store, as_of(), 60, &s).await.unwrap();
+    assert_eq!(terminals.rows.len(), 2);
+    assert_eq!(multi.rows.len(), 1);
+    assert_eq!(
+        offices.rows.len(),
+        3,
+        "two held offices and one uncovered registry office"
+    );
+    let (json, csv) = streamed(ReportKind::Terminals).await;
+    assert_eq!(json, serde_json::to_string_pretty(&terminals).unwrap());
+    assert_eq!(csv.matches("\r\n").count(), 3, "{csv}");
+    let (json, _) = streamed(ReportKind::MultiOffice).await;
+    assert_eq!(json, serde_json::to_string_pretty(&multi).unwrap());
+    let (json, csv) = streamed(ReportKind::Offices).await;
+    assert_eq!(json, serde_json::to_string_pretty(&offices).unwrap());
+    assert!(csv.contains("\"空き事業所\""), "{csv}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,11 +2,11 @@
 //! Excel opens correctly with Japanese text (UTF-8 with BOM, CRLF, every field quoted). JSON is
 //! [`super::Report::to_json`].
 
-use certfleet_model::{ExpiringReport, OfficesReport, PairStatus, StaleReport, TerminalsReport};
+use certfleet_model::{ExpiringReport, OfficeRow, PairStatus, StaleReport, TerminalRow};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-use super::Report;
+use super::{FleetView, Report};
 
 /// Output formats of `report …` and `?format=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,8 +66,12 @@ type Rows<'a> = Box<dyn Iterator<Item = Vec<String>> + 'a>;
 fn cells(report: &Report, tz: Tz) -> (Vec<&'static str>, Rows<'_>) {
     match report {
         Report::Expiring(r) => expiring_cells(r, tz),
-        Report::Terminals(r) => terminals_cells(r, tz),
-        Report::Offices(r) => offices_cells(r, tz),
+        Report::Fleet(r) => match r.view() {
+            FleetView::Terminals | FleetView::MultiOffice => {
+                terminals_cells(Box::new(r.terminal_rows()), tz)
+            }
+            FleetView::Offices => offices_cells(Box::new(r.office_rows()), tz),
+        },
         Report::Stale(r) => stale_cells(r, tz),
     }
 }
@@ -126,7 +130,10 @@ fn expiring_cells(r: &ExpiringReport, tz: Tz) -> (Vec<&'static str>, Rows<'_>) {
     (header, Box::new(rows))
 }
 
-fn terminals_cells(r: &TerminalsReport, tz: Tz) -> (Vec<&'static str>, Rows<'_>) {
+fn terminals_cells<'a>(
+    rows: Box<dyn Iterator<Item = TerminalRow> + 'a>,
+    tz: Tz,
+) -> (Vec<&'static str>, Rows<'a>) {
     let header = vec![
         "terminal_id",
         "hostname",
@@ -139,7 +146,7 @@ fn terminals_cells(r: &TerminalsReport, tz: Tz) -> (Vec<&'static str>, Rows<'_>)
         "soonest_not_after",
         "offices",
     ];
-    let rows = r.rows.iter().map(move |t| {
+    let rows = rows.map(move |t| {
         vec![
             t.terminal.id.to_string(),
             t.terminal.hostname.clone(),
@@ -169,7 +176,10 @@ fn terminals_cells(r: &TerminalsReport, tz: Tz) -> (Vec<&'static str>, Rows<'_>)
     (header, Box::new(rows))
 }
 
-fn offices_cells(r: &OfficesReport, tz: Tz) -> (Vec<&'static str>, Rows<'_>) {
+fn offices_cells<'a>(
+    rows: Box<dyn Iterator<Item = OfficeRow> + 'a>,
+    tz: Tz,
+) -> (Vec<&'static str>, Rows<'a>) {
     let header = vec![
         "office_number",
         "office_name",
@@ -182,7 +192,7 @@ fn offices_cells(r: &OfficesReport, tz: Tz) -> (Vec<&'static str>, Rows<'_>) {
         "uncovered",
         "terminals",
     ];
-    let rows = r.rows.iter().map(move |o| {
+    let rows = rows.map(move |o| {
         let count = |s: PairStatus| o.terminals.iter().filter(|t| t.status == s).count();
         vec![
             o.office_number.clone(),

@@ -369,29 +369,46 @@ impl Fleet {
 
     /// One [`TerminalRow`] per terminal, ordered by hostname then id.
     pub fn terminal_rows(&self, s: &ReportSettings) -> Vec<TerminalRow> {
+        self.terminal_rows_iter(s).collect()
+    }
+
+    /// [`Fleet::terminal_rows`], built one at a time as the caller consumes them.
+    pub fn terminal_rows_iter<'a>(
+        &'a self,
+        s: &'a ReportSettings,
+    ) -> impl Iterator<Item = TerminalRow> + 'a {
         let by_terminal = self.pairs_by_terminal();
         let names = self.names();
-        self.terminals
-            .iter()
-            .map(|t| {
-                let pairs = by_terminal.get(&t.id).map(Vec::as_slice).unwrap_or(&[]);
-                terminal_row(t, pairs, &names, self.as_of, s)
-            })
-            .collect()
+        self.terminals.iter().map(move |t| {
+            let pairs = by_terminal.get(&t.id).map(Vec::as_slice).unwrap_or(&[]);
+            terminal_row(t, pairs, &names, self.as_of, s)
+        })
     }
 
     /// One [`OfficeRow`] per office held anywhere or in the registry, by office number.
     pub fn office_rows(&self, s: &ReportSettings) -> Vec<OfficeRow> {
+        self.office_rows_iter(s).collect()
+    }
+
+    /// [`Fleet::office_rows`], built one at a time as the caller consumes them; only the
+    /// grouping (an index per pair) exists up front.
+    pub fn office_rows_iter<'a>(
+        &'a self,
+        s: &'a ReportSettings,
+    ) -> impl Iterator<Item = OfficeRow> + 'a {
         let tz = s.time_zone;
-        let mut offices: BTreeMap<&str, Vec<TerminalOfOffice>> = BTreeMap::new();
+        let mut offices: BTreeMap<&str, Vec<FleetPair<'a>>> = BTreeMap::new();
         for e in &self.registry {
             offices.entry(&e.office_number).or_default();
         }
         for fp in self.pairs() {
-            offices
-                .entry(fp.office_number)
-                .or_default()
-                .push(TerminalOfOffice {
+            offices.entry(fp.office_number).or_default().push(fp);
+        }
+        let names = self.names();
+        offices.into_iter().map(move |(office, pairs)| {
+            let mut terminals: Vec<TerminalOfOffice> = pairs
+                .into_iter()
+                .map(|fp| TerminalOfOffice {
                     terminal: terminal_ref(fp.terminal),
                     status: fp.status,
                     not_after: fp.not_after,
@@ -401,12 +418,9 @@ impl Fleet {
                         self.as_of,
                         s.stale_after_days,
                     ),
-                });
-        }
-        let names = self.names();
-        offices
-            .into_iter()
-            .map(|(office, mut terminals)| {
+                })
+                .collect();
+            {
                 terminals.sort_by(|a, b| {
                     (a.not_after, &a.terminal.hostname, a.terminal.id).cmp(&(
                         b.not_after,
@@ -426,8 +440,8 @@ impl Fleet {
                     // SPEC §5: only registry offices can be uncovered.
                     uncovered: entry.is_some() && !covered,
                 }
-            })
-            .collect()
+            }
+        })
     }
 
     /// Fleet-wide counts and the timeline.
@@ -548,6 +562,108 @@ fn terminal_row(
         stale: semantics::is_stale(t.last_report_at, as_of, s.stale_after_days),
         soonest_not_after: offices.iter().map(|o| o.not_after).min(),
         offices,
+    }
+}
+
+/// Which fleet-wide report a [`FleetReport`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FleetView {
+    /// [`TerminalsReport`]: every terminal.
+    Terminals,
+    /// [`TerminalsReport`] of the terminals holding two or more offices.
+    MultiOffice,
+    /// [`OfficesReport`].
+    Offices,
+}
+
+/// A fleet-wide report whose rows are built while it is written: at 100k terminals the
+/// finished rows alone would take ≈ 60 MB, the fleet they come from a third of that. It
+/// serializes exactly like the [`TerminalsReport`] / [`OfficesReport`] it stands for.
+#[derive(Debug)]
+pub struct FleetReport {
+    fleet: Fleet,
+    settings: ReportSettings,
+    view: FleetView,
+}
+
+impl FleetReport {
+    /// Loads the fleet for `view`.
+    pub async fn load(
+        store: &dyn Store,
+        view: FleetView,
+        as_of: DateTime<Utc>,
+        within_days: u32,
+        s: &ReportSettings,
+    ) -> Result<FleetReport, ReportError> {
+        Ok(FleetReport {
+            fleet: Fleet::load(store, as_of, within_days, Vec::new()).await?,
+            settings: s.clone(),
+            view,
+        })
+    }
+
+    pub fn view(&self) -> FleetView {
+        self.view
+    }
+
+    pub fn as_of(&self) -> DateTime<Utc> {
+        self.fleet.as_of
+    }
+
+    /// The rows of a `Terminals` or `MultiOffice` view.
+    pub fn terminal_rows(&self) -> impl Iterator<Item = TerminalRow> + '_ {
+        let min_offices = if self.view == FleetView::MultiOffice {
+            2
+        } else {
+            0
+        };
+        self.fleet
+            .terminal_rows_iter(&self.settings)
+            .filter(move |r| r.offices.len() >= min_offices)
+    }
+
+    /// The rows of an `Offices` view.
+    pub fn office_rows(&self) -> impl Iterator<Item = OfficeRow> + '_ {
+        self.fleet.office_rows_iter(&self.settings)
+    }
+}
+
+/// Serializes the rows of an iterator as a JSON array while they are produced.
+struct SerializeRows<I>(std::cell::RefCell<Option<I>>);
+
+impl<I> serde::Serialize for SerializeRows<I>
+where
+    I: Iterator,
+    I::Item: serde::Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let rows = self.0.borrow_mut().take();
+        serializer.collect_seq(rows.into_iter().flatten())
+    }
+}
+
+impl serde::Serialize for FleetReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        // Field for field what `#[derive(Serialize)]` writes for the model reports.
+        let name = match self.view {
+            FleetView::Offices => "OfficesReport",
+            _ => "TerminalsReport",
+        };
+        let mut st = serializer.serialize_struct(name, 3)?;
+        st.serialize_field("as_of", &self.fleet.as_of)?;
+        st.serialize_field("within_days", &self.fleet.within_days)?;
+        match self.view {
+            FleetView::Offices => st.serialize_field(
+                "rows",
+                &SerializeRows(std::cell::RefCell::new(Some(self.office_rows()))),
+            )?,
+            _ => st.serialize_field(
+                "rows",
+                &SerializeRows(std::cell::RefCell::new(Some(self.terminal_rows()))),
+            )?,
+        }
+        st.end()
     }
 }
 

@@ -2,12 +2,12 @@
 //! string become one [`ReportParams`], which [`run`] turns into one [`Report`]. That single
 //! path is why the CLI and the API return identical JSON for the same query.
 
-use certfleet_model::{ExpiringQuery, ExpiringReport, OfficesReport, StaleReport, TerminalsReport};
+use certfleet_model::{ExpiringQuery, ExpiringReport, StaleReport};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use super::ReportError;
+use super::{FleetView, ReportError};
 use crate::config::ReportSettings;
 use crate::store::Store;
 
@@ -61,12 +61,12 @@ pub struct ReportParams {
 }
 
 /// A built report of any kind; serializes as the model type inside (no wrapper).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Report {
     Expiring(ExpiringReport),
-    Terminals(TerminalsReport),
-    Offices(OfficesReport),
+    /// `terminals`, `multi-office` and `offices`: rows built while written.
+    Fleet(super::FleetReport),
     Stale(StaleReport),
 }
 
@@ -149,13 +149,14 @@ pub async fn run(
             };
             Report::Expiring(super::expiring(store, &q, s).await?)
         }
-        ReportKind::Terminals => {
-            Report::Terminals(super::terminals(store, as_of, within, s).await?)
+        ReportKind::Terminals | ReportKind::MultiOffice | ReportKind::Offices => {
+            let view = match kind {
+                ReportKind::Terminals => FleetView::Terminals,
+                ReportKind::MultiOffice => FleetView::MultiOffice,
+                _ => FleetView::Offices,
+            };
+            Report::Fleet(super::FleetReport::load(store, view, as_of, within, s).await?)
         }
-        ReportKind::MultiOffice => {
-            Report::Terminals(super::multi_office(store, as_of, within, s).await?)
-        }
-        ReportKind::Offices => Report::Offices(super::offices(store, as_of, within, s).await?),
         ReportKind::Stale => Report::Stale(
             super::stale(
                 store,
