@@ -78,6 +78,9 @@ pub struct DashboardSection {
     pub session_key_file: Option<PathBuf>,
     /// Mark cookies `Secure` (set when a TLS proxy fronts the dashboard).
     pub secure_cookies: Option<bool>,
+    /// Seconds the fleet-wide pages (overview, offices, multi-office) reuse one load of the
+    /// fleet; 0 loads it for every page. Default 10.
+    pub fleet_cache_seconds: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,7 +97,13 @@ pub struct DashboardSettings {
     pub users: Vec<(String, String)>,
     pub session_key: Option<Vec<u8>>,
     pub secure_cookies: bool,
+    /// How long the fleet-wide pages reuse one load of the fleet.
+    pub fleet_cache: std::time::Duration,
 }
+
+/// Default of `dashboard.fleet_cache_seconds`: at 100k terminals loading the fleet takes a
+/// few hundred milliseconds, which each page view would otherwise pay.
+pub const DEFAULT_FLEET_CACHE_SECONDS: u32 = 10;
 
 impl std::fmt::Debug for DashboardSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -135,10 +144,20 @@ fn resolve_dashboard(section: &DashboardSection) -> Result<DashboardSettings, Co
         }
         None => None,
     };
+    let cache_seconds = section
+        .fleet_cache_seconds
+        .unwrap_or(DEFAULT_FLEET_CACHE_SECONDS);
+    if cache_seconds > 3600 {
+        return Err(invalid(
+            "dashboard.fleet_cache_seconds",
+            "must be at most 3600 (one hour)",
+        ));
+    }
     Ok(DashboardSettings {
         users,
         session_key,
         secure_cookies: section.secure_cookies.unwrap_or(false),
+        fleet_cache: std::time::Duration::from_secs(u64::from(cache_seconds)),
     })
 }
 

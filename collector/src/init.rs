@@ -153,6 +153,8 @@ api_token_file = "api-token.txt"
 # users = [{{ username = "admin", password_hash = "$argon2id$..." }}]
 # Signs session cookies; every replica must use the same file.
 session_key_file = "session-key.txt"
+# Seconds the overview, offices and multi-office pages reuse one load of the fleet (0: none).
+# fleet_cache_seconds = 10
 
 [limits]
 max_message_bytes = 4194304

@@ -2,6 +2,7 @@
 //! feeds it from the same report code as the CLI and the JSON API.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use certfleet_dashboard::{DashboardConfig, DashboardData, DataError};
@@ -12,8 +13,8 @@ use certfleet_model::{
 use chrono::{DateTime, Utc};
 
 use crate::config::{ReportSettings, Settings};
-use crate::reports::{self, ReportError};
-use crate::store::{SharedStore, StoreError};
+use crate::reports::{self, Fleet, FleetData, ReportError};
+use crate::store::{SharedStore, Store, StoreError};
 
 /// Report errors as the dashboard shows them; details go to the log only.
 fn data_error(e: ReportError) -> DataError {
@@ -34,6 +35,45 @@ fn store_error(e: StoreError) -> DataError {
 pub struct ReportData {
     store: SharedStore,
     settings: ReportSettings,
+    fleet: Arc<FleetCache>,
+}
+
+/// One load of the fleet reused by the fleet-wide pages for `max_age`: at 100k terminals a
+/// load takes a few hundred milliseconds, a view of a loaded fleet a few. Only the stored
+/// data is shared; every page still views it at its own `as_of` and window.
+#[derive(Debug)]
+struct FleetCache {
+    max_age: Duration,
+    // A tokio mutex: concurrent page views wait for one load instead of each running it.
+    entry: tokio::sync::Mutex<Option<(Instant, Arc<FleetData>)>>,
+}
+
+impl FleetCache {
+    async fn get(&self, store: &dyn Store) -> Result<Arc<FleetData>, ReportError> {
+        self.get_at(store, Instant::now()).await
+    }
+
+    /// [`FleetCache::get`] at a given instant (tests pass their own clock: the SQLite pool's
+    /// timeouts do not survive paused tokio time).
+    async fn get_at(&self, store: &dyn Store, now: Instant) -> Result<Arc<FleetData>, ReportError> {
+        let mut entry = self.entry.lock().await;
+        if let Some((loaded_at, data)) = entry.as_ref()
+            && now.saturating_duration_since(*loaded_at) < self.max_age
+        {
+            return Ok(data.clone());
+        }
+        let data = Arc::new(FleetData::load(store, Vec::new()).await?);
+        *entry = Some((now, data.clone()));
+        Ok(data)
+    }
+}
+
+impl ReportData {
+    /// The fleet viewed at `as_of` with a window of `within_days`.
+    async fn fleet(&self, as_of: DateTime<Utc>, within_days: u32) -> Result<Fleet, ReportError> {
+        let data = self.fleet.get(self.store.as_ref()).await?;
+        Fleet::view(data, as_of, within_days)
+    }
 }
 
 #[async_trait]
@@ -43,9 +83,8 @@ impl DashboardData for ReportData {
         as_of: DateTime<Utc>,
         within_days: u32,
     ) -> Result<Overview, DataError> {
-        reports::overview(self.store.as_ref(), as_of, within_days, &self.settings)
-            .await
-            .map_err(data_error)
+        let fleet = self.fleet(as_of, within_days).await.map_err(data_error)?;
+        Ok(fleet.overview(&self.settings))
     }
 
     async fn expiring(&self, q: &ExpiringQuery) -> Result<ExpiringReport, DataError> {
@@ -59,9 +98,12 @@ impl DashboardData for ReportData {
         as_of: DateTime<Utc>,
         within_days: u32,
     ) -> Result<TerminalsReport, DataError> {
-        reports::terminals(self.store.as_ref(), as_of, within_days, &self.settings)
-            .await
-            .map_err(data_error)
+        let fleet = self.fleet(as_of, within_days).await.map_err(data_error)?;
+        Ok(TerminalsReport {
+            as_of,
+            within_days: fleet.within_days,
+            rows: fleet.terminal_rows(&self.settings),
+        })
     }
 
     async fn offices(
@@ -69,9 +111,12 @@ impl DashboardData for ReportData {
         as_of: DateTime<Utc>,
         within_days: u32,
     ) -> Result<OfficesReport, DataError> {
-        reports::offices(self.store.as_ref(), as_of, within_days, &self.settings)
-            .await
-            .map_err(data_error)
+        let fleet = self.fleet(as_of, within_days).await.map_err(data_error)?;
+        Ok(OfficesReport {
+            as_of,
+            within_days: fleet.within_days,
+            rows: fleet.office_rows(&self.settings),
+        })
     }
 
     async fn office(
@@ -146,6 +191,69 @@ pub fn dashboard_router(settings: &Settings, store: SharedStore, loopback: bool)
         Arc::new(ReportData {
             store,
             settings: settings.reports.clone(),
+            fleet: Arc::new(FleetCache {
+                max_age: settings.dashboard.fleet_cache,
+                entry: tokio::sync::Mutex::new(None),
+            }),
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(machine_id: &str) -> crate::store::TerminalFacts {
+        crate::store::TerminalFacts {
+            machine_id: machine_id.into(),
+            hostname: machine_id.into(),
+            os_name: "Windows".into(),
+            os_version: "10".into(),
+            agent_version: "0.1.0".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn fleet_pages_reuse_one_load_for_max_age_then_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::open(None, dir.path(), 2).await.unwrap();
+        let cache = FleetCache {
+            max_age: Duration::from_secs(10),
+            entry: tokio::sync::Mutex::new(None),
+        };
+        let enroll = |id: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .enroll(
+                        &facts(id),
+                        &format!("key-{id}"),
+                        crate::store::EnrollAuthority::Agent {
+                            presented_key_hash: None,
+                        },
+                        Utc::now(),
+                    )
+                    .await
+                    .unwrap();
+            }
+        };
+        let start = Instant::now();
+        enroll("pc-1").await;
+        let first = cache.get_at(store.as_ref(), start).await.unwrap();
+        assert_eq!(first.terminal_count(), 1);
+        enroll("pc-2").await;
+        let later = start + Duration::from_secs(9);
+        let reused = cache.get_at(store.as_ref(), later).await.unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &reused),
+            "within max_age the load is reused"
+        );
+        let expired = start + Duration::from_secs(10);
+        let reloaded = cache.get_at(store.as_ref(), expired).await.unwrap();
+        assert_eq!(
+            reloaded.terminal_count(),
+            2,
+            "after max_age the fleet is loaded again"
+        );
+    }
 }

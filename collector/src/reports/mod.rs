@@ -8,6 +8,7 @@ pub mod params;
 pub mod semantics;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use certfleet_model::{
     CertificateRef, ExpiringQuery, ExpiringReport, HoldingView, LocationView, OfficeEntry,
@@ -249,46 +250,59 @@ fn pair_row(
     }
 }
 
-/// Every non-revoked terminal with the effective expiry of each of its pairs, plus the
-/// registry: what the fleet-wide reports, the overview and the metrics are computed from.
-#[derive(Debug)]
-pub struct Fleet {
-    pub as_of: DateTime<Utc>,
-    pub within_days: u32,
+/// The fleet as stored: every non-revoked terminal, the effective expiry of each of its
+/// pairs and the registry. Independent of `as_of` and the window, so one load can serve
+/// several views (the dashboard reuses one for a few seconds).
+#[derive(Debug, Default)]
+pub struct FleetData {
     terminals: Vec<TerminalInfo>,
-    /// Pairs sorted by terminal id, then office number.
-    pairs: Vec<FleetPairData>,
+    /// Sorted by terminal id, then office number. One narrow row per pair on purpose: a
+    /// 300k-holding fleet has 260k of them in memory at once.
+    pairs: Vec<PairExpiry>,
     registry: Vec<OfficeEntry>,
 }
 
-/// What the fleet-wide views need of one pair: its effective expiry and status. Narrow on
-/// purpose: a 300k-holding fleet has 260k of these in memory at once.
-#[derive(Debug)]
-struct FleetPairData {
-    terminal_id: TerminalId,
-    office_number: String,
-    not_after: DateTime<Utc>,
-    status: PairStatus,
+impl FleetData {
+    /// Loads the effective expiry of every live pair, every terminal and the registry
+    /// (only `terminal_ids` when not empty).
+    #[tracing::instrument(skip(store), err)]
+    pub async fn load(
+        store: &dyn Store,
+        terminal_ids: Vec<TerminalId>,
+    ) -> Result<FleetData, ReportError> {
+        // Three independent reads on separate pool connections: the database works on them
+        // side by side. (Not one snapshot: a report between them can make a terminal's pairs
+        // and its row disagree, which `Fleet::pairs` tolerates by skipping unknown terminals.)
+        let terminal_filter = TerminalFilter {
+            ids: terminal_ids.clone(),
+            ..TerminalFilter::default()
+        };
+        let (pairs, terminals, registry) = tokio::try_join!(
+            store.pair_expiries(&terminal_ids, &[]),
+            store.report_terminals(&terminal_filter),
+            store.list_offices(),
+        )?;
+        Ok(FleetData {
+            terminals,
+            pairs,
+            registry,
+        })
+    }
+
+    /// Non-revoked terminals loaded.
+    pub fn terminal_count(&self) -> usize {
+        self.terminals.len()
+    }
 }
 
-impl FleetPairData {
-    fn from_expiry(p: PairExpiry, as_of: DateTime<Utc>, within_days: u32) -> Self {
-        FleetPairData {
-            status: semantics::status(p.not_after, as_of, within_days),
-            terminal_id: p.terminal_id,
-            office_number: p.office_number,
-            not_after: p.not_after,
-        }
-    }
-
-    fn from_evaluated(p: &Pair) -> Self {
-        FleetPairData {
-            terminal_id: p.terminal_id,
-            office_number: p.effective.office_number.clone(),
-            not_after: p.effective.not_after,
-            status: p.status,
-        }
-    }
+/// [`FleetData`] seen at `as_of` with a window: what the fleet-wide reports, the overview
+/// and the metrics are computed from. Statuses are derived on the fly from the stored
+/// expiries, so building a view is free.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    pub as_of: DateTime<Utc>,
+    pub within_days: u32,
+    data: Arc<FleetData>,
 }
 
 /// A pair as the fleet-wide views see it.
@@ -301,8 +315,7 @@ pub struct FleetPair<'a> {
 }
 
 impl Fleet {
-    /// Loads the effective expiry of every live pair and every terminal.
-    #[tracing::instrument(skip(store), err)]
+    /// Loads the fleet and views it at `as_of` with a window of `within_days`.
     pub async fn load(
         store: &dyn Store,
         as_of: DateTime<Utc>,
@@ -310,58 +323,56 @@ impl Fleet {
         terminal_ids: Vec<TerminalId>,
     ) -> Result<Fleet, ReportError> {
         let within = within_checked(within_days)?;
-        // Three independent reads on separate pool connections: the database works on them
-        // side by side. (Not one snapshot: a report between them can make a terminal's pairs
-        // and its row disagree, which `pairs()` tolerates by skipping unknown terminals.)
-        let terminal_filter = TerminalFilter {
-            ids: terminal_ids.clone(),
-            ..TerminalFilter::default()
-        };
-        let (pairs, terminals, registry) = tokio::try_join!(
-            store.pair_expiries(&terminal_ids, &[]),
-            store.report_terminals(&terminal_filter),
-            store.list_offices(),
-        )?;
+        let data = FleetData::load(store, terminal_ids).await?;
+        Fleet::view(Arc::new(data), as_of, within)
+    }
+
+    /// Views already loaded data at `as_of` with a window of `within_days`.
+    pub fn view(
+        data: Arc<FleetData>,
+        as_of: DateTime<Utc>,
+        within_days: u32,
+    ) -> Result<Fleet, ReportError> {
         Ok(Fleet {
             as_of,
-            within_days: within,
-            terminals,
-            pairs: pairs
-                .into_iter()
-                .map(|p| FleetPairData::from_expiry(p, as_of, within))
-                .collect(),
-            registry,
+            within_days: within_checked(within_days)?,
+            data,
         })
+    }
+
+    fn status(&self, not_after: DateTime<Utc>) -> PairStatus {
+        semantics::status(not_after, self.as_of, self.within_days)
     }
 
     /// Every evaluated pair whose terminal is known, with its terminal.
     pub fn pairs(&self) -> impl Iterator<Item = FleetPair<'_>> {
         let by_id: HashMap<TerminalId, &TerminalInfo> =
-            self.terminals.iter().map(|t| (t.id, t)).collect();
-        self.pairs.iter().filter_map(move |p| {
+            self.data.terminals.iter().map(|t| (t.id, t)).collect();
+        self.data.pairs.iter().filter_map(move |p| {
             by_id.get(&p.terminal_id).map(|t| FleetPair {
                 terminal: t,
                 office_number: &p.office_number,
                 not_after: p.not_after,
-                status: p.status,
+                status: self.status(p.not_after),
             })
         })
     }
 
     pub fn terminals(&self) -> &[TerminalInfo] {
-        &self.terminals
+        &self.data.terminals
     }
 
-    fn pairs_by_terminal(&self) -> HashMap<TerminalId, Vec<&FleetPairData>> {
-        let mut map: HashMap<TerminalId, Vec<&FleetPairData>> = HashMap::new();
-        for p in &self.pairs {
+    fn pairs_by_terminal(&self) -> HashMap<TerminalId, Vec<&PairExpiry>> {
+        let mut map: HashMap<TerminalId, Vec<&PairExpiry>> = HashMap::new();
+        for p in &self.data.pairs {
             map.entry(p.terminal_id).or_default().push(p);
         }
         map
     }
 
     fn names(&self) -> HashMap<&str, &OfficeEntry> {
-        self.registry
+        self.data
+            .registry
             .iter()
             .map(|e| (e.office_number.as_str(), e))
             .collect()
@@ -379,9 +390,9 @@ impl Fleet {
     ) -> impl Iterator<Item = TerminalRow> + 'a {
         let by_terminal = self.pairs_by_terminal();
         let names = self.names();
-        self.terminals.iter().map(move |t| {
+        self.data.terminals.iter().map(move |t| {
             let pairs = by_terminal.get(&t.id).map(Vec::as_slice).unwrap_or(&[]);
-            terminal_row(t, pairs, &names, self.as_of, s)
+            terminal_row(t, pairs, &names, self, s)
         })
     }
 
@@ -398,7 +409,7 @@ impl Fleet {
     ) -> impl Iterator<Item = OfficeRow> + 'a {
         let tz = s.time_zone;
         let mut offices: BTreeMap<&str, Vec<FleetPair<'a>>> = BTreeMap::new();
-        for e in &self.registry {
+        for e in &self.data.registry {
             offices.entry(&e.office_number).or_default();
         }
         for fp in self.pairs() {
@@ -494,6 +505,7 @@ impl Fleet {
             }
         }
         let stale_terminals = self
+            .data
             .terminals
             .iter()
             .filter(|t| semantics::is_stale(t.last_report_at, self.as_of, s.stale_after_days))
@@ -501,15 +513,17 @@ impl Fleet {
         // Counted directly: building every OfficeRow (with a terminal reference per pair) only
         // to count them costs tens of MB on a 300k-pair fleet.
         let mut offices: HashMap<&str, bool> = self
+            .data
             .registry
             .iter()
             .map(|e| (e.office_number.as_str(), false))
             .collect();
-        for p in &self.pairs {
+        for p in &self.data.pairs {
             let covered = offices.entry(p.office_number.as_str()).or_default();
-            *covered |= p.status != PairStatus::Expired;
+            *covered |= self.status(p.not_after) != PairStatus::Expired;
         }
         let uncovered = self
+            .data
             .registry
             .iter()
             .filter(|e| offices.get(e.office_number.as_str()) == Some(&false))
@@ -521,7 +535,7 @@ impl Fleet {
             renew_now,
             expiring,
             ok,
-            terminals: count_u32(self.terminals.len()),
+            terminals: count_u32(self.data.terminals.len()),
             stale_terminals: count_u32(stale_terminals),
             offices: count_u32(offices.len()),
             uncovered_offices: count_u32(uncovered),
@@ -536,18 +550,19 @@ fn count_u32(n: usize) -> u32 {
 
 fn terminal_row(
     t: &TerminalInfo,
-    pairs: &[&FleetPairData],
+    pairs: &[&PairExpiry],
     names: &HashMap<&str, &OfficeEntry>,
-    as_of: DateTime<Utc>,
+    fleet: &Fleet,
     s: &ReportSettings,
 ) -> TerminalRow {
     let tz = s.time_zone;
+    let as_of = fleet.as_of;
     let mut offices: Vec<OfficeOnTerminal> = pairs
         .iter()
         .map(|p| OfficeOnTerminal {
             office_number: p.office_number.clone(),
             office_name: names.get(p.office_number.as_str()).map(|e| e.name.clone()),
-            status: p.status,
+            status: fleet.status(p.not_after),
             not_after: p.not_after,
             days_left: semantics::days_left(p.not_after, as_of, tz),
         })
@@ -744,16 +759,12 @@ pub async fn office(
         .into_iter()
         .filter(|e| e.office_number == office_number)
         .collect();
-    let fleet = Fleet {
-        as_of,
-        within_days: within,
+    let data = FleetData {
         terminals,
-        pairs: pairs
-            .into_iter()
-            .map(|p| FleetPairData::from_expiry(p, as_of, within))
-            .collect(),
+        pairs,
         registry,
     };
+    let fleet = Fleet::view(Arc::new(data), as_of, within)?;
     Ok(fleet
         .office_rows(s)
         .into_iter()
@@ -856,16 +867,19 @@ pub async fn terminal_detail(
         .iter()
         .map(|p| p.effective.sha256.as_str())
         .collect();
-    let fleet = Fleet {
-        as_of,
-        within_days: within,
+    let data = FleetData {
         terminals: vec![terminal],
         pairs: evaluated
             .iter()
-            .map(FleetPairData::from_evaluated)
+            .map(|p| PairExpiry {
+                terminal_id: p.terminal_id,
+                office_number: p.effective.office_number.clone(),
+                not_after: p.effective.not_after,
+            })
             .collect(),
         registry: store.list_offices().await?,
     };
+    let fleet = Fleet::view(Arc::new(data), as_of, within)?;
     let row = fleet
         .terminal_rows(s)
         .into_iter()
