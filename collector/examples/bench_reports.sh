@@ -1,5 +1,6 @@
 #!/bin/sh
-# Report benchmark (BENCHMARKS.md "## Reports"). Needs an empty PostgreSQL database:
+# Report benchmark (BENCHMARKS.md "## Reports"). Needs an empty PostgreSQL database (or
+# REUSE_FLEET=1 and the fleet of an earlier run):
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/fleet collector/examples/bench_reports.sh
 # Builds release binaries, generates the fleet, starts `certfleet-collector serve` on it and
 # times the report API, the CLI, /metrics and the collector's memory.
