@@ -2,12 +2,9 @@
 //! `.sst`): any input must give a result or an error, never a panic or an overlong loop.
 #![no_main]
 
+#[path = "../checks/element.rs"]
+mod check;
+
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = certfleet_agent::element::parse_element(data);
-    let store = certfleet_agent::element::parse_store(data);
-    for el in store.elements {
-        let _ = certfleet_certinfo::parse_der(&el.der);
-    }
-});
+fuzz_target!(|data: &[u8]| check::run(data));
