@@ -52,5 +52,11 @@ cargo build --workspace --bins --locked
 echo "== cargo test"
 cargo test --workspace --locked
 
+# Fuzzing smoke (issue 8): every cargo-fuzz target replays its committed corpus, then fuzzes for
+# ~25 s; fails on a crash or build failure. Builds go to $CARGO_TARGET_DIR/fuzz (cold: ~30 min
+# on a busy 2-core machine, warm: seconds). Details and the long runs: BENCHMARKS.md "Fuzzing".
+echo "== fuzz smoke (scripts/fuzz-smoke.sh)"
+./scripts/fuzz-smoke.sh
+
 echo "== deploy/ artefacts (systemd, Kubernetes, compose, Dockerfile, Prometheus, Grafana, PowerShell)"
 ./scripts/check-deploy.sh
