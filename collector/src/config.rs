@@ -78,8 +78,8 @@ pub struct DashboardSection {
     pub session_key_file: Option<PathBuf>,
     /// Mark cookies `Secure` (set when a TLS proxy fronts the dashboard).
     pub secure_cookies: Option<bool>,
-    /// Seconds the fleet-wide pages (overview, offices, multi-office) reuse one load of the
-    /// fleet; 0 loads it for every page. Default 10.
+    /// Seconds the fleet-wide pages (overview, offices, multi-office and the unfiltered
+    /// expiring table) reuse one load; 0 loads for every page. Default 10.
     pub fleet_cache_seconds: Option<u32>,
 }
 

@@ -153,7 +153,8 @@ api_token_file = "api-token.txt"
 # users = [{{ username = "admin", password_hash = "$argon2id$..." }}]
 # Signs session cookies; every replica must use the same file.
 session_key_file = "session-key.txt"
-# Seconds the overview, offices and multi-office pages reuse one load of the fleet (0: none).
+# Seconds the overview, offices, multi-office and unfiltered expiring pages reuse one load
+# of the fleet (0: none).
 # fleet_cache_seconds = 10
 
 [limits]

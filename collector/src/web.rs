@@ -1,6 +1,7 @@
 //! The dashboard as the collector serves it: [`certfleet_dashboard`] renders, and this module
 //! feeds it from the same report code as the CLI and the JSON API.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{ReportSettings, Settings};
 use crate::reports::{self, Fleet, FleetData, ReportError};
-use crate::store::{SharedStore, Store, StoreError};
+use crate::store::{SharedStore, StoreError};
 
 /// Report errors as the dashboard shows them; details go to the log only.
 fn data_error(e: ReportError) -> DataError {
@@ -35,45 +36,79 @@ fn store_error(e: StoreError) -> DataError {
 pub struct ReportData {
     store: SharedStore,
     settings: ReportSettings,
-    fleet: Arc<FleetCache>,
+    fleet: Arc<Recent<FleetData>>,
+    expiring: Arc<Recent<(ExpiringQuery, ExpiringReport)>>,
 }
 
-/// One load of the fleet reused by the fleet-wide pages for `max_age`: at 100k terminals a
-/// load takes a few hundred milliseconds, a view of a loaded fleet a few. Only the stored
-/// data is shared; every page still views it at its own `as_of` and window.
+/// The last load of something the dashboard reads often, reused for `max_age`: at 100k
+/// terminals loading the fleet or the unfiltered expiring report takes several hundred
+/// milliseconds, filtering, sorting and paging a loaded one a few.
 #[derive(Debug)]
-struct FleetCache {
+struct Recent<T> {
     max_age: Duration,
     // A tokio mutex: concurrent page views wait for one load instead of each running it.
-    entry: tokio::sync::Mutex<Option<(Instant, Arc<FleetData>)>>,
+    entry: tokio::sync::Mutex<Option<(Instant, Arc<T>)>>,
 }
 
-impl FleetCache {
-    async fn get(&self, store: &dyn Store) -> Result<Arc<FleetData>, ReportError> {
-        self.get_at(store, Instant::now()).await
+impl<T> Recent<T> {
+    fn new(max_age: Duration) -> Self {
+        Recent {
+            max_age,
+            entry: tokio::sync::Mutex::new(None),
+        }
     }
 
-    /// [`FleetCache::get`] at a given instant (tests pass their own clock: the SQLite pool's
-    /// timeouts do not survive paused tokio time).
-    async fn get_at(&self, store: &dyn Store, now: Instant) -> Result<Arc<FleetData>, ReportError> {
+    /// The entry loaded less than `max_age` before `now` if `fits` accepts it, else a fresh
+    /// `load` (which replaces it). Tests pass their own `now`: the SQLite pool's timeouts do
+    /// not survive paused tokio time.
+    async fn get_at<F>(
+        &self,
+        now: Instant,
+        fits: impl Fn(&T) -> bool,
+        load: F,
+    ) -> Result<Arc<T>, ReportError>
+    where
+        F: Future<Output = Result<T, ReportError>>,
+    {
         let mut entry = self.entry.lock().await;
-        if let Some((loaded_at, data)) = entry.as_ref()
+        if let Some((loaded_at, value)) = entry.as_ref()
             && now.saturating_duration_since(*loaded_at) < self.max_age
+            && fits(value)
         {
-            return Ok(data.clone());
+            return Ok(value.clone());
         }
-        let data = Arc::new(FleetData::load(store, Vec::new()).await?);
-        *entry = Some((now, data.clone()));
-        Ok(data)
+        // The old entry goes first, so it is not held next to its replacement.
+        *entry = None;
+        let value = Arc::new(load.await?);
+        *entry = Some((now, value.clone()));
+        Ok(value)
     }
 }
 
 impl ReportData {
     /// The fleet viewed at `as_of` with a window of `within_days`.
     async fn fleet(&self, as_of: DateTime<Utc>, within_days: u32) -> Result<Fleet, ReportError> {
-        let data = self.fleet.get(self.store.as_ref()).await?;
+        let store = self.store.as_ref();
+        let data = self
+            .fleet
+            .get_at(Instant::now(), |_| true, FleetData::load(store, Vec::new()))
+            .await?;
         Fleet::view(data, as_of, within_days)
     }
+}
+
+/// Whether the recent unfiltered expiring report made for `recent` answers `q`: same window
+/// and `include_ok`, and an `as_of` so close that both mean "now" (a page asking about another
+/// date gets its own report).
+fn answers(recent: &ExpiringQuery, q: &ExpiringQuery, max_age: Duration) -> bool {
+    recent.within_days == q.within_days
+        && recent.include_ok == q.include_ok
+        && recent.offices.is_empty()
+        && recent.terminals.is_empty()
+        && (q.as_of - recent.as_of)
+            .abs()
+            .to_std()
+            .is_ok_and(|gap| gap < max_age)
 }
 
 #[async_trait]
@@ -88,9 +123,27 @@ impl DashboardData for ReportData {
     }
 
     async fn expiring(&self, q: &ExpiringQuery) -> Result<ExpiringReport, DataError> {
-        reports::expiring(self.store.as_ref(), q, &self.settings)
+        let store = self.store.as_ref();
+        if !q.offices.is_empty() || !q.terminals.is_empty() {
+            // Filtered reports are small and fast; only the fleet-wide one is worth keeping.
+            return reports::expiring(store, q, &self.settings)
+                .await
+                .map_err(data_error);
+        }
+        let max_age = self.expiring.max_age;
+        let recent = self
+            .expiring
+            .get_at(
+                Instant::now(),
+                |(made_for, _)| answers(made_for, q, max_age),
+                async {
+                    let report = reports::expiring(store, q, &self.settings).await?;
+                    Ok((q.clone(), report))
+                },
+            )
             .await
-            .map_err(data_error)
+            .map_err(data_error)?;
+        Ok(recent.1.clone())
     }
 
     async fn terminals(
@@ -191,10 +244,8 @@ pub fn dashboard_router(settings: &Settings, store: SharedStore, loopback: bool)
         Arc::new(ReportData {
             store,
             settings: settings.reports.clone(),
-            fleet: Arc::new(FleetCache {
-                max_age: settings.dashboard.fleet_cache,
-                entry: tokio::sync::Mutex::new(None),
-            }),
+            fleet: Arc::new(Recent::new(settings.dashboard.fleet_cache)),
+            expiring: Arc::new(Recent::new(settings.dashboard.fleet_cache)),
         }),
     )
 }
@@ -217,10 +268,8 @@ mod tests {
     async fn fleet_pages_reuse_one_load_for_max_age_then_reload() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::open(None, dir.path(), 2).await.unwrap();
-        let cache = FleetCache {
-            max_age: Duration::from_secs(10),
-            entry: tokio::sync::Mutex::new(None),
-        };
+        let cache: Recent<FleetData> = Recent::new(Duration::from_secs(10));
+        let get = |now| cache.get_at(now, |_| true, FleetData::load(store.as_ref(), Vec::new()));
         let enroll = |id: &'static str| {
             let store = store.clone();
             async move {
@@ -239,21 +288,59 @@ mod tests {
         };
         let start = Instant::now();
         enroll("pc-1").await;
-        let first = cache.get_at(store.as_ref(), start).await.unwrap();
+        let first = get(start).await.unwrap();
         assert_eq!(first.terminal_count(), 1);
         enroll("pc-2").await;
         let later = start + Duration::from_secs(9);
-        let reused = cache.get_at(store.as_ref(), later).await.unwrap();
+        let reused = get(later).await.unwrap();
         assert!(
             Arc::ptr_eq(&first, &reused),
             "within max_age the load is reused"
         );
         let expired = start + Duration::from_secs(10);
-        let reloaded = cache.get_at(store.as_ref(), expired).await.unwrap();
+        let reloaded = get(expired).await.unwrap();
         assert_eq!(
             reloaded.terminal_count(),
             2,
             "after max_age the fleet is loaded again"
         );
+    }
+
+    #[test]
+    fn a_recent_expiring_report_answers_only_the_same_unfiltered_query_now() {
+        let max_age = Duration::from_secs(10);
+        let now = Utc::now();
+        let made_for = ExpiringQuery {
+            as_of: now,
+            within_days: 60,
+            offices: vec![],
+            terminals: vec![],
+            include_ok: false,
+        };
+        let later = ExpiringQuery {
+            as_of: now + chrono::Duration::seconds(9),
+            ..made_for.clone()
+        };
+        assert!(answers(&made_for, &later, max_age));
+        let other_day = ExpiringQuery {
+            as_of: now - chrono::Duration::days(1),
+            ..made_for.clone()
+        };
+        assert!(!answers(&made_for, &other_day, max_age));
+        let wider = ExpiringQuery {
+            within_days: 90,
+            ..made_for.clone()
+        };
+        assert!(!answers(&made_for, &wider, max_age));
+        let with_ok = ExpiringQuery {
+            include_ok: true,
+            ..made_for.clone()
+        };
+        assert!(!answers(&made_for, &with_ok, max_age));
+        let filtered = ExpiringQuery {
+            offices: vec!["1111111111".into()],
+            ..made_for.clone()
+        };
+        assert!(!answers(&filtered, &filtered, max_age));
     }
 }
