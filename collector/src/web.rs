@@ -339,7 +339,7 @@ mod tests {
         assert!(!answers(&made_for, &with_ok, max_age));
         let filtered = ExpiringQuery {
             offices: vec!["1111111111".into()],
-            ..made_for.clone()
+            ..made_for
         };
         assert!(!answers(&filtered, &filtered, max_age));
     }
