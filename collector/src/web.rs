@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use certfleet_dashboard::{DashboardConfig, DashboardData, DataError};
+use certfleet_dashboard::{DashboardConfig, DashboardData, DataError, ListPage};
 use certfleet_model::{
     AlertRecord, ExpiringQuery, ExpiringReport, OfficeRow, OfficesReport, Overview, StaleReport,
-    TerminalDetail, TerminalId, TerminalsReport,
+    TerminalDetail, TerminalId, TerminalRow, TerminalsReport,
 };
 use chrono::{DateTime, Utc};
 
@@ -169,6 +169,39 @@ impl DashboardData for ReportData {
             as_of,
             within_days: fleet.within_days,
             rows: fleet.office_rows(&self.settings),
+        })
+    }
+
+    async fn offices_page(
+        &self,
+        as_of: DateTime<Utc>,
+        within_days: u32,
+        uncovered_only: bool,
+        offset: usize,
+        limit: usize,
+    ) -> Result<ListPage<OfficeRow>, DataError> {
+        let fleet = self.fleet(as_of, within_days).await.map_err(data_error)?;
+        let (rows, total) = fleet.office_rows_page(&self.settings, uncovered_only, offset, limit);
+        Ok(ListPage {
+            rows,
+            total,
+            within_days: fleet.within_days,
+        })
+    }
+
+    async fn multi_office_page(
+        &self,
+        as_of: DateTime<Utc>,
+        within_days: u32,
+        offset: usize,
+        limit: usize,
+    ) -> Result<ListPage<TerminalRow>, DataError> {
+        let fleet = self.fleet(as_of, within_days).await.map_err(data_error)?;
+        let (rows, total) = fleet.terminal_rows_page(&self.settings, 2, offset, limit);
+        Ok(ListPage {
+            rows,
+            total,
+            within_days: fleet.within_days,
         })
     }
 

@@ -1015,6 +1015,51 @@ async fn streamed_fleet_reports_equal_the_built_ones(fx: Fixture) {
     let (json, csv) = streamed(ReportKind::Offices).await;
     assert_eq!(json, serde_json::to_string_pretty(&offices).unwrap());
     assert!(csv.contains("\"空き事業所\""), "{csv}");
+
+    // The dashboard's pages cut the same rows out without building the others.
+    let fleet = reports::Fleet::load(store, as_of(), 60, Vec::new())
+        .await
+        .unwrap();
+    for uncovered_only in [false, true] {
+        let all: Vec<_> = offices
+            .rows
+            .iter()
+            .filter(|o| !uncovered_only || o.uncovered)
+            .cloned()
+            .collect();
+        for (offset, limit) in [(0, 10), (0, 1), (1, 1), (2, 5), (7, 3)] {
+            let (rows, total) = fleet.office_rows_page(&s, uncovered_only, offset, limit);
+            assert_eq!(total, all.len());
+            let expected: Vec<_> = all.iter().skip(offset).take(limit).cloned().collect();
+            assert_eq!(rows, expected, "offices {uncovered_only} {offset} {limit}");
+        }
+    }
+    for (offset, limit) in [(0, 10), (0, 1), (1, 1)] {
+        let (rows, total) = fleet.terminal_rows_page(&s, 2, offset, limit);
+        assert_eq!(total, multi.rows.len());
+        let expected: Vec<_> = multi
+            .rows
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .cloned()
+            .collect();
+        assert_eq!(rows, expected);
+        let (rows, total) = fleet.terminal_rows_page(&s, 0, offset, limit);
+        assert_eq!(total, terminals.rows.len());
+        let expected: Vec<_> = terminals
+            .rows
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .cloned()
+            .collect();
+        assert_eq!(rows, expected);
+    }
+    assert_eq!(
+        fleet.office_rows_page(&s, true, 0, 10).0[0].office_number,
+        "3333333333"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use certfleet_model::{
     AlertRecord, ExpiringQuery, ExpiringReport, OfficeRow, OfficesReport, Overview, StaleReport,
-    TerminalDetail, TerminalId, TerminalsReport,
+    TerminalDetail, TerminalId, TerminalRow, TerminalsReport,
 };
 use chrono::{DateTime, Utc};
 
@@ -58,6 +58,37 @@ pub trait DashboardData: Send + Sync + 'static {
         as_of: DateTime<Utc>,
         within_days: u32,
     ) -> Result<OfficesReport, DataError>;
+    /// One page of the office list: rows `offset..offset + limit` (only uncovered offices when
+    /// `uncovered_only`) and how many there are. The default slices [`Self::offices`]; an
+    /// implementation should override it when building every row is too slow for one page.
+    async fn offices_page(
+        &self,
+        as_of: DateTime<Utc>,
+        within_days: u32,
+        uncovered_only: bool,
+        offset: usize,
+        limit: usize,
+    ) -> Result<ListPage<OfficeRow>, DataError> {
+        let report = self.offices(as_of, within_days).await?;
+        let rows = report
+            .rows
+            .into_iter()
+            .filter(|o| !uncovered_only || o.uncovered);
+        Ok(ListPage::slice(rows, report.within_days, offset, limit))
+    }
+    /// One page of the multi-office list (terminals with two or more offices). The default
+    /// slices [`Self::terminals`]; override it like [`Self::offices_page`].
+    async fn multi_office_page(
+        &self,
+        as_of: DateTime<Utc>,
+        within_days: u32,
+        offset: usize,
+        limit: usize,
+    ) -> Result<ListPage<TerminalRow>, DataError> {
+        let report = self.terminals(as_of, within_days).await?;
+        let rows = report.rows.into_iter().filter(|t| t.offices.len() >= 2);
+        Ok(ListPage::slice(rows, report.within_days, offset, limit))
+    }
     /// One office's row (office page header). The default filters [`Self::offices`]; an
     /// implementation should override it when the full report is too slow for one page.
     async fn office(
@@ -87,6 +118,41 @@ pub trait DashboardData: Send + Sync + 'static {
     ) -> Result<Option<TerminalDetail>, DataError>;
     /// The most recent `limit` alert decisions, newest first.
     async fn alert_history(&self, limit: u32) -> Result<Vec<AlertRecord>, DataError>;
+}
+
+/// One page of a long list: its rows and the length of the whole list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage<R> {
+    /// Rows `offset..offset + limit` of the list.
+    pub rows: Vec<R>,
+    /// Rows in the whole list.
+    pub total: usize,
+    /// The window the list was computed with.
+    pub within_days: u32,
+}
+
+impl<R> ListPage<R> {
+    /// The page `offset..offset + limit` of `rows`.
+    pub fn slice(
+        rows: impl Iterator<Item = R>,
+        within_days: u32,
+        offset: usize,
+        limit: usize,
+    ) -> Self {
+        let mut page = Vec::new();
+        let mut total = 0;
+        for row in rows {
+            if total >= offset && page.len() < limit {
+                page.push(row);
+            }
+            total += 1;
+        }
+        ListPage {
+            rows: page,
+            total,
+            within_days,
+        }
+    }
 }
 
 /// How the dashboard behaves. Build with [`DashboardConfig::default`] and override fields.

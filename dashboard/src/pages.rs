@@ -5,13 +5,14 @@
 use std::fmt::{self, Write as _};
 
 use certfleet_model::{
-    AlertRecord, ExpiringReport, OfficeRow, OfficesReport, Overview, PairRow, PairStatus,
-    StaleReport, TerminalDetail, TerminalRow, TerminalsReport,
+    AlertRecord, ExpiringReport, OfficeRow, Overview, PairRow, PairStatus, StaleReport,
+    TerminalDetail, TerminalRow,
 };
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
+use crate::ListPage;
 use crate::chart;
 use crate::escape::E;
 use crate::filters::{ExpiringFilter, Params, SortKey, StatusFilter};
@@ -667,7 +668,7 @@ pub fn office(ctx: &Ctx, number: &str, office: Option<&OfficeRow>, rows: &[PairR
 }
 
 /// `/offices`: every office (optionally only the uncovered ones).
-pub fn offices(ctx: &Ctx, report: &OfficesReport, uncovered_only: bool) -> String {
+pub fn offices(ctx: &Ctx, list: &ListPage<OfficeRow>, uncovered_only: bool) -> String {
     let tr = ctx.tr();
     let mut out = String::with_capacity(32 * 1024);
     head(&mut out, ctx, tr.nav_offices, Nav::Offices);
@@ -677,7 +678,7 @@ pub fn offices(ctx: &Ctx, report: &OfficesReport, uncovered_only: bool) -> Strin
         if uncovered_only { " checked" } else { "" },
         E(tr.uncovered_only),
         E(tr.within),
-        report.within_days,
+        list.within_days,
         E(tr.apply)
     );
     out.push_str(r#"<table class="data" data-testid="offices-table"><thead><tr>"#);
@@ -692,13 +693,9 @@ pub fn offices(ctx: &Ctx, report: &OfficesReport, uncovered_only: bool) -> Strin
         w!(out, r#"<th scope="col">{}</th>"#, E(l));
     }
     out.push_str("</tr></thead><tbody>");
-    let rows: Vec<&OfficeRow> = report
-        .rows
-        .iter()
-        .filter(|o| !uncovered_only || o.uncovered)
-        .collect();
-    let win = paginate(rows.len(), requested_page(ctx), ctx.page_size);
-    for o in &rows[win.start..win.end] {
+    // The data layer already cut the page out (see `web::list_page`).
+    let win = paginate(list.total, requested_page(ctx), ctx.page_size);
+    for o in &list.rows {
         out.push_str(r#"<tr data-testid="office-list-row"><td>"#);
         office_link(&mut out, &o.office_number);
         w!(
@@ -723,7 +720,7 @@ pub fn offices(ctx: &Ctx, report: &OfficesReport, uncovered_only: bool) -> Strin
         }
         out.push_str("</td></tr>");
     }
-    if rows.is_empty() {
+    if list.rows.is_empty() {
         empty_row(&mut out, ctx, 6);
     }
     out.push_str("</tbody></table>");
@@ -864,7 +861,7 @@ pub fn terminal(ctx: &Ctx, d: &TerminalDetail) -> String {
 }
 
 /// `/multi-office`: terminals holding certificates of two or more offices.
-pub fn multi_office(ctx: &Ctx, report: &TerminalsReport) -> String {
+pub fn multi_office(ctx: &Ctx, list: &ListPage<TerminalRow>) -> String {
     let tr = ctx.tr();
     let mut out = String::with_capacity(16 * 1024);
     head(&mut out, ctx, tr.nav_multi, Nav::Multi);
@@ -874,7 +871,7 @@ pub fn multi_office(ctx: &Ctx, report: &TerminalsReport) -> String {
         "/multi-office",
         "within",
         tr.within,
-        report.within_days,
+        list.within_days,
     );
     out.push_str(r#"<table class="data" data-testid="multi-table"><thead><tr>"#);
     for l in [
@@ -887,13 +884,8 @@ pub fn multi_office(ctx: &Ctx, report: &TerminalsReport) -> String {
         w!(out, r#"<th scope="col">{}</th>"#, E(l));
     }
     out.push_str("</tr></thead><tbody>");
-    let rows: Vec<&TerminalRow> = report
-        .rows
-        .iter()
-        .filter(|t| t.offices.len() >= 2)
-        .collect();
-    let win = paginate(rows.len(), requested_page(ctx), ctx.page_size);
-    for t in &rows[win.start..win.end] {
+    let win = paginate(list.total, requested_page(ctx), ctx.page_size);
+    for t in &list.rows {
         out.push_str(r#"<tr data-testid="multi-row"><td>"#);
         terminal_link(&mut out, t.terminal.id, &t.terminal.hostname);
         w!(
@@ -916,7 +908,7 @@ pub fn multi_office(ctx: &Ctx, report: &TerminalsReport) -> String {
         }
         out.push_str("</td></tr>");
     }
-    if rows.is_empty() {
+    if list.rows.is_empty() {
         empty_row(&mut out, ctx, 5);
     }
     out.push_str("</tbody></table>");

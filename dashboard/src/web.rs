@@ -15,7 +15,7 @@ use crate::auth::{self, Sessions};
 use crate::filters::{ExpiringFilter, Params};
 use crate::i18n::Lang;
 use crate::pages::{self, Ctx};
-use crate::{DashboardConfig, DashboardData, DataError, assets};
+use crate::{DashboardConfig, DashboardData, DataError, ListPage, assets};
 
 const SESSION_COOKIE: &str = "cf_session";
 const LANG_COOKIE: &str = "cf_lang";
@@ -286,11 +286,18 @@ async fn expiring_csv(State(app): State<AppState>, Extension(ctx): Cx) -> Respon
 async fn offices(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
     let within = ctx.params.within_or(app.config.window_days);
     let uncovered_only = ctx.params.get("uncovered").is_some_and(|v| v != "0");
-    let report = tryd!(ctx, app.data.offices(ctx.as_of, within).await);
-    html(
-        StatusCode::OK,
-        pages::offices(&ctx, &report, uncovered_only),
-    )
+    let list = tryd!(
+        ctx,
+        list_page(&ctx, |offset, limit| app.data.offices_page(
+            ctx.as_of,
+            within,
+            uncovered_only,
+            offset,
+            limit
+        ))
+        .await
+    );
+    html(StatusCode::OK, pages::offices(&ctx, &list, uncovered_only))
 }
 
 async fn office(
@@ -342,8 +349,36 @@ async fn terminal(
 
 async fn multi_office(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
     let within = ctx.params.within_or(app.config.window_days);
-    let report = tryd!(ctx, app.data.terminals(ctx.as_of, within).await);
-    html(StatusCode::OK, pages::multi_office(&ctx, &report))
+    let list = tryd!(
+        ctx,
+        list_page(&ctx, |offset, limit| app
+            .data
+            .multi_office_page(ctx.as_of, within, offset, limit))
+        .await
+    );
+    html(StatusCode::OK, pages::multi_office(&ctx, &list))
+}
+
+/// Fetches the page of a list the query string asks for. A page past the end (a bookmarked
+/// link after the list shrank) shows the last page, as the pager does.
+async fn list_page<R, F, Fut>(ctx: &Ctx, fetch: F) -> Result<ListPage<R>, DataError>
+where
+    F: Fn(usize, usize) -> Fut,
+    Fut: std::future::Future<Output = Result<ListPage<R>, DataError>>,
+{
+    let size = ctx.page_size.max(1);
+    let page = ctx
+        .params
+        .get("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let offset = (page - 1).saturating_mul(size);
+    let list = fetch(offset, size).await?;
+    if offset > 0 && offset >= list.total && list.total > 0 {
+        return fetch((list.total - 1) / size * size, size).await;
+    }
+    Ok(list)
 }
 
 async fn stale(State(app): State<AppState>, Extension(ctx): Cx) -> Response {

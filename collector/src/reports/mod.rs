@@ -407,52 +407,115 @@ impl Fleet {
         &'a self,
         s: &'a ReportSettings,
     ) -> impl Iterator<Item = OfficeRow> + 'a {
-        let tz = s.time_zone;
-        let mut offices: BTreeMap<&str, Vec<FleetPair<'a>>> = BTreeMap::new();
+        let names = self.names();
+        self.office_groups()
+            .into_iter()
+            .map(move |(office, pairs)| self.office_row(office, pairs, &names, s))
+    }
+
+    /// Rows `offset..offset + limit` of [`Fleet::office_rows`] (only uncovered offices when
+    /// `uncovered_only`) and how many such rows there are; rows outside the window are
+    /// counted, not built (a dashboard page shows a few hundred of 30,000).
+    pub fn office_rows_page(
+        &self,
+        s: &ReportSettings,
+        uncovered_only: bool,
+        offset: usize,
+        limit: usize,
+    ) -> (Vec<OfficeRow>, usize) {
+        let names = self.names();
+        let mut rows = Vec::new();
+        let mut total = 0;
+        for (office, pairs) in self.office_groups() {
+            if uncovered_only && !is_uncovered(names.contains_key(office), &pairs) {
+                continue;
+            }
+            if total >= offset && rows.len() < limit {
+                rows.push(self.office_row(office, pairs, &names, s));
+            }
+            total += 1;
+        }
+        (rows, total)
+    }
+
+    /// Rows `offset..offset + limit` of [`Fleet::terminal_rows`] restricted to terminals
+    /// holding at least `min_offices` offices, and how many such rows there are.
+    pub fn terminal_rows_page(
+        &self,
+        s: &ReportSettings,
+        min_offices: usize,
+        offset: usize,
+        limit: usize,
+    ) -> (Vec<TerminalRow>, usize) {
+        let by_terminal = self.pairs_by_terminal();
+        let names = self.names();
+        let mut rows = Vec::new();
+        let mut total = 0;
+        for t in &self.data.terminals {
+            let pairs = by_terminal.get(&t.id).map(Vec::as_slice).unwrap_or(&[]);
+            if pairs.len() < min_offices {
+                continue;
+            }
+            if total >= offset && rows.len() < limit {
+                rows.push(terminal_row(t, pairs, &names, self, s));
+            }
+            total += 1;
+        }
+        (rows, total)
+    }
+
+    /// Every office held anywhere or in the registry with its pairs, by office number.
+    fn office_groups(&self) -> BTreeMap<&str, Vec<FleetPair<'_>>> {
+        let mut offices: BTreeMap<&str, Vec<FleetPair<'_>>> = BTreeMap::new();
         for e in &self.data.registry {
             offices.entry(&e.office_number).or_default();
         }
         for fp in self.pairs() {
             offices.entry(fp.office_number).or_default().push(fp);
         }
-        let names = self.names();
-        offices.into_iter().map(move |(office, pairs)| {
-            let mut terminals: Vec<TerminalOfOffice> = pairs
-                .into_iter()
-                .map(|fp| TerminalOfOffice {
-                    terminal: terminal_ref(fp.terminal),
-                    status: fp.status,
-                    not_after: fp.not_after,
-                    days_left: semantics::days_left(fp.not_after, self.as_of, tz),
-                    stale: semantics::is_stale(
-                        fp.terminal.last_report_at,
-                        self.as_of,
-                        s.stale_after_days,
-                    ),
-                })
-                .collect();
-            {
-                terminals.sort_by(|a, b| {
-                    (a.not_after, &a.terminal.hostname, a.terminal.id).cmp(&(
-                        b.not_after,
-                        &b.terminal.hostname,
-                        b.terminal.id,
-                    ))
-                });
-                let entry = names.get(office);
-                let covered = terminals.iter().any(|t| t.status != PairStatus::Expired);
-                OfficeRow {
-                    office_number: office.to_owned(),
-                    office_name: entry.map(|e| e.name.clone()),
-                    site: entry.map(|e| e.site.clone()),
-                    owner_email: entry.map(|e| e.owner_email.clone()),
-                    soonest_not_after: terminals.first().map(|t| t.not_after),
-                    terminals,
-                    // SPEC §5: only registry offices can be uncovered.
-                    uncovered: entry.is_some() && !covered,
-                }
-            }
-        })
+        offices
+    }
+
+    fn office_row(
+        &self,
+        office: &str,
+        pairs: Vec<FleetPair<'_>>,
+        names: &HashMap<&str, &OfficeEntry>,
+        s: &ReportSettings,
+    ) -> OfficeRow {
+        let tz = s.time_zone;
+        let entry = names.get(office);
+        let uncovered = is_uncovered(entry.is_some(), &pairs);
+        let mut terminals: Vec<TerminalOfOffice> = pairs
+            .into_iter()
+            .map(|fp| TerminalOfOffice {
+                terminal: terminal_ref(fp.terminal),
+                status: fp.status,
+                not_after: fp.not_after,
+                days_left: semantics::days_left(fp.not_after, self.as_of, tz),
+                stale: semantics::is_stale(
+                    fp.terminal.last_report_at,
+                    self.as_of,
+                    s.stale_after_days,
+                ),
+            })
+            .collect();
+        terminals.sort_by(|a, b| {
+            (a.not_after, &a.terminal.hostname, a.terminal.id).cmp(&(
+                b.not_after,
+                &b.terminal.hostname,
+                b.terminal.id,
+            ))
+        });
+        OfficeRow {
+            office_number: office.to_owned(),
+            office_name: entry.map(|e| e.name.clone()),
+            site: entry.map(|e| e.site.clone()),
+            owner_email: entry.map(|e| e.owner_email.clone()),
+            soonest_not_after: terminals.first().map(|t| t.not_after),
+            terminals,
+            uncovered,
+        }
     }
 
     /// Fleet-wide counts and the timeline.
@@ -542,6 +605,12 @@ impl Fleet {
             timeline,
         }
     }
+}
+
+/// SPEC §5: a registry office is uncovered when no terminal holds a non-expired certificate
+/// for it; offices outside the registry never are.
+fn is_uncovered(in_registry: bool, pairs: &[FleetPair<'_>]) -> bool {
+    in_registry && pairs.iter().all(|p| p.status == PairStatus::Expired)
 }
 
 fn count_u32(n: usize) -> u32 {
