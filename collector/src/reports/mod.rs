@@ -522,11 +522,9 @@ impl Fleet {
     pub fn overview(&self, s: &ReportSettings) -> Overview {
         let tz = s.time_zone;
         let months = semantics::months_from(self.as_of, tz, TIMELINE_MONTHS);
-        let index: HashMap<&str, usize> = months
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.as_str(), i))
-            .collect();
+        // Computed once: 260k pairs each asking for today's local date (and formatting a month
+        // label to look it up) made the overview a three-digit-millisecond page.
+        let today = semantics::local_date(self.as_of, tz);
         let mut timeline: Vec<TimelineBucket> = months
             .iter()
             .map(|m| TimelineBucket {
@@ -550,12 +548,12 @@ impl Fleet {
                         ok += 1;
                     }
                     let rb = semantics::renew_by(fp.not_after, s.lead_days, tz);
-                    if semantics::renew_now(rb, self.as_of, tz) {
+                    if semantics::renew_now_on(rb, today) {
                         renew_now += 1;
                     }
-                    index
-                        .get(semantics::month_label(fp.not_after, tz).as_str())
-                        .copied()
+                    usize::try_from(semantics::months_between(today, fp.not_after, tz))
+                        .ok()
+                        .filter(|&i| i < TIMELINE_MONTHS)
                 }
             };
             if let Some(b) = bucket {

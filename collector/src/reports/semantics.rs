@@ -74,7 +74,12 @@ pub fn renew_by(not_after: DateTime<Utc>, lead_days: u32, tz: Tz) -> NaiveDate {
 
 /// True once `as_of`'s local date is after `renew_by` (renewing on that day still counts).
 pub fn renew_now(renew_by: NaiveDate, as_of: DateTime<Utc>, tz: Tz) -> bool {
-    local_date(as_of, tz) > renew_by
+    renew_now_on(renew_by, local_date(as_of, tz))
+}
+
+/// [`renew_now`] with `as_of`'s local date already known (loops over many pairs).
+pub fn renew_now_on(renew_by: NaiveDate, today: NaiveDate) -> bool {
+    today > renew_by
 }
 
 /// The first month (`YYYY-MM`) whose billing window (days `start_day..=end_day`, local time)
@@ -101,6 +106,14 @@ pub fn first_blocked_billing_month(not_after: DateTime<Utc>, end_day: u32, tz: T
 pub fn month_label(t: DateTime<Utc>, tz: Tz) -> String {
     let d = local_date(t, tz);
     format!("{:04}-{:02}", d.year(), d.month())
+}
+
+/// Calendar months from the month of `from` to the month of `t` in the display time zone
+/// (0: same month, negative: earlier): the timeline bucket of `t` when it starts at `from`.
+pub fn months_between(from: NaiveDate, t: DateTime<Utc>, tz: Tz) -> i64 {
+    let d = local_date(t, tz);
+    (i64::from(d.year()) - i64::from(from.year())) * 12 + i64::from(d.month())
+        - i64::from(from.month())
 }
 
 /// The `n` months starting with the month of `as_of`, as `YYYY-MM`.
@@ -144,6 +157,30 @@ pub fn urgency_cmp(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn months_between_agrees_with_month_labels() {
+        let tz = chrono_tz::Asia::Tokyo;
+        let as_of: DateTime<Utc> = "2026-11-26T00:00:00Z".parse().unwrap();
+        let months = months_from(as_of, tz, 40);
+        let today = local_date(as_of, tz);
+        // 2026-12-31T15:00Z is already 2027-01-01 in Tokyo: the bucket follows local time.
+        for (t, expected) in [
+            ("2026-11-01T00:00:00Z", 0),
+            ("2026-12-31T14:59:59Z", 1),
+            ("2026-12-31T15:00:00Z", 2),
+            ("2029-10-15T00:00:00Z", 35),
+            ("2026-10-31T14:00:00Z", -1),
+        ] {
+            let t: DateTime<Utc> = t.parse().unwrap();
+            let i = months_between(today, t, tz);
+            assert_eq!(i, expected, "{t}");
+            if let Ok(i) = usize::try_from(i) {
+                assert_eq!(months[i], month_label(t, tz));
+            }
+        }
+    }
+
     use super::*;
     use chrono::TimeZone;
 
