@@ -79,7 +79,8 @@ pub struct DashboardSection {
     /// Mark cookies `Secure` (set when a TLS proxy fronts the dashboard).
     pub secure_cookies: Option<bool>,
     /// Seconds the fleet-wide pages (overview, offices, multi-office and the unfiltered
-    /// expiring table) reuse one load; 0 loads for every page. Default 10.
+    /// expiring table) reuse one load (and up to three times as long while a background task
+    /// replaces it); 0 loads for every page. Default 10.
     pub fleet_cache_seconds: Option<u32>,
 }
 

@@ -2,7 +2,9 @@
 //! feeds it from the same report code as the CLI and the JSON API.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -40,46 +42,72 @@ pub struct ReportData {
     expiring: Arc<Recent<(ExpiringQuery, ExpiringReport)>>,
 }
 
-/// The last load of something the dashboard reads often, reused for `max_age`: at 100k
-/// terminals loading the fleet or the unfiltered expiring report takes several hundred
-/// milliseconds, filtering, sorting and paging a loaded one a few.
+/// A load for [`Recent`]: owns what it needs, so it can also run as a background task.
+type Load<T> = Pin<Box<dyn Future<Output = Result<T, ReportError>> + Send>>;
+
+/// How many `max_age`s an entry may be served while its replacement loads in the background;
+/// older ones are loaded in the request (an idle dashboard never shows long-stale data).
+const STALE_FACTOR: u32 = 3;
+
+/// The last load of something the dashboard reads often: at 100k terminals loading the fleet
+/// or the unfiltered expiring report takes several hundred milliseconds, filtering, sorting
+/// and paging a loaded one a few. An entry younger than `max_age` is used as is; one up to
+/// [`STALE_FACTOR`] × `max_age` old is still used while one background task loads its
+/// replacement, so a dashboard in use never waits for a load after the first one.
 #[derive(Debug)]
 struct Recent<T> {
     max_age: Duration,
     // A tokio mutex: concurrent page views wait for one load instead of each running it.
     entry: tokio::sync::Mutex<Option<(Instant, Arc<T>)>>,
+    refreshing: AtomicBool,
 }
 
-impl<T> Recent<T> {
+impl<T: Send + Sync + 'static> Recent<T> {
     fn new(max_age: Duration) -> Self {
         Recent {
             max_age,
             entry: tokio::sync::Mutex::new(None),
+            refreshing: AtomicBool::new(false),
         }
     }
 
-    /// The entry loaded less than `max_age` before `now` if `fits` accepts it, else a fresh
+    /// The entry if `fits` accepts it and it is young enough (see [`Recent`]), else a fresh
     /// `load` (which replaces it). Tests pass their own `now`: the SQLite pool's timeouts do
     /// not survive paused tokio time.
-    async fn get_at<F>(
-        &self,
+    async fn get_at(
+        self: &Arc<Self>,
         now: Instant,
         fits: impl Fn(&T) -> bool,
-        load: F,
-    ) -> Result<Arc<T>, ReportError>
-    where
-        F: Future<Output = Result<T, ReportError>>,
-    {
+        load: impl FnOnce() -> Load<T>,
+    ) -> Result<Arc<T>, ReportError> {
         let mut entry = self.entry.lock().await;
         if let Some((loaded_at, value)) = entry.as_ref()
-            && now.saturating_duration_since(*loaded_at) < self.max_age
             && fits(value)
         {
-            return Ok(value.clone());
+            let age = now.saturating_duration_since(*loaded_at);
+            if age < self.max_age {
+                return Ok(value.clone());
+            }
+            if age < self.max_age * STALE_FACTOR {
+                if !self.refreshing.swap(true, Ordering::AcqRel) {
+                    let this = Arc::clone(self);
+                    let load = load();
+                    tokio::spawn(async move {
+                        match load.await {
+                            Ok(v) => *this.entry.lock().await = Some((Instant::now(), Arc::new(v))),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "dashboard: refreshing a report failed")
+                            }
+                        }
+                        this.refreshing.store(false, Ordering::Release);
+                    });
+                }
+                return Ok(value.clone());
+            }
         }
         // The old entry goes first, so it is not held next to its replacement.
         *entry = None;
-        let value = Arc::new(load.await?);
+        let value = Arc::new(load().await?);
         *entry = Some((now, value.clone()));
         Ok(value)
     }
@@ -88,19 +116,23 @@ impl<T> Recent<T> {
 impl ReportData {
     /// The fleet viewed at `as_of` with a window of `within_days`.
     async fn fleet(&self, as_of: DateTime<Utc>, within_days: u32) -> Result<Fleet, ReportError> {
-        let store = self.store.as_ref();
+        let store = self.store.clone();
         let data = self
             .fleet
-            .get_at(Instant::now(), |_| true, FleetData::load(store, Vec::new()))
+            .get_at(
+                Instant::now(),
+                |_| true,
+                move || Box::pin(async move { FleetData::load(store.as_ref(), Vec::new()).await }),
+            )
             .await?;
         Fleet::view(data, as_of, within_days)
     }
 }
 
 /// Whether the recent unfiltered expiring report made for `recent` answers `q`: same window
-/// and `include_ok`, and an `as_of` so close that both mean "now" (a page asking about another
-/// date gets its own report).
-fn answers(recent: &ExpiringQuery, q: &ExpiringQuery, max_age: Duration) -> bool {
+/// and `include_ok`, and an `as_of` within `horizon`, so that both mean "now" (a page asking
+/// about another date gets its own report).
+fn answers(recent: &ExpiringQuery, q: &ExpiringQuery, horizon: Duration) -> bool {
     recent.within_days == q.within_days
         && recent.include_ok == q.include_ok
         && recent.offices.is_empty()
@@ -108,7 +140,7 @@ fn answers(recent: &ExpiringQuery, q: &ExpiringQuery, max_age: Duration) -> bool
         && (q.as_of - recent.as_of)
             .abs()
             .to_std()
-            .is_ok_and(|gap| gap < max_age)
+            .is_ok_and(|gap| gap < horizon)
 }
 
 #[async_trait]
@@ -130,15 +162,18 @@ impl DashboardData for ReportData {
                 .await
                 .map_err(data_error);
         }
-        let max_age = self.expiring.max_age;
+        let horizon = self.expiring.max_age * STALE_FACTOR;
+        let (store, settings, query) = (self.store.clone(), self.settings.clone(), q.clone());
         let recent = self
             .expiring
             .get_at(
                 Instant::now(),
-                |(made_for, _)| answers(made_for, q, max_age),
-                async {
-                    let report = reports::expiring(store, q, &self.settings).await?;
-                    Ok((q.clone(), report))
+                |(made_for, _)| answers(made_for, q, horizon),
+                move || {
+                    Box::pin(async move {
+                        let report = reports::expiring(store.as_ref(), &query, &settings).await?;
+                        Ok((query, report))
+                    })
                 },
             )
             .await
@@ -298,11 +333,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn fleet_pages_reuse_one_load_for_max_age_then_reload() {
+    async fn fleet_pages_reuse_one_load_and_refresh_it_in_the_background() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::open(None, dir.path(), 2).await.unwrap();
-        let cache: Recent<FleetData> = Recent::new(Duration::from_secs(10));
-        let get = |now| cache.get_at(now, |_| true, FleetData::load(store.as_ref(), Vec::new()));
+        let cache: Arc<Recent<FleetData>> = Arc::new(Recent::new(Duration::from_secs(10)));
+        let get = |now| {
+            let store = store.clone();
+            cache.get_at(
+                now,
+                |_| true,
+                move || Box::pin(async move { FleetData::load(store.as_ref(), Vec::new()).await }),
+            )
+        };
         let enroll = |id: &'static str| {
             let store = store.clone();
             async move {
@@ -324,19 +366,33 @@ mod tests {
         let first = get(start).await.unwrap();
         assert_eq!(first.terminal_count(), 1);
         enroll("pc-2").await;
-        let later = start + Duration::from_secs(9);
-        let reused = get(later).await.unwrap();
+        let reused = get(start + Duration::from_secs(9)).await.unwrap();
         assert!(
             Arc::ptr_eq(&first, &reused),
             "within max_age the load is reused"
         );
-        let expired = start + Duration::from_secs(10);
-        let reloaded = get(expired).await.unwrap();
+        // Past max_age the old load is still served while a background task replaces it.
+        let stale = get(start + Duration::from_secs(10)).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &stale));
+        let mut refreshed = None;
+        for _ in 0..500 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let now = get(start + Duration::from_secs(11)).await.unwrap();
+            if !Arc::ptr_eq(&first, &now) {
+                refreshed = Some(now);
+                break;
+            }
+        }
+        let refreshed = refreshed.expect("the background refresh replaced the entry");
         assert_eq!(
-            reloaded.terminal_count(),
+            refreshed.terminal_count(),
             2,
-            "after max_age the fleet is loaded again"
+            "the refresh loaded the fleet again"
         );
+        // Far past max_age nothing stale is served: the request loads.
+        enroll("pc-3").await;
+        let late = get(Instant::now() + Duration::from_secs(31)).await.unwrap();
+        assert_eq!(late.terminal_count(), 3);
     }
 
     #[test]
