@@ -313,9 +313,14 @@ fn wait_for_download(dir: &Path) -> PathBuf {
             .expect("download dir")
             .map(|e| e.expect("dir entry").path())
             .collect();
+        // Chromium first writes a hidden `.org.chromium.Chromium.XXXXXX` (or `*.crdownload`)
+        // and renames it when the download is complete.
         let partial = files.iter().any(|p| {
             p.extension()
                 .is_some_and(|e| e == "crdownload" || e == "tmp")
+                || p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'))
         });
         if files.len() == 1 && !partial {
             return files[0].clone();
