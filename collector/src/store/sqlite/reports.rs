@@ -169,7 +169,7 @@ impl ReportStore for SqliteStore {
         &self,
         filter: &TerminalFilter,
     ) -> Result<Vec<TerminalInfo>, StoreError> {
-        let rows = sqlx::query(
+        let mut rows = sqlx::query(
             "SELECT id, machine_id, hostname, os_name, os_version, agent_version, last_report_at \
              FROM terminals \
              WHERE revoked_at IS NULL \
@@ -181,22 +181,22 @@ impl ReportStore for SqliteStore {
         .bind(to_json(&filter.ids)?)
         .bind(to_json(&filter.hostnames)?)
         .bind(filter.not_reported_since.map(ts))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(classify)?;
-        rows.iter()
-            .map(|row| {
-                Ok(TerminalInfo {
-                    id: row.try_get("id").map_err(classify)?,
-                    machine_id: row.try_get("machine_id").map_err(classify)?,
-                    hostname: row.try_get("hostname").map_err(classify)?,
-                    os_name: row.try_get("os_name").map_err(classify)?,
-                    os_version: row.try_get("os_version").map_err(classify)?,
-                    agent_version: row.try_get("agent_version").map_err(classify)?,
-                    last_report_at: get_opt_ts(row, "last_report_at")?,
-                })
-            })
-            .collect()
+        .fetch(&self.pool);
+        // Streamed: 100k decoded terminals must not sit next to 100k raw rows in memory.
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(classify)?;
+            out.push(TerminalInfo {
+                id: row.try_get("id").map_err(classify)?,
+                machine_id: row.try_get("machine_id").map_err(classify)?,
+                hostname: row.try_get("hostname").map_err(classify)?,
+                os_name: row.try_get("os_name").map_err(classify)?,
+                os_version: row.try_get("os_version").map_err(classify)?,
+                agent_version: row.try_get("agent_version").map_err(classify)?,
+                last_report_at: get_opt_ts(&row, "last_report_at")?,
+            });
+        }
+        Ok(out)
     }
 
     async fn upsert_offices(
