@@ -776,7 +776,7 @@ if [ -x "$BIN_DIR/certfleet-collector" ] && [ -x "$BIN_DIR/certfleet-agent" ]; t
   "$BIN_DIR/certfleet-collector" init --dir "$smoke/etc" --san localhost >/dev/null
   # What LoadCredential= puts in %d for certfleet-collector.service, with the production example.
   cp "$DEPLOY/examples/collector.toml" "$smoke/creds/collector.toml"
-  for f in server.pem server-key.pem enroll-secret.txt api-token.txt; do cp "$smoke/etc/$f" "$smoke/creds/"; done
+  for f in server.pem server-key.pem enroll-secret.txt api-token.txt session-key.txt; do cp "$smoke/etc/$f" "$smoke/creds/"; done
   if start_collector "$smoke/creds/collector.toml" "$smoke/collector.log"; then
     # The Windows task's command line (flags from install-agent.ps1), on an empty directory.
     if ! "$BIN_DIR/certfleet-agent" report --collector "https://localhost:$grpc_port" \
