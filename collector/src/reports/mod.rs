@@ -440,17 +440,14 @@ impl Fleet {
         limit: usize,
     ) -> (Vec<OfficeRow>, usize) {
         let names = self.names();
-        let mut rows = Vec::new();
-        let mut total = 0;
-        for (office, pairs) in self.office_groups() {
-            if uncovered_only && !is_uncovered(names.contains_key(office), &pairs) {
-                continue;
-            }
-            if total >= offset && rows.len() < limit {
-                rows.push(self.office_row(office, pairs, &names, s));
-            }
-            total += 1;
-        }
+        let matching = self.office_groups().into_iter().filter(|(office, pairs)| {
+            !uncovered_only || is_uncovered(names.contains_key(office), pairs)
+        });
+        let (page, total) = window(matching, offset, limit);
+        let rows = page
+            .into_iter()
+            .map(|(office, pairs)| self.office_row(office, pairs, &names, s))
+            .collect();
         (rows, total)
     }
 
@@ -464,18 +461,14 @@ impl Fleet {
         limit: usize,
     ) -> (Vec<TerminalRow>, usize) {
         let names = self.names();
-        let mut rows = Vec::new();
-        let mut total = 0;
-        for t in &self.data.terminals {
-            let pairs = self.pairs_of(t.id);
-            if pairs.len() < min_offices {
-                continue;
-            }
-            if total >= offset && rows.len() < limit {
-                rows.push(terminal_row(t, pairs, &names, self, s));
-            }
-            total += 1;
-        }
+        let matching = (self.data.terminals.iter())
+            .map(|t| (t, self.pairs_of(t.id)))
+            .filter(|(_, pairs)| pairs.len() >= min_offices);
+        let (page, total) = window(matching, offset, limit);
+        let rows = page
+            .into_iter()
+            .map(|(t, pairs)| terminal_row(t, pairs, &names, self, s))
+            .collect();
         (rows, total)
     }
 
@@ -618,6 +611,20 @@ impl Fleet {
             timeline,
         }
     }
+}
+
+/// Items `offset..offset + limit` of `items` and how many there are: the page is built from
+/// the (cheap) items of the window only, the rest are just counted.
+fn window<T>(items: impl Iterator<Item = T>, offset: usize, limit: usize) -> (Vec<T>, usize) {
+    let mut page = Vec::new();
+    let mut total = 0;
+    for item in items {
+        if total >= offset && page.len() < limit {
+            page.push(item);
+        }
+        total += 1;
+    }
+    (page, total)
 }
 
 /// SPEC §5: a registry office is uncovered when no terminal holds a non-expired certificate

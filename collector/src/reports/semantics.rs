@@ -102,12 +102,6 @@ pub fn first_blocked_billing_month(not_after: DateTime<Utc>, end_day: u32, tz: T
     format!("{y:04}-{m:02}")
 }
 
-/// `YYYY-MM` of an instant in the display time zone (timeline buckets).
-pub fn month_label(t: DateTime<Utc>, tz: Tz) -> String {
-    let d = local_date(t, tz);
-    format!("{:04}-{:02}", d.year(), d.month())
-}
-
 /// Calendar months from the month of `from` to the month of `t` in the display time zone
 /// (0: same month, negative: earlier): the timeline bucket of `t` when it starts at `from`.
 pub fn months_between(from: NaiveDate, t: DateTime<Utc>, tz: Tz) -> i64 {
@@ -159,24 +153,24 @@ pub fn urgency_cmp(
 mod tests {
 
     #[test]
-    fn months_between_agrees_with_month_labels() {
+    fn months_between_counts_local_calendar_months() {
         let tz = chrono_tz::Asia::Tokyo;
         let as_of: DateTime<Utc> = "2026-11-26T00:00:00Z".parse().unwrap();
         let months = months_from(as_of, tz, 40);
         let today = local_date(as_of, tz);
         // 2026-12-31T15:00Z is already 2027-01-01 in Tokyo: the bucket follows local time.
-        for (t, expected) in [
-            ("2026-11-01T00:00:00Z", 0),
-            ("2026-12-31T14:59:59Z", 1),
-            ("2026-12-31T15:00:00Z", 2),
-            ("2029-10-15T00:00:00Z", 35),
-            ("2026-10-31T14:00:00Z", -1),
+        for (t, expected, label) in [
+            ("2026-11-01T00:00:00Z", 0, "2026-11"),
+            ("2026-12-31T14:59:59Z", 1, "2026-12"),
+            ("2026-12-31T15:00:00Z", 2, "2027-01"),
+            ("2029-10-15T00:00:00Z", 35, "2029-10"),
+            ("2026-10-31T14:00:00Z", -1, ""),
         ] {
             let t: DateTime<Utc> = t.parse().unwrap();
             let i = months_between(today, t, tz);
             assert_eq!(i, expected, "{t}");
             if let Ok(i) = usize::try_from(i) {
-                assert_eq!(months[i], month_label(t, tz));
+                assert_eq!(months[i], label);
             }
         }
     }
@@ -333,6 +327,7 @@ mod tests {
     fn months_wrap_years() {
         let m = months_from(utc(2026, 11, 30, 16, 0), TOKYO, 3);
         assert_eq!(m, ["2026-12", "2027-01", "2027-02"]);
-        assert_eq!(month_label(utc(2026, 11, 30, 16, 0), TOKYO), "2026-12");
+        let today = local_date(utc(2026, 11, 30, 16, 0), TOKYO);
+        assert_eq!(months_between(today, utc(2027, 1, 15, 0, 0), TOKYO), 1);
     }
 }
