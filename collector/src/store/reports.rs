@@ -12,8 +12,8 @@ use super::{StoreError, TerminalId};
 /// revoked them, so their certificates are no longer the fleet's business.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PairFilter {
-    /// Only pairs that hold at least one live certificate with `not_after <=` this instant
-    /// (every holding of such a pair is returned, so the effective one can be chosen).
+    /// Only pairs whose effective `not_after` (`pair_expiry`, migration 0004) is `<=` this
+    /// instant (every holding of such a pair is returned, so the effective one can be chosen).
     /// `None`: every pair.
     pub candidate_not_after_max: Option<DateTime<Utc>>,
     /// Only these office numbers (empty: all).
