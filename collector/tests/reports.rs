@@ -12,7 +12,7 @@ use certfleet_collector::http::{self, HttpState};
 use certfleet_collector::ingest::validate_report;
 use certfleet_collector::metrics::Metrics;
 use certfleet_collector::registry::{self, OfficeNumberRule, RegistryError};
-use certfleet_collector::reports::{self, ReportKind, ReportParams};
+use certfleet_collector::reports::{self, ReportKind, ReportParams, semantics};
 use certfleet_collector::store::{self, AuthenticatedTerminal, SharedStore, TerminalFacts};
 use certfleet_model::{ExpiringQuery, PairStatus};
 use certfleet_proto::v1 as pb;
@@ -102,7 +102,7 @@ both!(
     removed_and_revoked_holdings_are_not_reported,
     filters_by_office_and_hostname,
     terminals_offices_overview_and_detail,
-    pair_expiry_follows_the_effective_rule,
+    pair_rows_follow_the_effective_rule,
     streamed_fleet_reports_equal_the_built_ones,
     registry_import_all_or_nothing_and_idempotent,
     cli_and_http_return_identical_json,
@@ -790,9 +790,83 @@ async fn filters_by_office_and_hostname(fx: Fixture) {
 /// `pair_expiry` (migration 0004, kept by triggers) must always hold the `not_after` the Rust
 /// effective-certificate rule picks from the pair's live holdings: after inserts, removals,
 /// revivals and private-key flags flipping between snapshots, on random holdings.
-async fn pair_expiry_follows_the_effective_rule(fx: Fixture) {
+/// What `report expiring` must show for one pair, computed from the raw holdings with the
+/// Rust rule: (terminal, office, not_after, effective sha256, key flag, serial, subject,
+/// issuer, superseded (sha256, not_after) latest first, offices on the terminal).
+type ExpectedPair = (
+    i64,
+    String,
+    DateTime<Utc>,
+    String,
+    Option<bool>,
+    String,
+    String,
+    String,
+    Vec<(String, DateTime<Utc>)>,
+    u32,
+);
+
+async fn pairs_by_the_rust_rule(store: &SharedStore) -> Vec<ExpectedPair> {
+    let mut holdings = store
+        .office_holdings(&store::reports::PairFilter::default())
+        .await
+        .unwrap();
+    holdings
+        .sort_by(|a, b| (a.terminal_id, &a.office_number).cmp(&(b.terminal_id, &b.office_number)));
+    let mut groups: Vec<Vec<store::reports::PairHolding>> = Vec::new();
+    for h in holdings {
+        match groups.last_mut() {
+            Some(g)
+                if g[0].terminal_id == h.terminal_id && g[0].office_number == h.office_number =>
+            {
+                g.push(h)
+            }
+            _ => groups.push(vec![h]),
+        }
+    }
+    let mut offices_per_terminal = std::collections::HashMap::<i64, u32>::new();
+    for g in &groups {
+        *offices_per_terminal.entry(g[0].terminal_id).or_default() += 1;
+    }
+    let mut out: Vec<ExpectedPair> = groups
+        .into_iter()
+        .map(|mut g| {
+            let idx = semantics::effective_index(&g, |h| semantics::CertKey {
+                not_before: h.not_before,
+                not_after: h.not_after,
+                has_private_key: h.has_private_key,
+                sha256: &h.sha256,
+            })
+            .unwrap();
+            let e = g.swap_remove(idx);
+            let mut superseded: Vec<(String, DateTime<Utc>)> =
+                g.into_iter().map(|h| (h.sha256, h.not_after)).collect();
+            superseded.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            (
+                e.terminal_id,
+                e.office_number,
+                e.not_after,
+                e.sha256,
+                e.has_private_key,
+                e.details.serial,
+                e.details.subject,
+                e.details.issuer,
+                superseded,
+                offices_per_terminal[&e.terminal_id],
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `pair_expiry` (migrations 0004 and 0006) keeps the effective certificate of every pair in
+/// SQL triggers; `report expiring` reads only that. Random snapshots (removals, revivals, key
+/// flags, an exact tie broken by sha256, a terminal emptied) must leave every stored column
+/// equal to the Rust rule applied to the raw holdings.
+async fn pair_rows_follow_the_effective_rule(fx: Fixture) {
     let offices = ["1111111111", "2222222222"];
-    let certs: Vec<(usize, Vec<u8>)> = (0..8)
+    let mut certs: Vec<(usize, Vec<u8>)> = (0..8)
         .map(|i| {
             let office = i % 2;
             let days = [-40, -5, 3, 30, 59, 61, 400, 1000][i];
@@ -802,6 +876,9 @@ async fn pair_expiry_follows_the_effective_rule(fx: Fixture) {
             )
         })
         .collect();
+    // Same office and validity as certs[2] (another key, so another sha256): only the sha256
+    // can choose between them.
+    certs.push((0, ca().cert(offices[0], as_of() + Duration::days(3))));
     let terminals = [
         enroll(&fx.store, "pc-rule-a").await,
         enroll(&fx.store, "pc-rule-b").await,
@@ -814,10 +891,12 @@ async fn pair_expiry_follows_the_effective_rule(fx: Fixture) {
         state ^= state << 17;
         state
     };
-    for round in 0..24 {
+    let mut saw_superseded = false;
+    for round in 0..30 {
         let terminal = &terminals[round % 2];
         let mut snapshot = Vec::new();
-        for (_, der) in &certs {
+        // Every seventh round empties the terminal: its pairs disappear, its count drops to 0.
+        for (_, der) in certs.iter().filter(|_| round % 7 != 6) {
             let r = next();
             if r % 3 == 0 {
                 continue; // Not installed this time (removed, or revived later).
@@ -836,6 +915,38 @@ async fn pair_expiry_follows_the_effective_rule(fx: Fixture) {
             as_of() + Duration::minutes(i64::try_from(round).unwrap()),
         )
         .await;
+        let expected = pairs_by_the_rust_rule(&fx.store).await;
+        let all = ExpiringQuery {
+            include_ok: true,
+            ..query(60)
+        };
+        let mut got: Vec<ExpectedPair> = reports::expiring(fx.store.as_ref(), &all, &settings())
+            .await
+            .unwrap()
+            .rows
+            .into_iter()
+            .map(|r| {
+                (
+                    r.terminal.id,
+                    r.office_number,
+                    r.not_after,
+                    r.certificate.sha256,
+                    r.has_private_key,
+                    r.certificate.serial,
+                    r.certificate.subject,
+                    r.certificate.issuer,
+                    r.superseded
+                        .into_iter()
+                        .map(|s| (s.sha256, s.not_after))
+                        .collect(),
+                    r.terminal_office_count,
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got, expected, "round {round}");
+        saw_superseded |= expected.iter().any(|p| !p.8.is_empty());
+        // The narrow form the fleet-wide reports read agrees as well.
         let mut from_table: Vec<(i64, String, DateTime<Utc>)> = fx
             .store
             .pair_expiries(&[], &[])
@@ -845,22 +956,12 @@ async fn pair_expiry_follows_the_effective_rule(fx: Fixture) {
             .map(|p| (p.terminal_id, p.office_number, p.not_after))
             .collect();
         from_table.sort();
-        let all = ExpiringQuery {
-            include_ok: true,
-            ..query(60)
-        };
-        let mut from_rule: Vec<(i64, String, DateTime<Utc>)> =
-            reports::expiring(fx.store.as_ref(), &all, &settings())
-                .await
-                .unwrap()
-                .rows
-                .into_iter()
-                .map(|r| (r.terminal.id, r.office_number, r.not_after))
-                .collect();
-        from_rule.sort();
-        assert_eq!(from_table, from_rule, "round {round}");
-        // The candidate path (pairs from pair_expiry) and the Rust filter agree as well.
-        let expiring: Vec<(i64, String)> =
+        let narrow: Vec<(i64, String, DateTime<Utc>)> =
+            expected.iter().map(|p| (p.0, p.1.clone(), p.2)).collect();
+        assert_eq!(from_table, narrow, "round {round}");
+        // The not_after range (no include_ok) selects exactly the pairs ending by the cutoff.
+        let cutoff = as_of() + Duration::days(60);
+        let mut in_window: Vec<(i64, String)> =
             reports::expiring(fx.store.as_ref(), &query(60), &settings())
                 .await
                 .unwrap()
@@ -868,18 +969,18 @@ async fn pair_expiry_follows_the_effective_rule(fx: Fixture) {
                 .into_iter()
                 .map(|r| (r.terminal.id, r.office_number))
                 .collect();
-        let cutoff = as_of() + Duration::days(60);
-        let mut expected: Vec<(i64, String)> = from_rule
+        in_window.sort();
+        let by_rule: Vec<(i64, String)> = expected
             .iter()
-            .filter(|(_, _, not_after)| *not_after <= cutoff)
-            .map(|(id, office, _)| (*id, office.clone()))
+            .filter(|p| p.2 <= cutoff)
+            .map(|p| (p.0, p.1.clone()))
             .collect();
-        let mut got = expiring.clone();
-        got.sort();
-        expected.sort();
-        assert_eq!(got, expected, "round {round}");
+        assert_eq!(in_window, by_rule, "round {round}");
     }
-    assert!(certs.iter().any(|(office, _)| *office == 1));
+    assert!(
+        saw_superseded,
+        "the random rounds never produced a superseded holding"
+    );
 }
 
 async fn terminals_offices_overview_and_detail(fx: Fixture) {

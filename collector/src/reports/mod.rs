@@ -19,7 +19,9 @@ use certfleet_model::{
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::ReportSettings;
-use crate::store::reports::{PairExpiry, PairFilter, PairHolding, TerminalFilter, TerminalInfo};
+use crate::store::reports::{
+    PairExpiry, PairFilter, PairHolding, PairReportRow, PairRowFilter, TerminalFilter, TerminalInfo,
+};
 use crate::store::{Store, StoreError, TerminalId};
 
 pub use params::{Report, ReportKind, ReportParams, parse_as_of};
@@ -49,25 +51,13 @@ impl ReportError {
     }
 }
 
-/// One evaluated (terminal, office) pair: the effective holding and the superseded ones.
-#[derive(Debug)]
-struct Pair {
-    terminal_id: TerminalId,
-    effective: PairHolding,
-    superseded: Vec<PairHolding>,
-    status: PairStatus,
-}
-
-/// Groups live holdings into pairs and applies the effective-certificate rule.
-fn evaluate_pairs(
-    mut holdings: Vec<PairHolding>,
-    as_of: DateTime<Utc>,
-    within_days: u32,
-) -> Vec<Pair> {
+/// The effective holding of each (terminal, office) pair among live holdings: the rule
+/// applied in Rust, for pages that read one terminal's holdings anyway.
+fn effective_holdings(mut holdings: Vec<PairHolding>) -> Vec<PairHolding> {
     holdings.sort_unstable_by(|a, b| {
         (a.terminal_id, &a.office_number).cmp(&(b.terminal_id, &b.office_number))
     });
-    let mut pairs = Vec::new();
+    let mut effective = Vec::new();
     let mut rest = holdings.into_iter().peekable();
     let mut group: Vec<PairHolding> = Vec::new();
     while let Some(h) = rest.next() {
@@ -83,18 +73,11 @@ fn evaluate_pairs(
                 sha256: &h.sha256,
             })
             .expect("group is not empty");
-            let effective = group.swap_remove(idx);
-            let mut superseded = std::mem::take(&mut group);
-            superseded.sort_by(|a, b| b.not_after.cmp(&a.not_after).then(a.sha256.cmp(&b.sha256)));
-            pairs.push(Pair {
-                terminal_id: effective.terminal_id,
-                status: semantics::status(effective.not_after, as_of, within_days),
-                effective,
-                superseded,
-            });
+            effective.push(group.swap_remove(idx));
+            group.clear();
         }
     }
-    pairs
+    effective
 }
 
 fn terminal_ref(t: &TerminalInfo) -> TerminalRef {
@@ -103,13 +86,6 @@ fn terminal_ref(t: &TerminalInfo) -> TerminalRef {
         hostname: t.hostname.clone(),
         machine_id: t.machine_id.clone(),
     }
-}
-
-fn registry_map(entries: Vec<OfficeEntry>) -> HashMap<String, OfficeEntry> {
-    entries
-        .into_iter()
-        .map(|e| (e.office_number.clone(), e))
-        .collect()
 }
 
 fn within_checked(within_days: u32) -> Result<u32, ReportError> {
@@ -121,6 +97,10 @@ fn within_checked(within_days: u32) -> Result<u32, ReportError> {
 
 /// `report expiring`: one row per (terminal, office) pair whose effective certificate is
 /// expired or expiring (every pair with `include_ok`), most urgent first.
+///
+/// One store read: `pair_expiry` keeps each pair's effective certificate and superseded
+/// holdings (migration 0006, checked against [`semantics::effective_index`] by the conformance
+/// test), so only the fields that depend on `as_of` are computed here.
 #[tracing::instrument(skip(store, s), err)]
 pub async fn expiring(
     store: &dyn Store,
@@ -129,49 +109,20 @@ pub async fn expiring(
 ) -> Result<ExpiringReport, ReportError> {
     let within = within_checked(q.within_days)?;
     let cutoff = q.as_of + Duration::days(i64::from(within));
-    let holdings = store
-        .office_holdings(&PairFilter {
-            // Without include_ok only pairs with something expiring can produce a row; the
+    let pairs = store
+        .pair_report_rows(&PairRowFilter {
+            // Without include_ok only pairs ending by the cutoff can produce a row; the
             // database finds them through the not_after index.
-            candidate_not_after_max: (!q.include_ok).then_some(cutoff),
+            not_after_max: (!q.include_ok).then_some(cutoff),
             offices: q.offices.clone(),
             hostnames: q.terminals.clone(),
-            terminal_ids: Vec::new(),
-            with_details: true,
         })
         .await?;
-    let mut pairs = evaluate_pairs(holdings, q.as_of, within);
-    if !q.include_ok {
-        pairs.retain(|p| p.status != PairStatus::Ok);
-    }
-    let mut ids: Vec<TerminalId> = pairs.iter().map(|p| p.terminal_id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let (terminals, counts, registry) = if ids.is_empty() {
-        (Vec::new(), Vec::new(), Vec::new())
-    } else {
-        let terminal_filter = TerminalFilter {
-            ids: ids.clone(),
-            ..TerminalFilter::default()
-        };
-        tokio::try_join!(
-            store.report_terminals(&terminal_filter),
-            store.terminal_office_counts(&ids),
-            store.list_offices(),
-        )?
-    };
-    let terminals: HashMap<TerminalId, TerminalInfo> =
-        terminals.into_iter().map(|t| (t.id, t)).collect();
-    let counts: HashMap<TerminalId, u32> = counts.into_iter().collect();
-    let registry = registry_map(registry);
-    let mut rows = Vec::with_capacity(pairs.len());
-    for p in pairs {
-        // A terminal revoked between the two queries simply drops out.
-        let Some(t) = terminals.get(&p.terminal_id) else {
-            continue;
-        };
-        rows.push(pair_row(p, t, &counts, &registry, q.as_of, s));
-    }
+    let today = semantics::local_date(q.as_of, s.time_zone);
+    let mut rows: Vec<PairRow> = pairs
+        .into_iter()
+        .map(|p| pair_row(p, q.as_of, today, within, s))
+        .collect();
     rows.sort_by(|a, b| {
         semantics::urgency_cmp(
             (
@@ -195,58 +146,50 @@ pub async fn expiring(
     })
 }
 
+/// A stored pair as a report row: the status and dates at `as_of` (local date `today`).
 fn pair_row(
-    p: Pair,
-    t: &TerminalInfo,
-    counts: &HashMap<TerminalId, u32>,
-    registry: &HashMap<String, OfficeEntry>,
+    p: PairReportRow,
     as_of: DateTime<Utc>,
+    today: chrono::NaiveDate,
+    within_days: u32,
     s: &ReportSettings,
 ) -> PairRow {
     let tz = s.time_zone;
-    let e = p.effective;
-    let renew_by = semantics::renew_by(e.not_after, s.lead_days, tz);
-    let details = e
-        .details
-        .map(|d| *d)
-        .unwrap_or_else(|| crate::store::reports::CertDetails {
-            serial: String::new(),
-            subject: String::new(),
-            issuer: String::new(),
-        });
+    let renew_by = semantics::renew_by(p.not_after, s.lead_days, tz);
     PairRow {
-        office_name: registry.get(&e.office_number).map(|r| r.name.clone()),
-        terminal: terminal_ref(t),
-        status: p.status,
-        not_after: e.not_after,
-        days_left: semantics::days_left(e.not_after, as_of, tz),
+        office_name: p.office_name,
+        terminal: TerminalRef {
+            id: p.terminal_id,
+            hostname: p.hostname,
+            machine_id: p.machine_id,
+        },
+        status: semantics::status(p.not_after, as_of, within_days),
+        not_after: p.not_after,
+        days_left: (semantics::local_date(p.not_after, tz) - today).num_days(),
         renew_by,
-        renew_now: semantics::renew_now(renew_by, as_of, tz),
+        renew_now: semantics::renew_now_on(renew_by, today),
         first_blocked_billing_month: semantics::first_blocked_billing_month(
-            e.not_after,
+            p.not_after,
             s.billing_window_end_day,
             tz,
         ),
         superseded: p
             .superseded
             .into_iter()
-            .map(|h| SupersededCert {
-                sha256: h.sha256,
-                not_after: h.not_after,
-            })
+            .map(|(sha256, not_after)| SupersededCert { sha256, not_after })
             .collect(),
-        // At least this pair's office, even if the count query raced a snapshot.
-        terminal_office_count: counts.get(&t.id).copied().unwrap_or(1).max(1),
-        has_private_key: e.has_private_key,
-        stale: semantics::is_stale(t.last_report_at, as_of, s.stale_after_days),
-        last_report_at: t.last_report_at,
+        // At least this pair's office, even if the count raced a concurrent change.
+        terminal_office_count: p.terminal_office_count.max(1),
+        has_private_key: p.has_private_key,
+        stale: semantics::is_stale(p.last_report_at, as_of, s.stale_after_days),
+        last_report_at: p.last_report_at,
         certificate: CertificateRef {
-            sha256: e.sha256,
-            serial: details.serial,
-            subject: details.subject,
-            issuer: details.issuer,
+            sha256: p.sha256,
+            serial: p.serial,
+            subject: p.subject,
+            issuer: p.issuer,
         },
-        office_number: e.office_number,
+        office_number: p.office_number,
     }
 }
 
@@ -934,7 +877,6 @@ pub async fn terminal_detail(
     let holdings = store
         .office_holdings(&PairFilter {
             terminal_ids: vec![id],
-            with_details: true,
             ..PairFilter::default()
         })
         .await?;
@@ -947,17 +889,15 @@ pub async fn terminal_detail(
     let Some(terminal) = terminals.into_iter().next() else {
         return Ok(None);
     };
-    let evaluated = evaluate_pairs(holdings, as_of, within);
-    let effective: std::collections::HashSet<&str> = evaluated
-        .iter()
-        .map(|p| p.effective.sha256.as_str())
-        .collect();
+    let evaluated = effective_holdings(holdings);
+    let effective: std::collections::HashSet<&str> =
+        evaluated.iter().map(|h| h.sha256.as_str()).collect();
     let pairs = evaluated
         .iter()
-        .map(|p| PairExpiry {
-            terminal_id: p.terminal_id,
-            office_number: p.effective.office_number.clone(),
-            not_after: p.effective.not_after,
+        .map(|h| PairExpiry {
+            terminal_id: h.terminal_id,
+            office_number: h.office_number.clone(),
+            not_after: h.not_after,
         })
         .collect();
     let data = FleetData::new(vec![terminal], pairs, store.list_offices().await?);

@@ -12,20 +12,12 @@ use super::{StoreError, TerminalId};
 /// revoked them, so their certificates are no longer the fleet's business.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PairFilter {
-    /// Only pairs whose effective `not_after` (`pair_expiry`, migration 0004) is `<=` this
-    /// instant (every holding of such a pair is returned, so the effective one can be chosen).
-    /// `None`: every pair.
-    pub candidate_not_after_max: Option<DateTime<Utc>>,
     /// Only these office numbers (empty: all).
     pub offices: Vec<String>,
     /// Only terminals with these hostnames (empty: all).
     pub hostnames: Vec<String>,
     /// Only these terminals (empty: all).
     pub terminal_ids: Vec<TerminalId>,
-    /// Also fetch `sha256`, `serial`, `subject` and `issuer`. Without details `sha256` is empty
-    /// and `details` is `None`: the fleet-wide reports show none of them, and 300k rows of them
-    /// cost memory and time.
-    pub with_details: bool,
 }
 
 /// One live holding of an office certificate on a non-revoked terminal.
@@ -36,13 +28,11 @@ pub struct PairHolding {
     pub not_before: DateTime<Utc>,
     pub not_after: DateTime<Utc>,
     pub has_private_key: Option<bool>,
-    /// Empty unless [`PairFilter::with_details`].
     pub sha256: String,
-    /// `Some` only with [`PairFilter::with_details`]; boxed to keep slim rows small.
-    pub details: Option<Box<CertDetails>>,
+    pub details: CertDetails,
 }
 
-/// Identifying certificate fields shown by `report expiring`.
+/// Identifying certificate fields shown on the terminal page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertDetails {
     pub serial: String,
@@ -57,6 +47,65 @@ pub struct PairExpiry {
     pub terminal_id: TerminalId,
     pub office_number: String,
     pub not_after: DateTime<Utc>,
+}
+
+/// Which pairs [`ReportStore::pair_report_rows`] reads (always excluding revoked terminals).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PairRowFilter {
+    /// Only pairs whose effective `not_after` is `<=` this instant; `None`: every pair.
+    pub not_after_max: Option<DateTime<Utc>>,
+    /// Only these office numbers (empty: all).
+    pub offices: Vec<String>,
+    /// Only terminals with these hostnames (empty: all).
+    pub hostnames: Vec<String>,
+}
+
+/// One live (terminal, office) pair as `report expiring` shows it, before the fields that
+/// depend on `as_of`: the effective certificate and the superseded holdings kept on
+/// `pair_expiry` (migration 0006), the terminal, and the office's registry name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairReportRow {
+    pub terminal_id: TerminalId,
+    pub hostname: String,
+    pub machine_id: String,
+    pub last_report_at: Option<DateTime<Utc>>,
+    /// Live pairs of the terminal (`terminals.office_count`).
+    pub terminal_office_count: u32,
+    pub office_number: String,
+    pub office_name: Option<String>,
+    pub not_after: DateTime<Utc>,
+    pub has_private_key: Option<bool>,
+    pub sha256: String,
+    pub serial: String,
+    pub subject: String,
+    pub issuer: String,
+    /// The pair's other live holdings, latest `not_after` first (ties by sha256).
+    pub superseded: Vec<(String, DateTime<Utc>)>,
+}
+
+/// Decodes the `superseded` column of `pair_expiry` (migration 0006): a JSON array of
+/// `[sha256, not_after]`, or NULL when the pair has a single holding. Both backends store
+/// RFC 3339 timestamps there (PostgreSQL with an offset, SQLite in UTC); the list is sorted
+/// here so neither backend's aggregate order matters.
+pub fn decode_superseded(text: Option<&str>) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    let bad = |e: Box<dyn std::error::Error + Send + Sync>| {
+        StoreError::Database(sqlx::Error::Decode(
+            format!("pair_expiry.superseded: {e}").into(),
+        ))
+    };
+    let raw: Vec<(String, String)> = serde_json::from_str(text).map_err(|e| bad(e.into()))?;
+    let mut out = raw
+        .into_iter()
+        .map(|(sha256, not_after)| {
+            let t = DateTime::parse_from_rfc3339(&not_after).map_err(|e| bad(e.into()))?;
+            Ok((sha256, t.with_timezone(&Utc)))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(out)
 }
 
 /// Which terminals to list for reports (always excluding revoked ones).
@@ -99,6 +148,14 @@ pub trait ReportStore: Send + Sync {
         terminal_ids: &[TerminalId],
         offices: &[String],
     ) -> Result<Vec<PairExpiry>, StoreError>;
+
+    /// Live pairs matching `filter`, each with its effective certificate, superseded holdings,
+    /// terminal and registry name, in no particular order: the rows of `report expiring`
+    /// in one read.
+    async fn pair_report_rows(
+        &self,
+        filter: &PairRowFilter,
+    ) -> Result<Vec<PairReportRow>, StoreError>;
 
     /// Distinct offices with live holdings per terminal, for the given terminals (terminals
     /// without any are omitted).

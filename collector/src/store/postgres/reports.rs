@@ -1,7 +1,6 @@
-//! PostgreSQL report queries over the certificate fields copied onto holdings (migration 0003).
-//! Candidate pairs of `report expiring` are an index range of `pair_expiry` (migration 0004),
-//! their holdings come from `holdings_live_pair`; the fleet-wide reports read `pair_expiry`.
-//! See BENCHMARKS.md "## Reports" for the plans.
+//! PostgreSQL report queries. `report expiring` and the fleet-wide reports read `pair_expiry`
+//! (migrations 0004 and 0006: each live pair with its effective certificate, kept by triggers);
+//! the terminal page reads one terminal's holdings. See BENCHMARKS.md "## Reports" for the plans.
 
 use async_trait::async_trait;
 use certfleet_model::OfficeEntry;
@@ -12,103 +11,56 @@ use tokio_stream::StreamExt;
 
 use super::PgStore;
 use crate::store::reports::{
-    CertDetails, PairExpiry, PairFilter, PairHolding, ReportStore, TerminalFilter, TerminalInfo,
+    CertDetails, PairExpiry, PairFilter, PairHolding, PairReportRow, PairRowFilter, ReportStore,
+    TerminalFilter, TerminalInfo, decode_superseded,
 };
 use crate::store::{StoreError, TerminalId, classify};
 
-/// Filters shared by both holdings queries; `$2` offices, `$3` hostnames, `$4` terminal ids.
+/// Filters of the holdings query; `$1` offices, `$2` hostnames, `$3` terminal ids.
 /// `cardinality(..) = 0` makes an empty list mean "all" without a second query text.
 const FILTERS: &str = "t.revoked_at IS NULL \
-     AND (cardinality($2::text[]) = 0 OR h.office_number = ANY($2::text[])) \
-     AND (cardinality($3::text[]) = 0 OR t.hostname = ANY($3::text[])) \
-     AND (cardinality($4::bigint[]) = 0 OR h.terminal_id = ANY($4::bigint[]))";
+     AND (cardinality($1::text[]) = 0 OR h.office_number = ANY($1::text[])) \
+     AND (cardinality($2::text[]) = 0 OR t.hostname = ANY($2::text[])) \
+     AND (cardinality($3::bigint[]) = 0 OR h.terminal_id = ANY($3::bigint[]))";
 
-/// Columns of a holding row; details come from the certificate, the rest from the copies
-/// on the holding (migration 0003), so the slim form needs no join with certificates.
-fn columns(with_details: bool) -> (&'static str, &'static str) {
-    if with_details {
-        (
-            "h.terminal_id, h.office_number, h.not_before, h.not_after, h.has_private_key, \
-             h.sha256, c.serial, c.subject, c.issuer",
-            "JOIN certificates c ON c.sha256 = h.sha256",
-        )
-    } else {
-        (
-            "h.terminal_id, h.office_number, h.not_before, h.not_after, h.has_private_key",
-            "",
-        )
-    }
-}
+/// Columns of a holding row: details from the certificate, the rest from the copies on the
+/// holding (migration 0003).
+const COLUMNS: &str = "h.terminal_id, h.office_number, h.not_before, h.not_after, \
+     h.has_private_key, h.sha256, c.serial, c.subject, c.issuer";
 
-fn holding_from_row(row: &PgRow, with_details: bool) -> Result<PairHolding, StoreError> {
-    let (sha256, details) = if with_details {
-        let details = CertDetails {
-            serial: row.try_get("serial").map_err(classify)?,
-            subject: row.try_get("subject").map_err(classify)?,
-            issuer: row.try_get("issuer").map_err(classify)?,
-        };
-        (
-            row.try_get("sha256").map_err(classify)?,
-            Some(Box::new(details)),
-        )
-    } else {
-        (String::new(), None)
-    };
+fn holding_from_row(row: &PgRow) -> Result<PairHolding, StoreError> {
     Ok(PairHolding {
         terminal_id: row.try_get("terminal_id").map_err(classify)?,
         office_number: row.try_get("office_number").map_err(classify)?,
         not_before: row.try_get("not_before").map_err(classify)?,
         not_after: row.try_get("not_after").map_err(classify)?,
         has_private_key: row.try_get("has_private_key").map_err(classify)?,
-        sha256,
-        details,
+        sha256: row.try_get("sha256").map_err(classify)?,
+        details: CertDetails {
+            serial: row.try_get("serial").map_err(classify)?,
+            subject: row.try_get("subject").map_err(classify)?,
+            issuer: row.try_get("issuer").map_err(classify)?,
+        },
     })
 }
 
 #[async_trait]
 impl ReportStore for PgStore {
     async fn office_holdings(&self, filter: &PairFilter) -> Result<Vec<PairHolding>, StoreError> {
-        let (cols, cert_join) = columns(filter.with_details);
-        let sql = match filter.candidate_not_after_max {
-            // Candidate pairs first (an index range of `pair_expiry` up to the cutoff: exactly
-            // the pairs whose effective certificate ends by then), then every live holding of
-            // just those pairs, so Rust still picks the effective one and the superseded ones.
-            Some(_) => format!(
-                "WITH cand AS ( \
-                   SELECT p.terminal_id, p.office_number FROM pair_expiry p \
-                   WHERE p.not_after <= $1 \
-                     AND (cardinality($2::text[]) = 0 OR p.office_number = ANY($2::text[])) \
-                 ) \
-                 SELECT {cols} FROM cand \
-                 JOIN terminals t ON t.id = cand.terminal_id \
-                 JOIN holdings h ON h.terminal_id = cand.terminal_id \
-                      AND h.office_number = cand.office_number AND h.removed_at IS NULL \
-                 {cert_join} \
-                 WHERE {FILTERS}"
-            ),
-            None => format!(
-                "SELECT {cols} FROM holdings h \
-                 JOIN terminals t ON t.id = h.terminal_id \
-                 {cert_join} \
-                 WHERE h.removed_at IS NULL AND h.office_number IS NOT NULL \
-                   AND $1::timestamptz IS NULL AND {FILTERS}"
-            ),
-        };
-        // `$1` is NULL in the second form (the check there is always true): one bind order
-        // serves both texts.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM holdings h \
+             JOIN terminals t ON t.id = h.terminal_id \
+             JOIN certificates c ON c.sha256 = h.sha256 \
+             WHERE h.removed_at IS NULL AND h.office_number IS NOT NULL AND {FILTERS}"
+        );
         let mut rows = sqlx::query(&sql)
-            .bind(filter.candidate_not_after_max)
             .bind(&filter.offices)
             .bind(&filter.hostnames)
             .bind(&filter.terminal_ids)
             .fetch(&self.pool);
-        // Streamed: 300k decoded rows must not sit next to 300k raw rows in memory.
         let mut out = Vec::new();
         while let Some(row) = rows.next().await {
-            out.push(holding_from_row(
-                &row.map_err(classify)?,
-                filter.with_details,
-            )?);
+            out.push(holding_from_row(&row.map_err(classify)?)?);
         }
         Ok(out)
     }
@@ -136,6 +88,63 @@ impl ReportStore for PgStore {
                 terminal_id: row.try_get("terminal_id").map_err(classify)?,
                 office_number: row.try_get("office_number").map_err(classify)?,
                 not_after: row.try_get("not_after").map_err(classify)?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn pair_report_rows(
+        &self,
+        filter: &PairRowFilter,
+    ) -> Result<Vec<PairReportRow>, StoreError> {
+        // Everything a row shows is on `pair_expiry` (migration 0006) and `terminals`: one
+        // range of `pair_expiry_not_after` and one join, no holdings, no certificates. `$1` is
+        // NULL in the second form (the check there is always true): one bind order for both.
+        let range = if filter.not_after_max.is_some() {
+            "p.not_after <= $1"
+        } else {
+            "$1::timestamptz IS NULL"
+        };
+        let sql = format!(
+            "SELECT p.terminal_id, t.hostname, t.machine_id, t.last_report_at, t.office_count, \
+                    p.office_number, r.name AS office_name, p.not_after, p.has_private_key, \
+                    p.sha256, p.serial, p.subject, p.issuer, p.superseded \
+             FROM pair_expiry p \
+             JOIN terminals t ON t.id = p.terminal_id \
+             LEFT JOIN office_registry r ON r.office_number = p.office_number \
+             WHERE {range} AND t.revoked_at IS NULL \
+               AND (cardinality($2::text[]) = 0 OR p.office_number = ANY($2::text[])) \
+               AND (cardinality($3::text[]) = 0 OR t.hostname = ANY($3::text[]))"
+        );
+        // Not a cached prepared statement: PostgreSQL then plans each run for its own
+        // parameters. A cached statement soon gets the generic plan, which cannot know that
+        // `--office` makes this a few index probes, nor how much of the range the cutoff keeps.
+        let mut rows = sqlx::query(&sql)
+            .persistent(false)
+            .bind(filter.not_after_max)
+            .bind(&filter.offices)
+            .bind(&filter.hostnames)
+            .fetch(&self.pool);
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(classify)?;
+            let office_count: i32 = row.try_get("office_count").map_err(classify)?;
+            let superseded: Option<&str> = row.try_get("superseded").map_err(classify)?;
+            out.push(PairReportRow {
+                terminal_id: row.try_get("terminal_id").map_err(classify)?,
+                hostname: row.try_get("hostname").map_err(classify)?,
+                machine_id: row.try_get("machine_id").map_err(classify)?,
+                last_report_at: row.try_get("last_report_at").map_err(classify)?,
+                terminal_office_count: u32::try_from(office_count).unwrap_or(0),
+                office_number: row.try_get("office_number").map_err(classify)?,
+                office_name: row.try_get("office_name").map_err(classify)?,
+                not_after: row.try_get("not_after").map_err(classify)?,
+                has_private_key: row.try_get("has_private_key").map_err(classify)?,
+                sha256: row.try_get("sha256").map_err(classify)?,
+                serial: row.try_get("serial").map_err(classify)?,
+                subject: row.try_get("subject").map_err(classify)?,
+                issuer: row.try_get("issuer").map_err(classify)?,
+                superseded: decode_superseded(superseded)?,
             });
         }
         Ok(out)

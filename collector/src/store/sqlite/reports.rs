@@ -10,101 +10,56 @@ use tokio_stream::StreamExt;
 
 use super::{SqliteStore, get_opt_ts, get_ts, ts};
 use crate::store::reports::{
-    CertDetails, PairExpiry, PairFilter, PairHolding, ReportStore, TerminalFilter, TerminalInfo,
+    CertDetails, PairExpiry, PairFilter, PairHolding, PairReportRow, PairRowFilter, ReportStore,
+    TerminalFilter, TerminalInfo, decode_superseded,
 };
 use crate::store::{StoreError, TerminalId, classify, to_json};
 
-/// `?2` offices, `?3` hostnames, `?4` terminal ids (JSON arrays; empty means all).
+/// `?1` offices, `?2` hostnames, `?3` terminal ids (JSON arrays; empty means all).
 const FILTERS: &str = "t.revoked_at IS NULL \
-     AND (json_array_length(?2) = 0 OR h.office_number IN (SELECT value FROM json_each(?2))) \
-     AND (json_array_length(?3) = 0 OR t.hostname IN (SELECT value FROM json_each(?3))) \
-     AND (json_array_length(?4) = 0 OR h.terminal_id IN (SELECT value FROM json_each(?4)))";
+     AND (json_array_length(?1) = 0 OR h.office_number IN (SELECT value FROM json_each(?1))) \
+     AND (json_array_length(?2) = 0 OR t.hostname IN (SELECT value FROM json_each(?2))) \
+     AND (json_array_length(?3) = 0 OR h.terminal_id IN (SELECT value FROM json_each(?3)))";
 
-/// Columns of a holding row; details come from the certificate, the rest from the copies
-/// on the holding (migration 0003), so the slim form needs no join with certificates.
-fn columns(with_details: bool) -> (&'static str, &'static str) {
-    if with_details {
-        (
-            "h.terminal_id, h.office_number, h.not_before, h.not_after, h.has_private_key, \
-             h.sha256, c.serial, c.subject, c.issuer",
-            "JOIN certificates c ON c.sha256 = h.sha256",
-        )
-    } else {
-        (
-            "h.terminal_id, h.office_number, h.not_before, h.not_after, h.has_private_key",
-            "",
-        )
-    }
-}
+/// Columns of a holding row: details from the certificate, the rest from the copies on the
+/// holding (migration 0003).
+const COLUMNS: &str = "h.terminal_id, h.office_number, h.not_before, h.not_after, \
+     h.has_private_key, h.sha256, c.serial, c.subject, c.issuer";
 
-fn holding_from_row(row: &SqliteRow, with_details: bool) -> Result<PairHolding, StoreError> {
+fn holding_from_row(row: &SqliteRow) -> Result<PairHolding, StoreError> {
     let key: Option<i64> = row.try_get("has_private_key").map_err(classify)?;
-    let (sha256, details) = if with_details {
-        let details = CertDetails {
-            serial: row.try_get("serial").map_err(classify)?,
-            subject: row.try_get("subject").map_err(classify)?,
-            issuer: row.try_get("issuer").map_err(classify)?,
-        };
-        (
-            row.try_get("sha256").map_err(classify)?,
-            Some(Box::new(details)),
-        )
-    } else {
-        (String::new(), None)
-    };
     Ok(PairHolding {
         terminal_id: row.try_get("terminal_id").map_err(classify)?,
         office_number: row.try_get("office_number").map_err(classify)?,
         not_before: get_ts(row, "not_before")?,
         not_after: get_ts(row, "not_after")?,
         has_private_key: key.map(|k| k != 0),
-        sha256,
-        details,
+        sha256: row.try_get("sha256").map_err(classify)?,
+        details: CertDetails {
+            serial: row.try_get("serial").map_err(classify)?,
+            subject: row.try_get("subject").map_err(classify)?,
+            issuer: row.try_get("issuer").map_err(classify)?,
+        },
     })
 }
 
 #[async_trait]
 impl ReportStore for SqliteStore {
     async fn office_holdings(&self, filter: &PairFilter) -> Result<Vec<PairHolding>, StoreError> {
-        let (cols, cert_join) = columns(filter.with_details);
-        let sql = match filter.candidate_not_after_max {
-            // Candidate pairs from `pair_expiry`, as in the PostgreSQL twin.
-            Some(_) => format!(
-                "WITH cand AS ( \
-                   SELECT p.terminal_id, p.office_number FROM pair_expiry p \
-                   WHERE p.not_after <= ?1 \
-                     AND (json_array_length(?2) = 0 \
-                          OR p.office_number IN (SELECT value FROM json_each(?2))) \
-                 ) \
-                 SELECT {cols} FROM cand \
-                 JOIN terminals t ON t.id = cand.terminal_id \
-                 JOIN holdings h ON h.terminal_id = cand.terminal_id \
-                      AND h.office_number = cand.office_number AND h.removed_at IS NULL \
-                 {cert_join} \
-                 WHERE {FILTERS}"
-            ),
-            // `?1` is NULL here: the check keeps one bind order for both texts.
-            None => format!(
-                "SELECT {cols} FROM holdings h \
-                 JOIN terminals t ON t.id = h.terminal_id \
-                 {cert_join} \
-                 WHERE h.removed_at IS NULL AND h.office_number IS NOT NULL \
-                   AND ?1 IS NULL AND {FILTERS}"
-            ),
-        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM holdings h \
+             JOIN terminals t ON t.id = h.terminal_id \
+             JOIN certificates c ON c.sha256 = h.sha256 \
+             WHERE h.removed_at IS NULL AND h.office_number IS NOT NULL AND {FILTERS}"
+        );
         let mut rows = sqlx::query(&sql)
-            .bind(filter.candidate_not_after_max.map(ts))
             .bind(to_json(&filter.offices)?)
             .bind(to_json(&filter.hostnames)?)
             .bind(to_json(&filter.terminal_ids)?)
             .fetch(&self.pool);
-        // Streamed: 300k decoded rows must not sit next to 300k raw rows in memory.
         let mut out = Vec::new();
         while let Some(row) = rows.next().await {
-            out.push(holding_from_row(
-                &row.map_err(classify)?,
-                filter.with_details,
-            )?);
+            out.push(holding_from_row(&row.map_err(classify)?)?);
         }
         Ok(out)
     }
@@ -134,6 +89,60 @@ impl ReportStore for SqliteStore {
                 terminal_id: row.try_get("terminal_id").map_err(classify)?,
                 office_number: row.try_get("office_number").map_err(classify)?,
                 not_after: get_ts(&row, "not_after")?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn pair_report_rows(
+        &self,
+        filter: &PairRowFilter,
+    ) -> Result<Vec<PairReportRow>, StoreError> {
+        // The PostgreSQL twin says why this is one read; `?1` is NULL in the second form.
+        let range = if filter.not_after_max.is_some() {
+            "p.not_after <= ?1"
+        } else {
+            "?1 IS NULL"
+        };
+        let sql = format!(
+            "SELECT p.terminal_id, t.hostname, t.machine_id, t.last_report_at, t.office_count, \
+                    p.office_number, r.name AS office_name, p.not_after, p.has_private_key, \
+                    p.sha256, p.serial, p.subject, p.issuer, p.superseded \
+             FROM pair_expiry p \
+             JOIN terminals t ON t.id = p.terminal_id \
+             LEFT JOIN office_registry r ON r.office_number = p.office_number \
+             WHERE {range} AND t.revoked_at IS NULL \
+               AND (json_array_length(?2) = 0 \
+                    OR p.office_number IN (SELECT value FROM json_each(?2))) \
+               AND (json_array_length(?3) = 0 \
+                    OR t.hostname IN (SELECT value FROM json_each(?3)))"
+        );
+        let mut rows = sqlx::query(&sql)
+            .bind(filter.not_after_max.map(ts))
+            .bind(to_json(&filter.offices)?)
+            .bind(to_json(&filter.hostnames)?)
+            .fetch(&self.pool);
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(classify)?;
+            let office_count: i64 = row.try_get("office_count").map_err(classify)?;
+            let key: Option<i64> = row.try_get("has_private_key").map_err(classify)?;
+            let superseded: Option<String> = row.try_get("superseded").map_err(classify)?;
+            out.push(PairReportRow {
+                terminal_id: row.try_get("terminal_id").map_err(classify)?,
+                hostname: row.try_get("hostname").map_err(classify)?,
+                machine_id: row.try_get("machine_id").map_err(classify)?,
+                last_report_at: get_opt_ts(&row, "last_report_at")?,
+                terminal_office_count: u32::try_from(office_count).unwrap_or(0),
+                office_number: row.try_get("office_number").map_err(classify)?,
+                office_name: row.try_get("office_name").map_err(classify)?,
+                not_after: get_ts(&row, "not_after")?,
+                has_private_key: key.map(|k| k != 0),
+                sha256: row.try_get("sha256").map_err(classify)?,
+                serial: row.try_get("serial").map_err(classify)?,
+                subject: row.try_get("subject").map_err(classify)?,
+                issuer: row.try_get("issuer").map_err(classify)?,
+                superseded: decode_superseded(superseded.as_deref())?,
             });
         }
         Ok(out)
