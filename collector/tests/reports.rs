@@ -186,10 +186,19 @@ async fn report(
     certs: &[(Vec<u8>, Option<bool>)],
     at: DateTime<Utc>,
 ) {
-    let hostname = terminal
-        .machine_id
-        .trim_start_matches("machine-")
-        .to_owned();
+    let hostname = terminal.machine_id.trim_start_matches("machine-");
+    report_as(store, terminal, hostname, certs, at).await;
+}
+
+/// [`report`] with the hostname the terminal states this time (a renamed PC).
+async fn report_as(
+    store: &SharedStore,
+    terminal: &AuthenticatedTerminal,
+    hostname: &str,
+    certs: &[(Vec<u8>, Option<bool>)],
+    at: DateTime<Utc>,
+) {
+    let hostname = hostname.to_owned();
     let req = pb::ReportRequest {
         report_id: uuid::Uuid::new_v4().to_string(),
         terminal: Some(pb::TerminalFacts {
@@ -860,10 +869,11 @@ async fn pairs_by_the_rust_rule(store: &SharedStore) -> Vec<ExpectedPair> {
     out
 }
 
-/// `pair_expiry` (migrations 0004 and 0006) keeps the effective certificate of every pair in
-/// SQL triggers; `report expiring` reads only that. Random snapshots (removals, revivals, key
-/// flags, an exact tie broken by sha256, a terminal emptied) must leave every stored column
-/// equal to the Rust rule applied to the raw holdings.
+/// `pair_expiry` (migrations 0004, 0006 and 0007) keeps the effective certificate of every
+/// pair and its terminal's names in SQL triggers; `report expiring` reads only that and two
+/// columns of `terminals`. Random snapshots (removals, revivals, key flags, an exact tie broken
+/// by sha256, a terminal emptied, a renamed terminal) must leave every stored column equal to
+/// the Rust rule applied to the raw holdings and to the terminal as stored.
 async fn pair_rows_follow_the_effective_rule(fx: Fixture) {
     let offices = ["1111111111", "2222222222"];
     let mut certs: Vec<(usize, Vec<u8>)> = (0..8)
@@ -908,22 +918,48 @@ async fn pair_rows_follow_the_effective_rule(fx: Fixture) {
             };
             snapshot.push((der.clone(), key));
         }
-        report(
-            &fx.store,
-            terminal,
-            &snapshot,
-            as_of() + Duration::minutes(i64::try_from(round).unwrap()),
-        )
-        .await;
+        // Every fifth round the PC reports under a new name.
+        let base = terminal.machine_id.trim_start_matches("machine-");
+        let hostname = if round % 5 == 4 {
+            format!("{base}-renamed-{round}")
+        } else {
+            base.to_owned()
+        };
+        let at = as_of() + Duration::minutes(i64::try_from(round).unwrap());
+        report_as(&fx.store, terminal, &hostname, &snapshot, at).await;
         let expected = pairs_by_the_rust_rule(&fx.store).await;
+        let stored_terminals: std::collections::HashMap<
+            i64,
+            (String, String, Option<DateTime<Utc>>),
+        > = fx
+            .store
+            .report_terminals(&store::reports::TerminalFilter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.id, (t.hostname, t.machine_id, t.last_report_at)))
+            .collect();
         let all = ExpiringQuery {
             include_ok: true,
             ..query(60)
         };
-        let mut got: Vec<ExpectedPair> = reports::expiring(fx.store.as_ref(), &all, &settings())
+        let rows = reports::expiring(fx.store.as_ref(), &all, &settings())
             .await
             .unwrap()
-            .rows
+            .rows;
+        for r in &rows {
+            let (hostname, machine_id, last_report_at) = &stored_terminals[&r.terminal.id];
+            assert_eq!(
+                (
+                    &r.terminal.hostname,
+                    &r.terminal.machine_id,
+                    &r.last_report_at
+                ),
+                (hostname, machine_id, last_report_at),
+                "round {round}"
+            );
+        }
+        let mut got: Vec<ExpectedPair> = rows
             .into_iter()
             .map(|r| {
                 (
@@ -1109,12 +1145,12 @@ async fn streamed_fleet_reports_equal_the_built_ones(fx: Fixture) {
         "two held offices and one uncovered registry office"
     );
     let (json, csv) = streamed(ReportKind::Terminals).await;
-    assert_eq!(json, serde_json::to_string_pretty(&terminals).unwrap());
+    assert_eq!(json, reports::json::to_string(&terminals));
     assert_eq!(csv.matches("\r\n").count(), 3, "{csv}");
     let (json, _) = streamed(ReportKind::MultiOffice).await;
-    assert_eq!(json, serde_json::to_string_pretty(&multi).unwrap());
+    assert_eq!(json, reports::json::to_string(&multi));
     let (json, csv) = streamed(ReportKind::Offices).await;
-    assert_eq!(json, serde_json::to_string_pretty(&offices).unwrap());
+    assert_eq!(json, reports::json::to_string(&offices));
     assert!(csv.contains("\"空き事業所\""), "{csv}");
 
     // The dashboard's pages cut the same rows out without building the others.

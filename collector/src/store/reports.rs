@@ -83,6 +83,35 @@ pub struct PairReportRow {
     pub superseded: Vec<(String, DateTime<Utc>)>,
 }
 
+/// What a pair row needs from `terminals` at report time: `last_report_at` and
+/// `office_count` change with reports, so they are not copied onto `pair_expiry`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TerminalState {
+    pub id: TerminalId,
+    pub last_report_at: Option<DateTime<Utc>>,
+    pub office_count: u32,
+}
+
+/// Completes pair rows read from `pair_expiry` with their terminals' state. Pairs of a
+/// terminal without state (revoked, or gone between the two reads) are dropped.
+pub fn attach_terminal_state(
+    mut pairs: Vec<PairReportRow>,
+    mut states: Vec<TerminalState>,
+) -> Vec<PairReportRow> {
+    states.sort_unstable_by_key(|s| s.id);
+    pairs.retain_mut(
+        |p| match states.binary_search_by_key(&p.terminal_id, |s| s.id) {
+            Ok(i) => {
+                p.last_report_at = states[i].last_report_at;
+                p.terminal_office_count = states[i].office_count;
+                true
+            }
+            Err(_) => false,
+        },
+    );
+    pairs
+}
+
 /// Decodes the `superseded` column of `pair_expiry` (migration 0006): a JSON array of
 /// `[sha256, not_after]`, or NULL when the pair has a single holding. Both backends store
 /// RFC 3339 timestamps there (PostgreSQL with an offset, SQLite in UTC); the list is sorted

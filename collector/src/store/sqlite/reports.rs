@@ -11,7 +11,7 @@ use tokio_stream::StreamExt;
 use super::{SqliteStore, get_opt_ts, get_ts, ts};
 use crate::store::reports::{
     CertDetails, PairExpiry, PairFilter, PairHolding, PairReportRow, PairRowFilter, ReportStore,
-    TerminalFilter, TerminalInfo, decode_superseded,
+    TerminalFilter, TerminalInfo, TerminalState, attach_terminal_state, decode_superseded,
 };
 use crate::store::{StoreError, TerminalId, classify, to_json};
 
@@ -98,54 +98,88 @@ impl ReportStore for SqliteStore {
         &self,
         filter: &PairRowFilter,
     ) -> Result<Vec<PairReportRow>, StoreError> {
-        // The PostgreSQL twin says why this is one read; `?1` is NULL in the second form.
+        // The PostgreSQL twin says why this is two reads; `?1` is NULL in the second form.
         let range = if filter.not_after_max.is_some() {
             "p.not_after <= ?1"
         } else {
             "?1 IS NULL"
         };
-        let sql = format!(
-            "SELECT p.terminal_id, t.hostname, t.machine_id, t.last_report_at, t.office_count, \
-                    p.office_number, r.name AS office_name, p.not_after, p.has_private_key, \
+        let pair_filter = format!(
+            "{range} \
+             AND (json_array_length(?2) = 0 \
+                  OR p.office_number IN (SELECT value FROM json_each(?2))) \
+             AND (json_array_length(?3) = 0 \
+                  OR p.hostname IN (SELECT value FROM json_each(?3)))"
+        );
+        let pairs_sql = format!(
+            "SELECT p.terminal_id, p.hostname, p.machine_id, p.office_number, \
+                    r.name AS office_name, p.not_after, p.has_private_key, \
                     p.sha256, p.serial, p.subject, p.issuer, p.superseded \
              FROM pair_expiry p \
-             JOIN terminals t ON t.id = p.terminal_id \
              LEFT JOIN office_registry r ON r.office_number = p.office_number \
-             WHERE {range} AND t.revoked_at IS NULL \
-               AND (json_array_length(?2) = 0 \
-                    OR p.office_number IN (SELECT value FROM json_each(?2))) \
-               AND (json_array_length(?3) = 0 \
-                    OR t.hostname IN (SELECT value FROM json_each(?3)))"
+             WHERE {pair_filter}"
         );
-        let mut rows = sqlx::query(&sql)
-            .bind(filter.not_after_max.map(ts))
-            .bind(to_json(&filter.offices)?)
-            .bind(to_json(&filter.hostnames)?)
-            .fetch(&self.pool);
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().await {
-            let row = row.map_err(classify)?;
-            let office_count: i64 = row.try_get("office_count").map_err(classify)?;
-            let key: Option<i64> = row.try_get("has_private_key").map_err(classify)?;
-            let superseded: Option<String> = row.try_get("superseded").map_err(classify)?;
-            out.push(PairReportRow {
-                terminal_id: row.try_get("terminal_id").map_err(classify)?,
-                hostname: row.try_get("hostname").map_err(classify)?,
-                machine_id: row.try_get("machine_id").map_err(classify)?,
-                last_report_at: get_opt_ts(&row, "last_report_at")?,
-                terminal_office_count: u32::try_from(office_count).unwrap_or(0),
-                office_number: row.try_get("office_number").map_err(classify)?,
-                office_name: row.try_get("office_name").map_err(classify)?,
-                not_after: get_ts(&row, "not_after")?,
-                has_private_key: key.map(|k| k != 0),
-                sha256: row.try_get("sha256").map_err(classify)?,
-                serial: row.try_get("serial").map_err(classify)?,
-                subject: row.try_get("subject").map_err(classify)?,
-                issuer: row.try_get("issuer").map_err(classify)?,
-                superseded: decode_superseded(superseded.as_deref())?,
-            });
-        }
-        Ok(out)
+        let states_sql = format!(
+            "SELECT t.id, t.last_report_at, t.office_count FROM terminals t \
+             WHERE t.revoked_at IS NULL \
+               AND t.id IN (SELECT p.terminal_id FROM pair_expiry p WHERE {pair_filter})"
+        );
+        let (not_after_max, offices, hostnames) = (
+            filter.not_after_max.map(ts),
+            to_json(&filter.offices)?,
+            to_json(&filter.hostnames)?,
+        );
+        let pairs = async {
+            let mut rows = sqlx::query(&pairs_sql)
+                .bind(&not_after_max)
+                .bind(&offices)
+                .bind(&hostnames)
+                .fetch(&self.pool);
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().await {
+                let row = row.map_err(classify)?;
+                let key: Option<i64> = row.try_get("has_private_key").map_err(classify)?;
+                let superseded: Option<String> = row.try_get("superseded").map_err(classify)?;
+                out.push(PairReportRow {
+                    terminal_id: row.try_get("terminal_id").map_err(classify)?,
+                    hostname: row.try_get("hostname").map_err(classify)?,
+                    machine_id: row.try_get("machine_id").map_err(classify)?,
+                    // Filled in from `terminals` below.
+                    last_report_at: None,
+                    terminal_office_count: 0,
+                    office_number: row.try_get("office_number").map_err(classify)?,
+                    office_name: row.try_get("office_name").map_err(classify)?,
+                    not_after: get_ts(&row, "not_after")?,
+                    has_private_key: key.map(|k| k != 0),
+                    sha256: row.try_get("sha256").map_err(classify)?,
+                    serial: row.try_get("serial").map_err(classify)?,
+                    subject: row.try_get("subject").map_err(classify)?,
+                    issuer: row.try_get("issuer").map_err(classify)?,
+                    superseded: decode_superseded(superseded.as_deref())?,
+                });
+            }
+            Ok::<_, StoreError>(out)
+        };
+        let states = async {
+            let mut rows = sqlx::query(&states_sql)
+                .bind(&not_after_max)
+                .bind(&offices)
+                .bind(&hostnames)
+                .fetch(&self.pool);
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().await {
+                let row = row.map_err(classify)?;
+                let office_count: i64 = row.try_get("office_count").map_err(classify)?;
+                out.push(TerminalState {
+                    id: row.try_get("id").map_err(classify)?,
+                    last_report_at: get_opt_ts(&row, "last_report_at")?,
+                    office_count: u32::try_from(office_count).unwrap_or(0),
+                });
+            }
+            Ok::<_, StoreError>(out)
+        };
+        let (pairs, states) = tokio::try_join!(pairs, states)?;
+        Ok(attach_terminal_state(pairs, states))
     }
 
     async fn terminal_office_counts(
