@@ -402,7 +402,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     let mut text = String::new();
                     match format {
                         ListFormat::Json => {
-                            writeln!(text, "{}", serde_json::to_string_pretty(&terminals)?)?
+                            writeln!(text, "{}", crate::reports::json::to_string(&terminals))?
                         }
                         ListFormat::Table => {
                             writeln!(
@@ -578,7 +578,9 @@ async fn run_offices(global: &GlobalArgs, command: OfficesCommand) -> Result<()>
             let offices = store.list_offices().await?;
             let mut text = String::new();
             match format {
-                ListFormat::Json => writeln!(text, "{}", serde_json::to_string_pretty(&offices)?)?,
+                ListFormat::Json => {
+                    writeln!(text, "{}", crate::reports::json::to_string(&offices))?
+                }
                 ListFormat::Table => {
                     for o in offices {
                         writeln!(
@@ -652,7 +654,9 @@ async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
             let records = store.alert_history(limit).await?;
             let mut text = String::new();
             match format {
-                ListFormat::Json => writeln!(text, "{}", serde_json::to_string_pretty(&records)?)?,
+                ListFormat::Json => {
+                    writeln!(text, "{}", crate::reports::json::to_string(&records))?
+                }
                 ListFormat::Table => {
                     writeln!(
                         text,

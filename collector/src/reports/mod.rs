@@ -3,6 +3,7 @@
 //! these functions, so a report means the same thing wherever it is read.
 
 pub mod format;
+pub mod json;
 pub mod metrics;
 pub mod params;
 pub mod semantics;

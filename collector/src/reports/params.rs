@@ -71,15 +71,19 @@ pub enum Report {
 }
 
 impl Report {
-    /// The JSON both front ends return: `serde_json::to_string_pretty` of the model type.
+    /// The JSON both front ends return: the model type in the report layout of
+    /// [`super::json`] (compact, one row per line).
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("report types always serialize")
+        super::json::to_string(self)
     }
 
     /// [`Report::to_json`] written to `w` as it is produced (the HTTP body, stdout): a
     /// 100k-terminal report is ≈ 100 MB of JSON that never has to exist in one piece.
     pub fn write_json(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-        serde_json::to_writer_pretty(w, self).map_err(std::io::Error::other)
+        match self {
+            Report::Expiring(r) => super::json::write_expiring(w, r),
+            _ => super::json::to_writer(w, self),
+        }
     }
 }
 
