@@ -21,7 +21,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config::ReportSettings;
 use crate::store::reports::{
-    PairExpiry, PairFilter, PairHolding, PairReportRow, PairRowFilter, TerminalFilter, TerminalInfo,
+    PairExpiry, PairFilter, PairHolding, PairReportRow, PairRowFilter, TerminalActivity,
+    TerminalFilter, TerminalInfo,
 };
 use crate::store::{Store, StoreError, TerminalId};
 
@@ -99,8 +100,9 @@ fn within_checked(within_days: u32) -> Result<u32, ReportError> {
 /// `report expiring`: one row per (terminal, office) pair whose effective certificate is
 /// expired or expiring (every pair with `include_ok`), most urgent first.
 ///
-/// One store read: `pair_expiry` keeps each pair's effective certificate and superseded
-/// holdings (migration 0006, checked against [`semantics::effective_index`] by the conformance
+/// One store call: `pair_expiry` keeps each pair's effective certificate, superseded
+/// holdings and terminal names (migrations 0006 and 0007, checked against
+/// [`semantics::effective_index`] by the conformance
 /// test), so only the fields that depend on `as_of` are computed here.
 #[tracing::instrument(skip(store, s), err)]
 pub async fn expiring(
@@ -110,21 +112,36 @@ pub async fn expiring(
 ) -> Result<ExpiringReport, ReportError> {
     let within = within_checked(q.within_days)?;
     let cutoff = q.as_of + Duration::days(i64::from(within));
-    let pairs = store
-        .pair_report_rows(&PairRowFilter {
-            // Without include_ok only pairs ending by the cutoff can produce a row; the
-            // database finds them through the not_after index.
-            not_after_max: (!q.include_ok).then_some(cutoff),
-            offices: q.offices.clone(),
-            hostnames: q.terminals.clone(),
-        })
-        .await?;
     let today = semantics::local_date(q.as_of, s.time_zone);
-    let mut rows: Vec<PairRow> = pairs
-        .into_iter()
-        .map(|p| pair_row(p, q.as_of, today, within, s))
-        .collect();
-    rows.sort_by(|a, b| {
+    let mut rows: Vec<PairRow> = Vec::new();
+    // Rows are built while the database is still sending (the conversion overlaps the
+    // reads); the terminals' activity arrives with the last row and completes them.
+    let activity = store
+        .pair_report_rows(
+            &PairRowFilter {
+                // Without include_ok only pairs ending by the cutoff can produce a row; the
+                // database finds them through the not_after index.
+                not_after_max: (!q.include_ok).then_some(cutoff),
+                offices: q.offices.clone(),
+                hostnames: q.terminals.clone(),
+            },
+            &mut |p| rows.push(pair_row(p, q.as_of, today, within, s)),
+        )
+        .await?;
+    let activity: HashMap<TerminalId, TerminalActivity> =
+        activity.into_iter().map(|a| (a.id, a)).collect();
+    rows.retain_mut(|r| {
+        let Some(a) = activity.get(&r.terminal.id) else {
+            return false;
+        };
+        r.last_report_at = a.last_report_at;
+        r.stale = semantics::is_stale(a.last_report_at, q.as_of, s.stale_after_days);
+        // At least this pair's office, even if the count raced a concurrent change.
+        r.terminal_office_count = a.office_count.max(1);
+        true
+    });
+    // Unstable is enough: (terminal, office) is unique, so no two rows compare equal.
+    rows.sort_unstable_by(|a, b| {
         semantics::urgency_cmp(
             (
                 a.not_after,
@@ -147,7 +164,9 @@ pub async fn expiring(
     })
 }
 
-/// A stored pair as a report row: the status and dates at `as_of` (local date `today`).
+/// A stored pair as a report row: the status and dates at `as_of` (local date `today`). The
+/// terminal's activity (`last_report_at`, `stale`, `terminal_office_count`) is filled in by
+/// the caller once it has been read.
 fn pair_row(
     p: PairReportRow,
     as_of: DateTime<Utc>,
@@ -179,11 +198,10 @@ fn pair_row(
             .into_iter()
             .map(|(sha256, not_after)| SupersededCert { sha256, not_after })
             .collect(),
-        // At least this pair's office, even if the count raced a concurrent change.
-        terminal_office_count: p.terminal_office_count.max(1),
+        terminal_office_count: 0,
         has_private_key: p.has_private_key,
-        stale: semantics::is_stale(p.last_report_at, as_of, s.stale_after_days),
-        last_report_at: p.last_report_at,
+        stale: false,
+        last_report_at: None,
         certificate: CertificateRef {
             sha256: p.sha256,
             serial: p.serial,

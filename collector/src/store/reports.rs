@@ -61,16 +61,14 @@ pub struct PairRowFilter {
 }
 
 /// One live (terminal, office) pair as `report expiring` shows it, before the fields that
-/// depend on `as_of`: the effective certificate and the superseded holdings kept on
-/// `pair_expiry` (migration 0006), the terminal, and the office's registry name.
+/// depend on `as_of` or change with every report: the effective certificate, the superseded
+/// holdings and the terminal's names kept on `pair_expiry` (migrations 0006 and 0007), and the
+/// office's registry name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairReportRow {
     pub terminal_id: TerminalId,
     pub hostname: String,
     pub machine_id: String,
-    pub last_report_at: Option<DateTime<Utc>>,
-    /// Live pairs of the terminal (`terminals.office_count`).
-    pub terminal_office_count: u32,
     pub office_number: String,
     pub office_name: Option<String>,
     pub not_after: DateTime<Utc>,
@@ -83,33 +81,14 @@ pub struct PairReportRow {
     pub superseded: Vec<(String, DateTime<Utc>)>,
 }
 
-/// What a pair row needs from `terminals` at report time: `last_report_at` and
-/// `office_count` change with reports, so they are not copied onto `pair_expiry`.
+/// What a report row needs from `terminals` besides the names: the two columns that change
+/// with reports, so they are not copied onto `pair_expiry`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TerminalState {
+pub struct TerminalActivity {
     pub id: TerminalId,
     pub last_report_at: Option<DateTime<Utc>>,
+    /// Live (terminal, office) pairs of the terminal (`terminals.office_count`).
     pub office_count: u32,
-}
-
-/// Completes pair rows read from `pair_expiry` with their terminals' state. Pairs of a
-/// terminal without state (revoked, or gone between the two reads) are dropped.
-pub fn attach_terminal_state(
-    mut pairs: Vec<PairReportRow>,
-    mut states: Vec<TerminalState>,
-) -> Vec<PairReportRow> {
-    states.sort_unstable_by_key(|s| s.id);
-    pairs.retain_mut(
-        |p| match states.binary_search_by_key(&p.terminal_id, |s| s.id) {
-            Ok(i) => {
-                p.last_report_at = states[i].last_report_at;
-                p.terminal_office_count = states[i].office_count;
-                true
-            }
-            Err(_) => false,
-        },
-    );
-    pairs
 }
 
 /// Decodes the `superseded` column of `pair_expiry` (migration 0006): a JSON array of
@@ -178,13 +157,15 @@ pub trait ReportStore: Send + Sync {
         offices: &[String],
     ) -> Result<Vec<PairExpiry>, StoreError>;
 
-    /// Live pairs matching `filter`, each with its effective certificate, superseded holdings,
-    /// terminal and registry name, in no particular order: the rows of `report expiring`
-    /// in one read.
+    /// The rows of `report expiring`: hands every live pair matching `filter` to `each` as it
+    /// is decoded, in no particular order, and returns the activity of the non-revoked
+    /// terminals among them, read at the same time. A pair whose terminal has no activity
+    /// (revoked, or gone meanwhile) is not part of the report.
     async fn pair_report_rows(
         &self,
         filter: &PairRowFilter,
-    ) -> Result<Vec<PairReportRow>, StoreError>;
+        each: &mut (dyn FnMut(PairReportRow) + Send),
+    ) -> Result<Vec<TerminalActivity>, StoreError>;
 
     /// Distinct offices with live holdings per terminal, for the given terminals (terminals
     /// without any are omitted).

@@ -11,7 +11,7 @@ use tokio_stream::StreamExt;
 use super::{SqliteStore, get_opt_ts, get_ts, ts};
 use crate::store::reports::{
     CertDetails, PairExpiry, PairFilter, PairHolding, PairReportRow, PairRowFilter, ReportStore,
-    TerminalFilter, TerminalInfo, TerminalState, attach_terminal_state, decode_superseded,
+    TerminalActivity, TerminalFilter, TerminalInfo, decode_superseded,
 };
 use crate::store::{StoreError, TerminalId, classify, to_json};
 
@@ -97,7 +97,8 @@ impl ReportStore for SqliteStore {
     async fn pair_report_rows(
         &self,
         filter: &PairRowFilter,
-    ) -> Result<Vec<PairReportRow>, StoreError> {
+        each: &mut (dyn FnMut(PairReportRow) + Send),
+    ) -> Result<Vec<TerminalActivity>, StoreError> {
         // The PostgreSQL twin says why this is two reads; `?1` is NULL in the second form.
         let range = if filter.not_after_max.is_some() {
             "p.not_after <= ?1"
@@ -119,7 +120,7 @@ impl ReportStore for SqliteStore {
              LEFT JOIN office_registry r ON r.office_number = p.office_number \
              WHERE {pair_filter}"
         );
-        let states_sql = format!(
+        let activity_sql = format!(
             "SELECT t.id, t.last_report_at, t.office_count FROM terminals t \
              WHERE t.revoked_at IS NULL \
                AND t.id IN (SELECT p.terminal_id FROM pair_expiry p WHERE {pair_filter})"
@@ -135,18 +136,14 @@ impl ReportStore for SqliteStore {
                 .bind(&offices)
                 .bind(&hostnames)
                 .fetch(&self.pool);
-            let mut out = Vec::new();
             while let Some(row) = rows.next().await {
                 let row = row.map_err(classify)?;
                 let key: Option<i64> = row.try_get("has_private_key").map_err(classify)?;
                 let superseded: Option<String> = row.try_get("superseded").map_err(classify)?;
-                out.push(PairReportRow {
+                each(PairReportRow {
                     terminal_id: row.try_get("terminal_id").map_err(classify)?,
                     hostname: row.try_get("hostname").map_err(classify)?,
                     machine_id: row.try_get("machine_id").map_err(classify)?,
-                    // Filled in from `terminals` below.
-                    last_report_at: None,
-                    terminal_office_count: 0,
                     office_number: row.try_get("office_number").map_err(classify)?,
                     office_name: row.try_get("office_name").map_err(classify)?,
                     not_after: get_ts(&row, "not_after")?,
@@ -158,10 +155,10 @@ impl ReportStore for SqliteStore {
                     superseded: decode_superseded(superseded.as_deref())?,
                 });
             }
-            Ok::<_, StoreError>(out)
+            Ok::<_, StoreError>(())
         };
-        let states = async {
-            let mut rows = sqlx::query(&states_sql)
+        let activity = async {
+            let mut rows = sqlx::query(&activity_sql)
                 .bind(&not_after_max)
                 .bind(&offices)
                 .bind(&hostnames)
@@ -170,7 +167,7 @@ impl ReportStore for SqliteStore {
             while let Some(row) = rows.next().await {
                 let row = row.map_err(classify)?;
                 let office_count: i64 = row.try_get("office_count").map_err(classify)?;
-                out.push(TerminalState {
+                out.push(TerminalActivity {
                     id: row.try_get("id").map_err(classify)?,
                     last_report_at: get_opt_ts(&row, "last_report_at")?,
                     office_count: u32::try_from(office_count).unwrap_or(0),
@@ -178,8 +175,8 @@ impl ReportStore for SqliteStore {
             }
             Ok::<_, StoreError>(out)
         };
-        let (pairs, states) = tokio::try_join!(pairs, states)?;
-        Ok(attach_terminal_state(pairs, states))
+        let ((), activity) = tokio::try_join!(pairs, activity)?;
+        Ok(activity)
     }
 
     async fn terminal_office_counts(
