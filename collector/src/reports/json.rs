@@ -105,7 +105,11 @@ pub fn write_expiring(w: &mut dyn Write, report: &ExpiringReport) -> io::Result<
                     })
                 })
                 .collect();
-            write_rows(w, first, true)?;
+            // Buffered: serde_json writes every key and quote separately, and `w` is dynamic.
+            let mut buffered = io::BufWriter::with_capacity(64 * 1024, &mut *w);
+            write_rows(&mut buffered, first, true)?;
+            buffered.flush()?;
+            drop(buffered);
             for share in rest {
                 w.write_all(&share.join().expect("a row renderer panicked")?)?;
             }
