@@ -15,9 +15,6 @@ ALTER TABLE pair_expiry
     ALTER COLUMN hostname SET NOT NULL,
     ALTER COLUMN machine_id SET NOT NULL;
 
--- `--terminal HOSTNAME` on the pair rows.
-CREATE INDEX pair_expiry_hostname ON pair_expiry (hostname);
-
 CREATE FUNCTION pair_expiry_copy_terminal_names() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -9,8 +9,6 @@ UPDATE pair_expiry
 SET hostname = (SELECT t.hostname FROM terminals t WHERE t.id = pair_expiry.terminal_id),
     machine_id = (SELECT t.machine_id FROM terminals t WHERE t.id = pair_expiry.terminal_id);
 
-CREATE INDEX pair_expiry_hostname ON pair_expiry (hostname);
-
 -- SQLite triggers cannot assign NEW, so the new row is updated after the insert.
 CREATE TRIGGER pair_expiry_copy_terminal_names
 AFTER INSERT ON pair_expiry

@@ -112,7 +112,8 @@ impl ReportStore for PgStore {
         let pair_filter = format!(
             "{range} \
              AND (cardinality($2::text[]) = 0 OR p.office_number = ANY($2::text[])) \
-             AND (cardinality($3::text[]) = 0 OR p.hostname = ANY($3::text[]))"
+             AND (cardinality($3::text[]) = 0 OR p.terminal_id IN \
+                  (SELECT id FROM terminals WHERE hostname = ANY($3::text[])))"
         );
         let pairs_sql = format!(
             "SELECT p.terminal_id, p.hostname, p.machine_id, p.office_number, \

@@ -110,7 +110,8 @@ impl ReportStore for SqliteStore {
              AND (json_array_length(?2) = 0 \
                   OR p.office_number IN (SELECT value FROM json_each(?2))) \
              AND (json_array_length(?3) = 0 \
-                  OR p.hostname IN (SELECT value FROM json_each(?3)))"
+                  OR p.terminal_id IN (SELECT id FROM terminals \
+                                       WHERE hostname IN (SELECT value FROM json_each(?3))))"
         );
         let pairs_sql = format!(
             "SELECT p.terminal_id, p.hostname, p.machine_id, p.office_number, \
