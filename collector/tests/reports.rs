@@ -833,6 +833,13 @@ async fn pairs_by_the_rust_rule(store: &SharedStore) -> Vec<ExpectedPair> {
             _ => groups.push(vec![h]),
         }
     }
+    let mut certificates = std::collections::HashMap::new();
+    for g in &groups {
+        for h in g {
+            let cert = store.certificate(&h.sha256).await.unwrap().unwrap();
+            certificates.insert(h.sha256.clone(), cert);
+        }
+    }
     let mut offices_per_terminal = std::collections::HashMap::<i64, u32>::new();
     for g in &groups {
         *offices_per_terminal.entry(g[0].terminal_id).or_default() += 1;
@@ -848,6 +855,7 @@ async fn pairs_by_the_rust_rule(store: &SharedStore) -> Vec<ExpectedPair> {
             })
             .unwrap();
             let e = g.swap_remove(idx);
+            let cert = certificates[&e.sha256].clone();
             let mut superseded: Vec<(String, DateTime<Utc>)> =
                 g.into_iter().map(|h| (h.sha256, h.not_after)).collect();
             superseded.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -857,9 +865,9 @@ async fn pairs_by_the_rust_rule(store: &SharedStore) -> Vec<ExpectedPair> {
                 e.not_after,
                 e.sha256,
                 e.has_private_key,
-                e.details.serial,
-                e.details.subject,
-                e.details.issuer,
+                cert.serial,
+                cert.subject,
+                cert.issuer,
                 superseded,
                 offices_per_terminal[&e.terminal_id],
             )

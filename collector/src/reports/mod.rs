@@ -100,10 +100,10 @@ fn within_checked(within_days: u32) -> Result<u32, ReportError> {
 /// `report expiring`: one row per (terminal, office) pair whose effective certificate is
 /// expired or expiring (every pair with `include_ok`), most urgent first.
 ///
-/// One store call: `pair_expiry` keeps each pair's effective certificate, superseded
-/// holdings and terminal names (migrations 0006 and 0007, checked against
-/// [`semantics::effective_index`] by the conformance
-/// test), so only the fields that depend on `as_of` are computed here.
+/// One store call: `pair_expiry` keeps each pair's effective certificate, superseded holdings
+/// and terminal names (migrations 0006 and 0007, checked against
+/// [`semantics::effective_index`] by the conformance test), so only the fields that depend on
+/// `as_of` are computed here.
 #[tracing::instrument(skip(store, s), err)]
 pub async fn expiring(
     store: &dyn Store,
@@ -189,7 +189,7 @@ fn pair_row(
         },
         status: semantics::status(p.not_after, as_of, within_days),
         not_after: p.not_after,
-        days_left: (semantics::local_date(p.not_after, tz) - today).num_days(),
+        days_left: semantics::days_left_on(p.not_after, today, tz),
         renew_by,
         renew_now: semantics::renew_now_on(renew_by, today),
         first_blocked_billing_month: semantics::first_blocked_billing_month(

@@ -64,7 +64,12 @@ pub fn local_date(t: DateTime<Utc>, tz: Tz) -> NaiveDate {
 /// Whole days from `as_of` to `not_after` as calendar dates in the display time zone: what an
 /// office worker reading a wall calendar expects (23:30 today → 00:30 tomorrow is 1 day).
 pub fn days_left(not_after: DateTime<Utc>, as_of: DateTime<Utc>, tz: Tz) -> i64 {
-    (local_date(not_after, tz) - local_date(as_of, tz)).num_days()
+    days_left_on(not_after, local_date(as_of, tz), tz)
+}
+
+/// [`days_left`] with `as_of`'s local date already known (loops over many pairs).
+pub fn days_left_on(not_after: DateTime<Utc>, today: NaiveDate, tz: Tz) -> i64 {
+    (local_date(not_after, tz) - today).num_days()
 }
 
 /// `not_after − lead_days` as a date in the display time zone.

@@ -29,15 +29,6 @@ pub struct PairHolding {
     pub not_after: DateTime<Utc>,
     pub has_private_key: Option<bool>,
     pub sha256: String,
-    pub details: CertDetails,
-}
-
-/// Identifying certificate fields shown on the terminal page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertDetails {
-    pub serial: String,
-    pub subject: String,
-    pub issuer: String,
 }
 
 /// The effective expiry of one live (terminal, office) pair, as kept in `pair_expiry`

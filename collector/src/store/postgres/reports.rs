@@ -1,6 +1,7 @@
 //! PostgreSQL report queries. `report expiring` and the fleet-wide reports read `pair_expiry`
-//! (migrations 0004 and 0006: each live pair with its effective certificate, kept by triggers);
-//! the terminal page reads one terminal's holdings. See BENCHMARKS.md "## Reports" for the plans.
+//! (migrations 0004, 0006 and 0007: each live pair with its effective certificate and its
+//! terminal's names, kept by triggers); the terminal page reads one terminal's holdings. See
+//! BENCHMARKS.md "## Reports" for the plans.
 
 use async_trait::async_trait;
 use certfleet_model::OfficeEntry;
@@ -11,7 +12,7 @@ use tokio_stream::StreamExt;
 
 use super::PgStore;
 use crate::store::reports::{
-    CertDetails, PairExpiry, PairFilter, PairHolding, PairReportRow, PairRowFilter, ReportStore,
+    PairExpiry, PairFilter, PairHolding, PairReportRow, PairRowFilter, ReportStore,
     TerminalActivity, TerminalFilter, TerminalInfo, decode_superseded,
 };
 use crate::store::{StoreError, TerminalId, classify};
@@ -23,10 +24,9 @@ const FILTERS: &str = "t.revoked_at IS NULL \
      AND (cardinality($2::text[]) = 0 OR t.hostname = ANY($2::text[])) \
      AND (cardinality($3::bigint[]) = 0 OR h.terminal_id = ANY($3::bigint[]))";
 
-/// Columns of a holding row: details from the certificate, the rest from the copies on the
-/// holding (migration 0003).
+/// Columns of a holding row, all on the holding (migration 0003 copies the certificate's).
 const COLUMNS: &str = "h.terminal_id, h.office_number, h.not_before, h.not_after, \
-     h.has_private_key, h.sha256, c.serial, c.subject, c.issuer";
+     h.has_private_key, h.sha256";
 
 fn holding_from_row(row: &PgRow) -> Result<PairHolding, StoreError> {
     Ok(PairHolding {
@@ -36,11 +36,6 @@ fn holding_from_row(row: &PgRow) -> Result<PairHolding, StoreError> {
         not_after: row.try_get("not_after").map_err(classify)?,
         has_private_key: row.try_get("has_private_key").map_err(classify)?,
         sha256: row.try_get("sha256").map_err(classify)?,
-        details: CertDetails {
-            serial: row.try_get("serial").map_err(classify)?,
-            subject: row.try_get("subject").map_err(classify)?,
-            issuer: row.try_get("issuer").map_err(classify)?,
-        },
     })
 }
 
@@ -50,7 +45,6 @@ impl ReportStore for PgStore {
         let sql = format!(
             "SELECT {COLUMNS} FROM holdings h \
              JOIN terminals t ON t.id = h.terminal_id \
-             JOIN certificates c ON c.sha256 = h.sha256 \
              WHERE h.removed_at IS NULL AND h.office_number IS NOT NULL AND {FILTERS}"
         );
         let mut rows = sqlx::query(&sql)
@@ -102,8 +96,8 @@ impl ReportStore for PgStore {
         // and 0007): one range of `pair_expiry_not_after`, no holdings, no certificates. The
         // two columns that change with every report come from `terminals` in a second query
         // on another connection at the same time; the report engine joins the two, which
-        // costs less than a join in PostgreSQL over 100k terminals. `$1` is NULL in the second form (the check
-        // there is always true): one bind order for both.
+        // costs less than a join in PostgreSQL over 100k terminals. `$1` is NULL in the second
+        // form of the range (the check there is always true): one bind order for both.
         let range = if filter.not_after_max.is_some() {
             "p.not_after <= $1"
         } else {

@@ -10,7 +10,7 @@ use tokio_stream::StreamExt;
 
 use super::{SqliteStore, get_opt_ts, get_ts, ts};
 use crate::store::reports::{
-    CertDetails, PairExpiry, PairFilter, PairHolding, PairReportRow, PairRowFilter, ReportStore,
+    PairExpiry, PairFilter, PairHolding, PairReportRow, PairRowFilter, ReportStore,
     TerminalActivity, TerminalFilter, TerminalInfo, decode_superseded,
 };
 use crate::store::{StoreError, TerminalId, classify, to_json};
@@ -21,10 +21,9 @@ const FILTERS: &str = "t.revoked_at IS NULL \
      AND (json_array_length(?2) = 0 OR t.hostname IN (SELECT value FROM json_each(?2))) \
      AND (json_array_length(?3) = 0 OR h.terminal_id IN (SELECT value FROM json_each(?3)))";
 
-/// Columns of a holding row: details from the certificate, the rest from the copies on the
-/// holding (migration 0003).
+/// Columns of a holding row, all on the holding (migration 0003 copies the certificate's).
 const COLUMNS: &str = "h.terminal_id, h.office_number, h.not_before, h.not_after, \
-     h.has_private_key, h.sha256, c.serial, c.subject, c.issuer";
+     h.has_private_key, h.sha256";
 
 fn holding_from_row(row: &SqliteRow) -> Result<PairHolding, StoreError> {
     let key: Option<i64> = row.try_get("has_private_key").map_err(classify)?;
@@ -35,11 +34,6 @@ fn holding_from_row(row: &SqliteRow) -> Result<PairHolding, StoreError> {
         not_after: get_ts(row, "not_after")?,
         has_private_key: key.map(|k| k != 0),
         sha256: row.try_get("sha256").map_err(classify)?,
-        details: CertDetails {
-            serial: row.try_get("serial").map_err(classify)?,
-            subject: row.try_get("subject").map_err(classify)?,
-            issuer: row.try_get("issuer").map_err(classify)?,
-        },
     })
 }
 
@@ -49,7 +43,6 @@ impl ReportStore for SqliteStore {
         let sql = format!(
             "SELECT {COLUMNS} FROM holdings h \
              JOIN terminals t ON t.id = h.terminal_id \
-             JOIN certificates c ON c.sha256 = h.sha256 \
              WHERE h.removed_at IS NULL AND h.office_number IS NOT NULL AND {FILTERS}"
         );
         let mut rows = sqlx::query(&sql)
