@@ -121,7 +121,14 @@ pub fn validate_report(
         let index_u32 = u32::try_from(index).unwrap_or(u32::MAX);
         match convert_certificate(cert, selector) {
             Ok((record, holding)) => match by_sha.get_mut(&record.sha256) {
-                Some((_, existing)) => merge_holding(existing, holding),
+                Some((_, existing)) => {
+                    if let Err(reason) = merge_holding(existing, holding) {
+                        rejected.push(pb::RejectedCertificate {
+                            index: index_u32,
+                            reason,
+                        });
+                    }
+                }
                 None => {
                     by_sha.insert(record.sha256.clone(), (record, holding));
                 }
@@ -242,11 +249,22 @@ fn convert_certificate(
     Ok((record, holding))
 }
 
-/// The same certificate listed twice in one report: keep every location; a key seen anywhere wins.
-fn merge_holding(into: &mut SnapshotHolding, other: SnapshotHolding) {
-    into.locations.extend(other.locations);
-    into.locations.sort();
-    into.locations.dedup();
+/// The same certificate listed twice in one report: keep every location; a key seen anywhere
+/// wins. A listing that would take the certificate past [`MAX_LOCATIONS_PER_CERT`] distinct
+/// locations is refused whole (the reason names the count), and the earlier listings stay.
+fn merge_holding(into: &mut SnapshotHolding, other: SnapshotHolding) -> Result<(), String> {
+    let mut locations = into.locations.clone();
+    locations.extend(other.locations);
+    locations.sort();
+    locations.dedup();
+    if locations.len() > MAX_LOCATIONS_PER_CERT {
+        return Err(format!(
+            "listed again: {} distinct locations in all, more than the limit of \
+             {MAX_LOCATIONS_PER_CERT}",
+            locations.len()
+        ));
+    }
+    into.locations = locations;
     into.has_private_key = match (into.has_private_key, other.has_private_key) {
         (Some(true), _) | (_, Some(true)) => Some(true),
         (Some(false), _) | (_, Some(false)) => Some(false),
@@ -255,6 +273,7 @@ fn merge_holding(into: &mut SnapshotHolding, other: SnapshotHolding) {
     if into.friendly_name.is_empty() {
         into.friendly_name = other.friendly_name;
     }
+    Ok(())
 }
 
 /// Digest of the holdings in canonical order; equal digests mean an unchanged snapshot.
@@ -389,6 +408,46 @@ mod tests {
         assert_eq!(v.snapshot.holdings.len(), 1);
         assert_eq!(v.snapshot.holdings[0].locations.len(), 2);
         assert_eq!(v.snapshot.holdings[0].has_private_key, Some(true));
+    }
+
+    #[test]
+    fn duplicates_cannot_merge_past_the_location_limit() {
+        let d = der("1234567890", "KANAGAWA KOKUHOREN CA");
+        let listing = |from: usize| {
+            let mut c = cert(d.clone(), "a", Some(true));
+            c.locations = (from..from + MAX_LOCATIONS_PER_CERT)
+                .map(|i| pb::Location {
+                    source: pb::Source::ProfileFile as i32,
+                    store: "My".into(),
+                    user: "staff".into(),
+                    path: format!("C:\\certs\\{i}.cer"),
+                })
+                .collect();
+            c
+        };
+        // The second listing repeats the first's locations (merges to the limit), the third
+        // brings new ones and is refused, naming the total.
+        let req = request(vec![listing(0), listing(0), listing(1)]);
+        let v = validate_report(
+            req,
+            &terminal(),
+            &Selector::default(),
+            &Limits::default(),
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(v.snapshot.holdings.len(), 1);
+        assert_eq!(
+            v.snapshot.holdings[0].locations.len(),
+            MAX_LOCATIONS_PER_CERT
+        );
+        assert_eq!(v.rejected.len(), 1);
+        assert_eq!(v.rejected[0].index, 2);
+        assert!(
+            v.rejected[0].reason.contains("65 distinct locations"),
+            "{}",
+            v.rejected[0].reason
+        );
     }
 
     #[test]

@@ -115,6 +115,8 @@ fn check_accepted(
         assert_eq!(cert.sha256, holding.sha256);
         assert!(holding.friendly_name.len() <= MAX_NAME_LEN * 2);
         total_locations += holding.locations.len();
+        // Duplicates merge their locations, but never past the per-certificate limit.
+        assert!(holding.locations.len() <= MAX_LOCATIONS_PER_CERT);
         for pair in holding.locations.windows(2) {
             assert!(pair[0] < pair[1], "locations not sorted and deduplicated");
         }
