@@ -878,10 +878,11 @@ async fn pairs_by_the_rust_rule(store: &SharedStore) -> Vec<ExpectedPair> {
 }
 
 /// `pair_expiry` (migrations 0004, 0006 and 0007) keeps the effective certificate of every
-/// pair and its terminal's names in SQL triggers; `report expiring` reads only that and two
-/// columns of `terminals`. Random snapshots (removals, revivals, key flags, an exact tie broken
-/// by sha256, a terminal emptied, a renamed terminal) must leave every stored column equal to
-/// the Rust rule applied to the raw holdings and to the terminal as stored.
+/// pair, its terminal's names and its office's registry name in SQL triggers; `report
+/// expiring` reads only that and two columns of `terminals`. Random snapshots (removals, revivals, key flags, an exact tie broken
+/// by sha256, a terminal emptied, a renamed terminal, registry imports) must leave every stored
+/// column equal to the Rust rule applied to the raw holdings, to the terminal and to the
+/// registry as stored.
 async fn pair_rows_follow_the_effective_rule(fx: Fixture) {
     let offices = ["1111111111", "2222222222"];
     let mut certs: Vec<(usize, Vec<u8>)> = (0..8)
@@ -909,8 +910,25 @@ async fn pair_rows_follow_the_effective_rule(fx: Fixture) {
         state ^= state << 17;
         state
     };
+    let register = |office: &str, name: &str| certfleet_model::OfficeEntry {
+        office_number: office.into(),
+        name: name.into(),
+        site: String::new(),
+        owner_email: String::new(),
+    };
     let mut saw_superseded = false;
     for round in 0..30 {
+        // The registry changes under the pairs: an entry from the start, renamed at round 10,
+        // a second office registered at round 20.
+        let registry_change = match round {
+            0 => Some(register(offices[0], "事業所 A")),
+            10 => Some(register(offices[0], "事業所 A (改称)")),
+            20 => Some(register(offices[1], "事業所 B")),
+            _ => None,
+        };
+        if let Some(entry) = registry_change {
+            fx.store.upsert_offices(&[entry], as_of()).await.unwrap();
+        }
         let terminal = &terminals[round % 2];
         let mut snapshot = Vec::new();
         // Every seventh round empties the terminal: its pairs disappear, its count drops to 0.
@@ -955,7 +973,20 @@ async fn pair_rows_follow_the_effective_rule(fx: Fixture) {
             .await
             .unwrap()
             .rows;
+        let registry: std::collections::HashMap<String, String> = fx
+            .store
+            .list_offices()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.office_number, e.name))
+            .collect();
         for r in &rows {
+            assert_eq!(
+                r.office_name.as_ref(),
+                registry.get(&r.office_number),
+                "round {round}"
+            );
             let (hostname, machine_id, last_report_at) = &stored_terminals[&r.terminal.id];
             assert_eq!(
                 (

@@ -93,11 +93,12 @@ impl ReportStore for PgStore {
         each: &mut (dyn FnMut(PairReportRow) + Send),
     ) -> Result<Vec<TerminalActivity>, StoreError> {
         // Everything a row shows but two terminal columns is on `pair_expiry` (migrations 0006
-        // and 0007): one range of `pair_expiry_not_after`, no holdings, no certificates. The
-        // two columns that change with every report come from `terminals` in a second query
-        // on another connection at the same time; the report engine joins the two, which
-        // costs less than a join in PostgreSQL over 100k terminals. `$1` is NULL in the second
-        // form of the range (the check there is always true): one bind order for both.
+        // and 0007): one range of `pair_expiry_not_after`; no holdings, certificates or
+        // registry. The two columns that change with every report come from `terminals` in a
+        // second query on another connection at the same time; the report engine joins the
+        // two, which costs less than a join in PostgreSQL over 100k terminals. `$1` is NULL in
+        // the second form of the range (the check there is always true): one bind order for
+        // both.
         let range = if filter.not_after_max.is_some() {
             "p.not_after <= $1"
         } else {
@@ -110,12 +111,10 @@ impl ReportStore for PgStore {
                   (SELECT id FROM terminals WHERE hostname = ANY($3::text[])))"
         );
         let pairs_sql = format!(
-            "SELECT p.terminal_id, p.hostname, p.machine_id, p.office_number, \
-                    r.name AS office_name, p.not_after, p.has_private_key, \
-                    p.sha256, p.serial, p.subject, p.issuer, p.superseded \
-             FROM pair_expiry p \
-             LEFT JOIN office_registry r ON r.office_number = p.office_number \
-             WHERE {pair_filter}"
+            "SELECT p.terminal_id, p.hostname, p.machine_id, p.office_number, p.office_name, \
+                    p.not_after, p.has_private_key, p.sha256, p.serial, p.subject, p.issuer, \
+                    p.superseded \
+             FROM pair_expiry p WHERE {pair_filter}"
         );
         let activity_sql = format!(
             "SELECT t.id, t.last_report_at, t.office_count FROM terminals t \

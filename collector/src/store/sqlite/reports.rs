@@ -107,12 +107,10 @@ impl ReportStore for SqliteStore {
                                        WHERE hostname IN (SELECT value FROM json_each(?3))))"
         );
         let pairs_sql = format!(
-            "SELECT p.terminal_id, p.hostname, p.machine_id, p.office_number, \
-                    r.name AS office_name, p.not_after, p.has_private_key, \
-                    p.sha256, p.serial, p.subject, p.issuer, p.superseded \
-             FROM pair_expiry p \
-             LEFT JOIN office_registry r ON r.office_number = p.office_number \
-             WHERE {pair_filter}"
+            "SELECT p.terminal_id, p.hostname, p.machine_id, p.office_number, p.office_name, \
+                    p.not_after, p.has_private_key, p.sha256, p.serial, p.subject, p.issuer, \
+                    p.superseded \
+             FROM pair_expiry p WHERE {pair_filter}"
         );
         let activity_sql = format!(
             "SELECT t.id, t.last_report_at, t.office_count FROM terminals t \
