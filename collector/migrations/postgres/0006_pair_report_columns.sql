@@ -24,38 +24,46 @@ ALTER TABLE pair_expiry
 -- Live (terminal, office) pairs of the terminal: what `terminal_office_count` reports.
 ALTER TABLE terminals ADD COLUMN office_count INTEGER NOT NULL DEFAULT 0;
 
--- Recomputes one pair from its live holdings (an index range of holdings_live_pair). PL/pgSQL,
--- not SQL, because PostgreSQL keeps a PL/pgSQL function's plans for the session, while it plans
--- a SQL function's body again on every call: this runs for every changed holding, and the
--- SQL-language version of migration 0004 spent most of its time planning.
+-- The rule, once: every live pair's effective holding with its certificate's details and the
+-- other live holdings as superseded. The refresh of one pair reads it with the pair's key,
+-- which PostgreSQL pushes into the DISTINCT ON (an index range of holdings_live_pair); the
+-- rebuild below reads it whole.
+CREATE VIEW pair_effective AS
+SELECT e.terminal_id, e.office_number, e.not_after, e.sha256, e.has_private_key,
+       c.serial, c.subject, c.issuer,
+       (SELECT json_agg(json_build_array(s.sha256, s.not_after)
+                        ORDER BY s.not_after DESC, s.sha256 COLLATE "C")::text
+        FROM holdings s
+        WHERE s.terminal_id = e.terminal_id AND s.office_number = e.office_number
+          AND s.removed_at IS NULL AND s.sha256 <> e.sha256) AS superseded
+FROM (
+    SELECT DISTINCT ON (h.terminal_id, h.office_number)
+           h.terminal_id, h.office_number, h.sha256, h.not_after, h.has_private_key
+    FROM holdings h
+    WHERE h.removed_at IS NULL AND h.office_number IS NOT NULL
+    ORDER BY h.terminal_id, h.office_number, h.has_private_key IS DISTINCT FROM false DESC,
+             h.not_after DESC, h.not_before DESC, h.sha256 COLLATE "C"
+) e
+JOIN certificates c ON c.sha256 = e.sha256;
+
+-- Recomputes one pair. PL/pgSQL, not SQL, because PostgreSQL keeps a PL/pgSQL function's plans
+-- for the session, while it plans a SQL function's body again on every call: this runs for
+-- every changed holding, and the SQL-language version of migration 0004 spent most of its time
+-- planning.
 CREATE OR REPLACE FUNCTION pair_expiry_refresh(p_terminal BIGINT, p_office TEXT) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE
-    effective RECORD;
-    superseded_json TEXT;
 BEGIN
-    -- The effective holding: the rule's order, first row.
-    SELECT h.sha256, h.not_after, h.has_private_key INTO effective
-    FROM holdings h
-    WHERE h.terminal_id = p_terminal AND h.office_number = p_office AND h.removed_at IS NULL
-    ORDER BY h.has_private_key IS DISTINCT FROM false DESC, h.not_after DESC,
-             h.not_before DESC, h.sha256 COLLATE "C"
-    LIMIT 1;
-    IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT 1 FROM holdings
+                   WHERE terminal_id = p_terminal AND office_number = p_office
+                     AND removed_at IS NULL) THEN
         DELETE FROM pair_expiry WHERE terminal_id = p_terminal AND office_number = p_office;
         RETURN;
     END IF;
-    SELECT json_agg(json_build_array(s.sha256, s.not_after)
-                    ORDER BY s.not_after DESC, s.sha256 COLLATE "C")::text
-    INTO superseded_json
-    FROM holdings s
-    WHERE s.terminal_id = p_terminal AND s.office_number = p_office
-      AND s.removed_at IS NULL AND s.sha256 <> effective.sha256;
     INSERT INTO pair_expiry (terminal_id, office_number, not_after, sha256, has_private_key,
                              serial, subject, issuer, superseded)
-    SELECT p_terminal, p_office, effective.not_after, effective.sha256,
-           effective.has_private_key, c.serial, c.subject, c.issuer, superseded_json
-    FROM certificates c WHERE c.sha256 = effective.sha256
+    SELECT terminal_id, office_number, not_after, sha256, has_private_key,
+           serial, subject, issuer, superseded
+    FROM pair_effective WHERE terminal_id = p_terminal AND office_number = p_office
     ON CONFLICT (terminal_id, office_number) DO UPDATE SET
         not_after = EXCLUDED.not_after, sha256 = EXCLUDED.sha256,
         has_private_key = EXCLUDED.has_private_key, serial = EXCLUDED.serial,
@@ -71,22 +79,9 @@ $$;
 DELETE FROM pair_expiry;
 INSERT INTO pair_expiry (terminal_id, office_number, not_after, sha256, has_private_key,
                          serial, subject, issuer, superseded)
-SELECT e.terminal_id, e.office_number, e.not_after, e.sha256, e.has_private_key,
-       c.serial, c.subject, c.issuer,
-       (SELECT json_agg(json_build_array(s.sha256, s.not_after)
-                        ORDER BY s.not_after DESC, s.sha256 COLLATE "C")::text
-        FROM holdings s
-        WHERE s.terminal_id = e.terminal_id AND s.office_number = e.office_number
-          AND s.removed_at IS NULL AND s.sha256 <> e.sha256)
-FROM (
-    SELECT DISTINCT ON (h.terminal_id, h.office_number)
-           h.terminal_id, h.office_number, h.sha256, h.not_after, h.has_private_key
-    FROM holdings h
-    WHERE h.removed_at IS NULL AND h.office_number IS NOT NULL
-    ORDER BY h.terminal_id, h.office_number, h.has_private_key IS DISTINCT FROM false DESC,
-             h.not_after DESC, h.not_before DESC, h.sha256 COLLATE "C"
-) e
-JOIN certificates c ON c.sha256 = e.sha256;
+SELECT terminal_id, office_number, not_after, sha256, has_private_key,
+       serial, subject, issuer, superseded
+FROM pair_effective;
 
 ALTER TABLE pair_expiry
     ALTER COLUMN sha256 SET NOT NULL,

@@ -13,9 +13,28 @@ ALTER TABLE pair_expiry ADD COLUMN superseded TEXT;
 
 ALTER TABLE terminals ADD COLUMN office_count INTEGER NOT NULL DEFAULT 0;
 
--- The refresh of one pair, as the two triggers of migration 0004 did it, now with every
--- column. SQLite triggers cannot call a shared routine, so both bodies repeat it; they differ
--- only in NEW and OLD.
+-- The rule, once: every live pair's effective holding (the first in the rule's order) with its
+-- certificate's details and the other live holdings as superseded. The triggers read it with
+-- the pair's key (an index range of holdings_live_pair), the rebuild below reads it whole.
+CREATE VIEW pair_effective AS
+SELECT h.terminal_id, h.office_number, h.not_after, h.sha256, h.has_private_key,
+       c.serial, c.subject, c.issuer,
+       (SELECT CASE WHEN count(*) > 0 THEN json_group_array(json_array(s.sha256, s.not_after)) END
+        FROM holdings s
+        WHERE s.terminal_id = h.terminal_id AND s.office_number = h.office_number
+          AND s.removed_at IS NULL AND s.sha256 <> h.sha256) AS superseded
+FROM holdings h
+JOIN certificates c ON c.sha256 = h.sha256
+WHERE h.removed_at IS NULL AND h.office_number IS NOT NULL
+  AND h.sha256 = (SELECT e.sha256 FROM holdings e
+                  WHERE e.terminal_id = h.terminal_id AND e.office_number = h.office_number
+                    AND e.removed_at IS NULL
+                  ORDER BY e.has_private_key IS NOT 0 DESC, e.not_after DESC,
+                           e.not_before DESC, e.sha256
+                  LIMIT 1);
+
+-- The triggers of migration 0004, now refreshing every column from the view. SQLite triggers
+-- cannot call a shared routine, so the two differ only in NEW and OLD.
 DROP TRIGGER holdings_refresh_pair_expiry_update;
 DROP TRIGGER holdings_refresh_pair_expiry_delete;
 
@@ -27,19 +46,10 @@ BEGIN
     WHERE terminal_id = NEW.terminal_id AND office_number = NEW.office_number;
     INSERT INTO pair_expiry (terminal_id, office_number, not_after, sha256, has_private_key,
                              serial, subject, issuer, superseded)
-    SELECT e.terminal_id, e.office_number, e.not_after, e.sha256, e.has_private_key,
-           c.serial, c.subject, c.issuer,
-           (SELECT CASE WHEN count(*) > 0 THEN json_group_array(json_array(s.sha256, s.not_after)) END
-            FROM holdings s
-            WHERE s.terminal_id = e.terminal_id AND s.office_number = e.office_number
-              AND s.removed_at IS NULL AND s.sha256 <> e.sha256)
-    FROM (SELECT terminal_id, office_number, sha256, not_after, has_private_key
-          FROM holdings
-          WHERE terminal_id = NEW.terminal_id AND office_number = NEW.office_number
-            AND removed_at IS NULL
-          ORDER BY has_private_key IS NOT 0 DESC, not_after DESC, not_before DESC, sha256
-          LIMIT 1) e
-    JOIN certificates c ON c.sha256 = e.sha256;
+    SELECT terminal_id, office_number, not_after, sha256, has_private_key,
+           serial, subject, issuer, superseded
+    FROM pair_effective
+    WHERE terminal_id = NEW.terminal_id AND office_number = NEW.office_number;
 END;
 
 CREATE TRIGGER holdings_refresh_pair_expiry_delete
@@ -50,39 +60,19 @@ BEGIN
     WHERE terminal_id = OLD.terminal_id AND office_number = OLD.office_number;
     INSERT INTO pair_expiry (terminal_id, office_number, not_after, sha256, has_private_key,
                              serial, subject, issuer, superseded)
-    SELECT e.terminal_id, e.office_number, e.not_after, e.sha256, e.has_private_key,
-           c.serial, c.subject, c.issuer,
-           (SELECT CASE WHEN count(*) > 0 THEN json_group_array(json_array(s.sha256, s.not_after)) END
-            FROM holdings s
-            WHERE s.terminal_id = e.terminal_id AND s.office_number = e.office_number
-              AND s.removed_at IS NULL AND s.sha256 <> e.sha256)
-    FROM (SELECT terminal_id, office_number, sha256, not_after, has_private_key
-          FROM holdings
-          WHERE terminal_id = OLD.terminal_id AND office_number = OLD.office_number
-            AND removed_at IS NULL
-          ORDER BY has_private_key IS NOT 0 DESC, not_after DESC, not_before DESC, sha256
-          LIMIT 1) e
-    JOIN certificates c ON c.sha256 = e.sha256;
+    SELECT terminal_id, office_number, not_after, sha256, has_private_key,
+           serial, subject, issuer, superseded
+    FROM pair_effective
+    WHERE terminal_id = OLD.terminal_id AND office_number = OLD.office_number;
 END;
 
 -- Rebuild every row with the new columns (the old rows only had `not_after`).
 DELETE FROM pair_expiry;
 INSERT INTO pair_expiry (terminal_id, office_number, not_after, sha256, has_private_key,
                          serial, subject, issuer, superseded)
-SELECT e.terminal_id, e.office_number, e.not_after, e.sha256, e.has_private_key,
-       c.serial, c.subject, c.issuer,
-       (SELECT CASE WHEN count(*) > 0 THEN json_group_array(json_array(s.sha256, s.not_after)) END
-        FROM holdings s
-        WHERE s.terminal_id = e.terminal_id AND s.office_number = e.office_number
-          AND s.removed_at IS NULL AND s.sha256 <> e.sha256)
-FROM (SELECT terminal_id, office_number, sha256, not_after, has_private_key,
-             row_number() OVER (PARTITION BY terminal_id, office_number
-                                ORDER BY has_private_key IS NOT 0 DESC, not_after DESC,
-                                         not_before DESC, sha256) AS rank
-      FROM holdings
-      WHERE removed_at IS NULL AND office_number IS NOT NULL) e
-JOIN certificates c ON c.sha256 = e.sha256
-WHERE e.rank = 1;
+SELECT terminal_id, office_number, not_after, sha256, has_private_key,
+       serial, subject, issuer, superseded
+FROM pair_effective;
 
 UPDATE terminals
 SET office_count = (SELECT count(*) FROM pair_expiry p WHERE p.terminal_id = terminals.id);
