@@ -854,12 +854,6 @@ pub async fn stale(
             ..TerminalFilter::default()
         })
         .await?;
-    let ids: Vec<TerminalId> = terminals.iter().map(|t| t.id).collect();
-    let counts: HashMap<TerminalId, u32> = store
-        .terminal_office_counts(&ids)
-        .await?
-        .into_iter()
-        .collect();
     let mut rows: Vec<StaleRow> = terminals
         .iter()
         .map(|t| StaleRow {
@@ -868,7 +862,7 @@ pub async fn stale(
             days_since_report: t
                 .last_report_at
                 .map(|last| semantics::days_left(as_of, last, s.time_zone)),
-            office_count: counts.get(&t.id).copied().unwrap_or(0),
+            office_count: t.office_count,
         })
         .collect();
     // Never reported first, then the longest silent.

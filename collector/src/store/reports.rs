@@ -128,6 +128,8 @@ pub struct TerminalInfo {
     pub os_version: String,
     pub agent_version: String,
     pub last_report_at: Option<DateTime<Utc>>,
+    /// Live (terminal, office) pairs of the terminal (`terminals.office_count`).
+    pub office_count: u32,
 }
 
 /// Report queries and the office registry. A supertrait of [`super::Store`], so every store
@@ -157,13 +159,6 @@ pub trait ReportStore: Send + Sync {
         filter: &PairRowFilter,
         each: &mut (dyn FnMut(PairReportRow) + Send),
     ) -> Result<Vec<TerminalActivity>, StoreError>;
-
-    /// Distinct offices with live holdings per terminal, for the given terminals (terminals
-    /// without any are omitted).
-    async fn terminal_office_counts(
-        &self,
-        ids: &[TerminalId],
-    ) -> Result<Vec<(TerminalId, u32)>, StoreError>;
 
     /// Non-revoked terminals matching `filter`, ordered by hostname then id.
     async fn report_terminals(

@@ -171,38 +171,13 @@ impl ReportStore for SqliteStore {
         Ok(activity)
     }
 
-    async fn terminal_office_counts(
-        &self,
-        ids: &[TerminalId],
-    ) -> Result<Vec<(TerminalId, u32)>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query(
-            // One `pair_expiry` row per live (terminal, office) pair: a primary-key range.
-            "SELECT p.terminal_id, count(*) AS n FROM pair_expiry p \
-             WHERE p.terminal_id IN (SELECT value FROM json_each(?1)) \
-             GROUP BY p.terminal_id",
-        )
-        .bind(to_json(ids)?)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(classify)?;
-        rows.iter()
-            .map(|row| {
-                let id: i64 = row.try_get("terminal_id").map_err(classify)?;
-                let n: i64 = row.try_get("n").map_err(classify)?;
-                Ok((id, u32::try_from(n).unwrap_or(u32::MAX)))
-            })
-            .collect()
-    }
-
     async fn report_terminals(
         &self,
         filter: &TerminalFilter,
     ) -> Result<Vec<TerminalInfo>, StoreError> {
         let mut rows = sqlx::query(
-            "SELECT id, machine_id, hostname, os_name, os_version, agent_version, last_report_at \
+            "SELECT id, machine_id, hostname, os_name, os_version, agent_version, last_report_at, \
+                    office_count \
              FROM terminals \
              WHERE revoked_at IS NULL \
                AND (json_array_length(?1) = 0 OR id IN (SELECT value FROM json_each(?1))) \
@@ -226,6 +201,10 @@ impl ReportStore for SqliteStore {
                 os_version: row.try_get("os_version").map_err(classify)?,
                 agent_version: row.try_get("agent_version").map_err(classify)?,
                 last_report_at: get_opt_ts(&row, "last_report_at")?,
+                office_count: u32::try_from(
+                    row.try_get::<i64, _>("office_count").map_err(classify)?,
+                )
+                .unwrap_or(0),
             });
         }
         Ok(out)
