@@ -7,8 +7,9 @@ mod assets;
 mod auth;
 mod chart;
 mod csv;
-mod escape;
+mod display;
 mod filters;
+mod html;
 mod i18n;
 mod pages;
 mod web;
@@ -24,7 +25,6 @@ use certfleet_model::{
 use chrono::{DateTime, Utc};
 
 pub use auth::hash_password;
-pub use escape::escape;
 
 /// Why the data behind a page could not be produced. Shown to users only as a generic page
 /// (503 / 500); the detail goes to the log, never into HTML.

@@ -13,8 +13,9 @@ use serde::Deserialize;
 
 use crate::auth::{self, Sessions};
 use crate::filters::{ExpiringFilter, Params};
+use crate::html::{Ctx, Markup};
 use crate::i18n::Lang;
-use crate::pages::{self, Ctx};
+use crate::pages;
 use crate::{DashboardConfig, DashboardData, DataError, ListPage, assets};
 
 const SESSION_COOKIE: &str = "cf_session";
@@ -199,11 +200,12 @@ fn see_other(location: &str) -> Response {
     }
 }
 
-fn html(status: StatusCode, body: String) -> Response {
+/// An HTML response. Its body can only be a template's output (see `html/mod.rs`).
+fn html(status: StatusCode, body: Markup) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        body,
+        body.into_string(),
     )
         .into_response()
 }

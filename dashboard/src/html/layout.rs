@@ -1,0 +1,128 @@
+//! The one page skeleton: `<head>` (stylesheet, icon and script, all embedded assets), the
+//! header with the navigation, the language switch and the logged-in user, the page title,
+//! and the footer with the as-of time. Every page is [`page`] around its own content.
+
+use maud::{Markup, html};
+
+use super::Ctx;
+use super::parts::post_form;
+use crate::display::Stamp;
+use crate::i18n::{Lang, Tr};
+
+/// The entries of the main navigation, in menu order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    Overview,
+    Expiring,
+    Offices,
+    Multi,
+    Stale,
+    Alerts,
+}
+
+impl Nav {
+    const MENU: [Nav; 6] = [
+        Nav::Overview,
+        Nav::Expiring,
+        Nav::Offices,
+        Nav::Multi,
+        Nav::Stale,
+        Nav::Alerts,
+    ];
+
+    fn href(self) -> &'static str {
+        match self {
+            Nav::Overview => "/",
+            Nav::Expiring => "/expiring",
+            Nav::Offices => "/offices",
+            Nav::Multi => "/multi-office",
+            Nav::Stale => "/stale",
+            Nav::Alerts => "/alerts",
+        }
+    }
+
+    fn label(self, tr: &Tr) -> &'static str {
+        match self {
+            Nav::Overview => tr.nav_overview,
+            Nav::Expiring => tr.nav_expiring,
+            Nav::Offices => tr.nav_offices,
+            Nav::Multi => tr.nav_multi,
+            Nav::Stale => tr.nav_stale,
+            Nav::Alerts => tr.nav_alerts,
+        }
+    }
+}
+
+/// Asset URLs carry the version so a new release is never served a cached old stylesheet.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A whole HTML document: the skeleton with `title` as `<title>` and `<h1>`, `current` marked
+/// in the navigation (`None` for pages outside the menu), and `content` inside `<main>`.
+pub fn page(ctx: &Ctx, title: &str, current: Option<Nav>, content: &Markup) -> Markup {
+    let tr = ctx.tr();
+    html! {
+        // The audited unescaped output of the dashboard (the constant doctype): see html/mod.rs.
+        (maud::PreEscaped("<!DOCTYPE html>"))
+        html lang=(ctx.lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " – " (tr.app) }
+                link rel="stylesheet" href={ "/assets/style.css?v=" (VERSION) };
+                link rel="icon" href={ "/assets/favicon.svg?v=" (VERSION) } type="image/svg+xml";
+                script src={ "/assets/app.js?v=" (VERSION) } defer {}
+            }
+            body {
+                header class="top" {
+                    a class="brand" href="/" { (tr.app) }
+                    nav aria-label="main" {
+                        ul {
+                            @for entry in Nav::MENU {
+                                li {
+                                    a href=(entry.href())
+                                        aria-current=[(current == Some(entry)).then_some("page")]
+                                    { (entry.label(tr)) }
+                                }
+                            }
+                        }
+                    }
+                    div class="tools" {
+                        (language_switch(ctx))
+                        @if let Some(user) = &ctx.user {
+                            span class="user" { (user) }
+                            (post_form("logout", "/logout", &html! {
+                                button type="submit" data-testid="logout" { (tr.logout) }
+                            }))
+                        }
+                    }
+                }
+                main id="main" {
+                    h1 { (title) }
+                    (content)
+                }
+                footer {
+                    span {
+                        (tr.as_of) ": "
+                        time data-testid="as-of" { (Stamp(ctx.as_of, ctx.tz)) }
+                        " (" (ctx.tz.name()) ")"
+                    }
+                    " · certfleet " (VERSION)
+                }
+            }
+        }
+    }
+}
+
+/// Links to the same page and query in each language (`lang` replaced).
+fn language_switch(ctx: &Ctx) -> Markup {
+    let rest = ctx.params.without("lang");
+    let sep = if rest.is_empty() { "" } else { "&" };
+    html! {
+        @for (lang, testid, label) in [(Lang::Ja, "lang-ja", "日本語"), (Lang::En, "lang-en", "English")] {
+            a class="lang" data-testid=(testid) lang=(lang.code()) hreflang=(lang.code())
+                href={ (ctx.path) "?" (rest) (sep) "lang=" (lang.code()) }
+                aria-current=[(lang == ctx.lang).then_some("true")]
+            { (label) }
+        }
+    }
+}
