@@ -8,5 +8,6 @@ mod select;
 
 pub use parse::{CertError, CertInfo, MAX_DER_LEN, parse_der};
 pub use select::{
-    DEFAULT_ISSUER_CN, DEFAULT_OFFICE_PATTERN, IssuerRule, OfficeRule, Selector, SelectorError,
+    DEFAULT_ISSUER_CN, DEFAULT_OFFICE_PATTERN, IssuerRule, OfficeRule, SelectionConfig, Selector,
+    SelectorError,
 };

@@ -5,10 +5,11 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use crate::config::{DatabaseSettings, FileConfig, Overrides, Settings};
-use crate::store::{self, SharedStore};
+use certfleet_config::{DatabaseSettings, FileConfig, Overrides, Settings};
+use certfleet_reports::format::Format;
+use certfleet_store::{self as store, SharedStore};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -73,14 +74,12 @@ pub enum Command {
         command: OfficesCommand,
     },
     /// A complete demo fleet on the embedded SQLite default in a temporary directory: real
-    /// agents, real collector, the expiring report and the dashboard until Ctrl-C.
+    /// agents, real collector, the expiring report and the dashboard until Ctrl-C. Runs the
+    /// `certfleet-demo` program installed next to this one, with these arguments.
     Demo {
-        /// Keep the demo's files here instead of a temporary directory.
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Dashboard listener (falls back to a free port when taken).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        http_listen: std::net::SocketAddr,
+        /// Arguments for `certfleet-demo` (`--dir DIR`, `--http-listen ADDR`; see its --help).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
     },
     /// Print the argon2 hash of a dashboard password (read from stdin) for `[dashboard] users`.
     HashPassword,
@@ -106,8 +105,8 @@ pub enum AlertsCommand {
     History {
         #[arg(long, default_value_t = 100)]
         limit: u32,
-        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
-        format: ListFormat,
+        #[arg(long, default_value = "table", value_parser = list_format())]
+        format: Format,
     },
 }
 
@@ -137,8 +136,8 @@ pub struct ServeArgs {
 pub enum TerminalCommand {
     /// List terminals with their last report and certificate count.
     List {
-        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
-        format: ListFormat,
+        #[arg(long, default_value = "table", value_parser = list_format())]
+        format: Format,
     },
     /// Revoke a terminal (by id, machine id or hostname): its node key stops working and it
     /// cannot enroll again.
@@ -154,8 +153,8 @@ pub struct ReportArgs {
     /// Evaluate at this time: RFC 3339, or a date meaning 00:00 in the display time zone.
     #[arg(long)]
     pub as_of: Option<String>,
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
+    #[arg(long, default_value = "table", value_parser = report_format())]
+    pub format: Format,
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,11 +206,16 @@ pub enum ReportCommand {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
-    Table,
-    Csv,
-    Json,
+/// `--format` of reports: every [`Format`].
+fn report_format() -> impl TypedValueParser<Value = Format> {
+    PossibleValuesParser::new(["table", "csv", "json"])
+        .map(|name| Format::from_name(&name).expect("a possible value"))
+}
+
+/// `--format` of lists (terminals, offices, alert history): a table or JSON.
+fn list_format() -> impl TypedValueParser<Value = Format> {
+    PossibleValuesParser::new(["table", "json"])
+        .map(|name| Format::from_name(&name).expect("a possible value"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,15 +225,9 @@ pub enum OfficesCommand {
     Import { file: PathBuf },
     /// List the registry.
     List {
-        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
-        format: ListFormat,
+        #[arg(long, default_value = "table", value_parser = list_format())]
+        format: Format,
     },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ListFormat {
-    Table,
-    Json,
 }
 
 impl GlobalArgs {
@@ -253,6 +251,19 @@ impl GlobalArgs {
         let db = DatabaseSettings::resolve(&self.file_config()?, &self.overrides())?;
         open_store(&db).await
     }
+}
+
+/// Imports the office registry file `path`, its numbers checked by the `[selection]` rules.
+async fn import_registry(
+    store: &dyn store::Store,
+    path: &std::path::Path,
+    selector: &certfleet_certinfo::Selector,
+) -> Result<crate::registry::ImportSummary> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {} (UTF-8 CSV expected)", path.display()))?;
+    crate::registry::import(store, &text, selector.office_rule(), chrono::Utc::now())
+        .await
+        .with_context(|| format!("{} was not imported", path.display()))
 }
 
 async fn open_store(db: &DatabaseSettings) -> Result<SharedStore> {
@@ -327,30 +338,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve(args) => {
             let settings = serve_settings(&cli.global, &args)?;
-            let db = DatabaseSettings {
-                data_dir: settings.data_dir.clone(),
-                database_url: settings.database_url.clone(),
-                max_connections: settings.limits.database_max_connections,
-            };
-            let store = open_store(&db).await?;
+            let store = open_store(&settings.database()).await?;
             if let Some(path) = &settings.office_registry {
                 // The registry file in the config is imported at start (idempotent upsert), so
                 // deployments that manage it as a file need no separate import step.
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading the office registry {}", path.display()))?;
-                let file = cli.global.file_config()?;
-                let rule = crate::registry::OfficeNumberRule::new(
-                    file.selection
-                        .office_pattern
-                        .as_deref()
-                        .unwrap_or(r"^\d{10}$"),
-                )?;
-                let summary =
-                    crate::registry::import(store.as_ref(), &text, &rule, chrono::Utc::now())
-                        .await
-                        .with_context(|| {
-                            format!("importing the office registry {}", path.display())
-                        })?;
+                let summary = import_registry(store.as_ref(), path, &settings.selector).await?;
                 tracing::info!(
                     rows = summary.rows,
                     changed = summary.changed,
@@ -387,13 +379,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("{}", certfleet_dashboard::hash_password(password));
             Ok(())
         }
-        Command::Demo { dir, http_listen } => {
-            crate::demo::run(
-                crate::demo::DemoOptions { dir, http_listen },
-                shutdown_signal(),
-            )
-            .await
-        }
+        Command::Demo { args } => run_demo(&args),
         Command::Terminal { command } => {
             let store = cli.global.open_store().await?;
             match command {
@@ -401,10 +387,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                     let terminals = store.list_terminals().await?;
                     let mut text = String::new();
                     match format {
-                        ListFormat::Json => {
-                            writeln!(text, "{}", crate::reports::json::to_string(&terminals))?
+                        Format::Json => {
+                            writeln!(text, "{}", certfleet_reports::json::to_string(&terminals))?
                         }
-                        ListFormat::Table => {
+                        Format::Table | Format::Csv => {
                             writeln!(
                                 text,
                                 "{:>6}  {:<24} {:<36} {:<20} {:>5}  STATUS",
@@ -431,8 +417,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                     emit(&text)
                 }
                 TerminalCommand::Reset { terminal } => {
-                    let t = resolve_terminal(store.as_ref(), &terminal).await?;
-                    let facts = crate::store::TerminalFacts {
+                    let t = store.find_terminal(&terminal).await?;
+                    let facts = certfleet_store::TerminalFacts {
                         machine_id: t.machine_id.clone(),
                         hostname: t.hostname.clone(),
                         os_name: t.os_name.clone(),
@@ -441,14 +427,14 @@ pub async fn run(cli: Cli) -> Result<()> {
                     };
                     let placeholder = format!(
                         "{}{}",
-                        crate::store::RESET_KEY_PREFIX,
+                        certfleet_store::RESET_KEY_PREFIX,
                         crate::init::random_secret()
                     );
                     store
                         .enroll(
                             &facts,
                             &placeholder,
-                            crate::store::EnrollAuthority::Operator,
+                            certfleet_store::EnrollAuthority::Operator,
                             chrono::Utc::now(),
                         )
                         .await?;
@@ -459,7 +445,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                     Ok(())
                 }
                 TerminalCommand::Revoke { terminal } => {
-                    let t = store.revoke_terminal(&terminal, chrono::Utc::now()).await?;
+                    let t = store.find_terminal(&terminal).await?;
+                    let t = store.revoke_terminal(t.id, chrono::Utc::now()).await?;
                     println!(
                         "revoked terminal {} ({}, machine id {})",
                         t.id, t.hostname, t.machine_id
@@ -471,10 +458,10 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// `report …`: builds the report through the same [`crate::reports::params::run`] as the HTTP
+/// `report …`: builds the report through the same [`certfleet_reports::params::run`] as the HTTP
 /// API and prints it.
 async fn run_report(global: &GlobalArgs, command: ReportCommand) -> Result<()> {
-    use crate::reports::{ReportKind, ReportParams, format};
+    use certfleet_reports::{ReportKind, ReportParams, format};
     let (kind, params, common) = match command {
         ReportCommand::Expiring {
             within,
@@ -530,21 +517,24 @@ async fn run_report(global: &GlobalArgs, command: ReportCommand) -> Result<()> {
         as_of: common.as_of,
         ..params
     };
-    let settings = crate::config::report_settings(&global.file_config()?)?;
+    let settings = global.file_config()?.report_settings()?;
     let store = global.open_store().await?;
-    let report =
-        crate::reports::params::run(store.as_ref(), kind, &params, chrono::Utc::now(), &settings)
-            .await?;
+    let report = certfleet_reports::params::run(
+        store.as_ref(),
+        kind,
+        &params,
+        chrono::Utc::now(),
+        &settings,
+    )
+    .await?;
     use std::io::Write as _;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = match common.format {
-        ReportFormat::Json => report
+        Format::Json => report
             .write_json(&mut out)
             .and_then(|()| out.write_all(b"\n")),
-        ReportFormat::Csv => format::write_csv(&report, settings.time_zone, &mut out),
-        ReportFormat::Table => {
-            out.write_all(format::to_table(&report, settings.time_zone).as_bytes())
-        }
+        Format::Csv => format::write_csv(&report, settings.time_zone, &mut out),
+        Format::Table => out.write_all(format::to_table(&report, settings.time_zone).as_bytes()),
     };
     quiet_on_broken_pipe(written.and_then(|()| out.flush()))
 }
@@ -555,17 +545,7 @@ async fn run_offices(global: &GlobalArgs, command: OfficesCommand) -> Result<()>
     let store = global.open_store().await?;
     match command {
         OfficesCommand::Import { file: path } => {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {} (UTF-8 CSV expected)", path.display()))?;
-            let rule = crate::registry::OfficeNumberRule::new(
-                file.selection
-                    .office_pattern
-                    .as_deref()
-                    .unwrap_or(crate::registry::DEFAULT_OFFICE_PATTERN),
-            )?;
-            let summary = crate::registry::import(store.as_ref(), &text, &rule, chrono::Utc::now())
-                .await
-                .with_context(|| format!("{} was not imported", path.display()))?;
+            let summary = import_registry(store.as_ref(), &path, &file.selector()?).await?;
             println!(
                 "imported {} office(s) from {} ({} new or changed)",
                 summary.rows,
@@ -578,10 +558,8 @@ async fn run_offices(global: &GlobalArgs, command: OfficesCommand) -> Result<()>
             let offices = store.list_offices().await?;
             let mut text = String::new();
             match format {
-                ListFormat::Json => {
-                    writeln!(text, "{}", crate::reports::json::to_string(&offices))?
-                }
-                ListFormat::Table => {
+                Format::Json => writeln!(text, "{}", certfleet_reports::json::to_string(&offices))?,
+                Format::Table | Format::Csv => {
                     for o in offices {
                         writeln!(
                             text,
@@ -598,28 +576,21 @@ async fn run_offices(global: &GlobalArgs, command: OfficesCommand) -> Result<()>
 
 async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
     let file = global.file_config()?;
-    let (reports_settings, alert_settings) = crate::config::report_and_alert_settings(&file)?;
+    let (reports_settings, alert_settings) = file.report_and_alert_settings()?;
     let store = global.open_store().await?;
     match command {
         AlertsCommand::Run { dry_run, as_of } => {
             let as_of = match as_of {
-                Some(text) => crate::reports::parse_as_of(&text, reports_settings.time_zone)?,
+                Some(text) => certfleet_reports::parse_as_of(&text, reports_settings.time_zone)?,
                 None => chrono::Utc::now(),
             };
-            let channels = crate::alerts::Channels::new(
+            let channels = certfleet_alerts::Channels::new(
                 alert_settings.smtp.as_ref(),
                 &alert_settings.webhooks,
             )?;
-            let inputs = crate::alerts::gather_inputs(
+            let summary = certfleet_alerts::run(
                 store.as_ref(),
                 &reports_settings,
-                &alert_settings,
-                as_of,
-            )
-            .await?;
-            let summary = crate::alerts::run_once(
-                store.as_ref(),
-                &inputs,
                 &alert_settings,
                 &channels,
                 as_of,
@@ -654,10 +625,8 @@ async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
             let records = store.alert_history(limit).await?;
             let mut text = String::new();
             match format {
-                ListFormat::Json => {
-                    writeln!(text, "{}", crate::reports::json::to_string(&records))?
-                }
-                ListFormat::Table => {
+                Format::Json => writeln!(text, "{}", certfleet_reports::json::to_string(&records))?,
+                Format::Table | Format::Csv => {
                     writeln!(
                         text,
                         "{:<17} {:<10} {:<11} {:<20} {:<32} {:<8} ATTEMPTS",
@@ -683,26 +652,39 @@ async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
     }
 }
 
-/// Finds one terminal by numeric id, machine id or hostname (like `terminal revoke`).
-async fn resolve_terminal(
-    store: &dyn crate::store::Store,
-    selector: &str,
-) -> Result<crate::store::TerminalSummary> {
-    let selector = selector.trim();
-    let all = store.list_terminals().await?;
-    if let Ok(id) = selector.parse::<i64>()
-        && let Some(t) = all.iter().find(|t| t.id == id)
+/// Name of the demo program `demo` runs (beside this executable).
+pub const DEMO_PROGRAM: &str = "certfleet-demo";
+
+/// `demo`: runs `certfleet-demo` from the directory of this executable with `args`. The demo
+/// is its own program because it runs real agents, and the collector does not link the agent.
+/// On Unix the demo replaces this process, so Ctrl-C and SIGTERM reach it directly.
+fn run_demo(args: &[std::ffi::OsString]) -> Result<()> {
+    let exe = std::env::current_exe().context("locating this executable")?;
+    let demo = exe
+        .with_file_name(DEMO_PROGRAM)
+        .with_extension(std::env::consts::EXE_EXTENSION);
+    anyhow::ensure!(
+        demo.is_file(),
+        "{} is not installed next to {}; build it with `cargo build --release -p certfleet-demo` \
+         (or run the demo with `cargo run --release -p certfleet-demo`)",
+        demo.display(),
+        exe.display()
+    );
+    let mut command = std::process::Command::new(&demo);
+    command.args(args);
+    #[cfg(unix)]
     {
-        return Ok(t.clone());
+        use std::os::unix::process::CommandExt as _;
+        let err = command.exec();
+        Err(err).with_context(|| format!("starting {}", demo.display()))
     }
-    if let Some(t) = all.iter().find(|t| t.machine_id == selector) {
-        return Ok(t.clone());
-    }
-    let by_host: Vec<_> = all.iter().filter(|t| t.hostname == selector).collect();
-    match by_host.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => anyhow::bail!("no terminal matches {selector:?}"),
-        _ => anyhow::bail!("{selector:?} matches more than one terminal; use the numeric id"),
+    #[cfg(not(unix))]
+    {
+        let status = command
+            .status()
+            .with_context(|| format!("starting {}", demo.display()))?;
+        anyhow::ensure!(status.success(), "{} failed: {status}", demo.display());
+        Ok(())
     }
 }
 

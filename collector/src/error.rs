@@ -3,7 +3,7 @@
 
 use tonic::{Code, Status};
 
-use crate::store::StoreError;
+use certfleet_store::StoreError;
 
 /// What went wrong while serving an agent, in terms the agent can act on.
 #[derive(Debug, thiserror::Error)]

@@ -13,11 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 
-use crate::config::{ReportSettings, Settings};
 use crate::metrics::Metrics;
-use crate::reports::format::{self, Format};
-use crate::reports::{self, Fleet, ReportError, ReportKind, ReportParams};
-use crate::store::{SharedStore, StoreError};
+use certfleet_config::{ReportSettings, Settings};
+use certfleet_reports::format::{self, Format};
+use certfleet_reports::{self as reports, Fleet, ReportError, ReportKind, ReportParams};
+use certfleet_store::{SharedStore, StoreError};
 
 /// Shared state of the HTTP handlers.
 #[derive(Debug, Clone)]

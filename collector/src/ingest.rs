@@ -8,9 +8,9 @@ use certfleet_proto::v1 as pb;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::config::Limits;
 use crate::error::ServiceError;
-use crate::store::{
+use certfleet_config::Limits;
+use certfleet_store::{
     AuthenticatedTerminal, CertificateRecord, Location, ScanErrorRecord, Snapshot, SnapshotHolding,
     TerminalFacts,
 };

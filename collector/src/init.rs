@@ -185,7 +185,7 @@ billing_window_end_day = 10
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{FileConfig, Overrides, Settings};
+    use certfleet_config::{FileConfig, Overrides, Settings};
 
     #[test]
     fn init_writes_a_config_that_serve_accepts_and_protects_secrets() {

@@ -1,11 +1,12 @@
-//! certfleet collector library: gRPC ingest from agents, storage, reports and the HTTP API.
-//! The binary (`main.rs`) is a thin wrapper around [`cli::run`].
+//! certfleet collector: the server and command line that assemble the other crates. gRPC
+//! ingest from agents (`service`, `ingest`), the HTTP listener (`http`: health, metrics, the
+//! report API) with the dashboard (`web`), the office registry import, `init` and its PKI, and
+//! the CLI. Configuration is `certfleet-config`, storage `certfleet-store`, reports
+//! `certfleet-reports`, alerts `certfleet-alerts`. The binary (`main.rs`) is a thin wrapper
+//! around [`cli::run`].
 #![forbid(unsafe_code)]
 
-pub mod alerts;
 pub mod cli;
-pub mod config;
-pub mod demo;
 pub mod error;
 pub mod http;
 pub mod ingest;
@@ -13,8 +14,6 @@ pub mod init;
 pub mod metrics;
 pub mod pki;
 pub mod registry;
-pub mod reports;
 pub mod server;
 pub mod service;
-pub mod store;
 pub mod web;

@@ -15,13 +15,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = certfleet_collector::cli::Cli::parse();
-    // The demo talks to a person on stdout; its logs stay quiet unless RUST_LOG asks.
-    let default_filter = match cli.command {
-        certfleet_collector::cli::Command::Demo { .. } => "warn",
-        _ => "info,sqlx=warn,h2=warn,tower=warn",
-    };
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,h2=warn,tower=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

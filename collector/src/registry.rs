@@ -4,12 +4,9 @@
 
 use certfleet_model::OfficeEntry;
 use chrono::{DateTime, Utc};
-use regex::Regex;
 
-use crate::store::{Store, StoreError};
-
-/// Default office number rule (as the collector's `selection.office_pattern` default).
-pub const DEFAULT_OFFICE_PATTERN: &str = r"^\d{10}$";
+use certfleet_certinfo::OfficeRule;
+use certfleet_store::{Store, StoreError};
 
 /// Longest accepted field, in bytes.
 const MAX_FIELD_LEN: usize = 255;
@@ -33,54 +30,8 @@ pub enum RegistryError {
     /// The file has bad rows; nothing was imported.
     #[error("{} bad row(s), nothing imported:\n{}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     BadRows(Vec<RowError>),
-    #[error("invalid office pattern: {0}")]
-    Pattern(#[from] regex::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// How office numbers are checked: the collector's office pattern. With a capture group the
-/// pattern extracts the number from a longer subject name, so the number itself can only be
-/// checked for being a plain token.
-#[derive(Debug, Clone)]
-pub struct OfficeNumberRule {
-    pattern: Regex,
-}
-
-impl OfficeNumberRule {
-    pub fn new(pattern: &str) -> Result<Self, RegistryError> {
-        Ok(Self {
-            pattern: Regex::new(pattern)?,
-        })
-    }
-
-    fn check(&self, number: &str) -> Result<(), String> {
-        if number.is_empty() {
-            return Err("office number is empty".into());
-        }
-        if number.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!(
-                "office number {number:?} contains spaces or control characters"
-            ));
-        }
-        let whole_match = self
-            .pattern
-            .find(number)
-            .is_some_and(|m| m.start() == 0 && m.end() == number.len());
-        if self.pattern.captures_len() == 1 && !whole_match {
-            return Err(format!(
-                "office number {number:?} does not match the office pattern {}",
-                self.pattern.as_str()
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl Default for OfficeNumberRule {
-    fn default() -> Self {
-        Self::new(DEFAULT_OFFICE_PATTERN).expect("default pattern is valid")
-    }
 }
 
 /// Splits CSV text into records with the line each starts on. RFC 4180: quoted fields may hold
@@ -182,14 +133,15 @@ fn check_email(email: &str) -> Result<(), String> {
 }
 
 /// True for a header row: its first cell has no digit (office numbers always have some).
+/// Any digit counts, so a first row typed with full-width digits is checked, not skipped.
 fn is_header(fields: &[String]) -> bool {
     fields
         .first()
-        .is_some_and(|f| !f.chars().any(|c| c.is_ascii_digit()))
+        .is_some_and(|f| !f.chars().any(char::is_numeric))
 }
 
 /// Parses and checks a registry file. All problems are collected, not just the first.
-pub fn parse(text: &str, rule: &OfficeNumberRule) -> Result<Vec<OfficeEntry>, RegistryError> {
+pub fn parse(text: &str, rule: &OfficeRule) -> Result<Vec<OfficeEntry>, RegistryError> {
     let records = records(text).map_err(|e| RegistryError::BadRows(vec![e]))?;
     let mut errors = Vec::new();
     let mut entries: Vec<OfficeEntry> = Vec::new();
@@ -220,7 +172,7 @@ pub fn parse(text: &str, rule: &OfficeNumberRule) -> Result<Vec<OfficeEntry>, Re
             site: get(2),
             owner_email: get(3),
         };
-        if let Err(m) = rule.check(&entry.office_number) {
+        if let Err(m) = rule.check_number(&entry.office_number) {
             problems.push(m);
         }
         if entry.name.is_empty() && fields.len() >= 2 {
@@ -281,7 +233,7 @@ pub struct ImportSummary {
 pub async fn import(
     store: &dyn Store,
     text: &str,
-    rule: &OfficeNumberRule,
+    rule: &OfficeRule,
     now: DateTime<Utc>,
 ) -> Result<ImportSummary, RegistryError> {
     let entries = parse(text, rule)?;
@@ -298,7 +250,9 @@ mod tests {
 
     #[test]
     fn header_is_optional_and_quotes_work() {
-        let rule = OfficeNumberRule::default();
+        let rule = certfleet_certinfo::Selector::default()
+            .office_rule()
+            .clone();
         let with = "\u{feff}事業所番号,名称,拠点,担当者\r\n1234567890,\"横浜, 第一\",横浜,a@example.jp\r\n";
         let without = "1234567890,\"横浜, 第一\",横浜,a@example.jp";
         for text in [with, without] {
@@ -310,7 +264,9 @@ mod tests {
 
     #[test]
     fn every_bad_row_is_reported_with_its_line() {
-        let rule = OfficeNumberRule::default();
+        let rule = certfleet_certinfo::Selector::default()
+            .office_rule()
+            .clone();
         let text = "office,name,site,email\n1234567890,A,,a@example.jp\n12345,B\n1234567891,,x,not-an-email\n1234567890,dup\n";
         let RegistryError::BadRows(errors) = parse(text, &rule).unwrap_err() else {
             panic!("expected bad rows");
@@ -320,8 +276,22 @@ mod tests {
     }
 
     #[test]
+    fn full_width_office_numbers_are_refused() {
+        let rule = certfleet_certinfo::Selector::default()
+            .office_rule()
+            .clone();
+        let text = "事業所番号,事業所名\n１２３４５６７８９０,全角\n";
+        let RegistryError::BadRows(errors) = parse(text, &rule).unwrap_err() else {
+            panic!("expected bad rows");
+        };
+        assert!(errors[0].message.contains("full-width"), "{errors:?}");
+    }
+
+    #[test]
     fn multiline_quoted_fields_keep_line_numbers() {
-        let rule = OfficeNumberRule::default();
+        let rule = certfleet_certinfo::Selector::default()
+            .office_rule()
+            .clone();
         let text = "1234567890,\"two\nlines\"\nbad,row\n";
         let RegistryError::BadRows(errors) = parse(text, &rule).unwrap_err() else {
             panic!("expected bad rows");

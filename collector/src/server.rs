@@ -10,11 +10,11 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
-use crate::config::Settings;
 use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
 use crate::service::InventoryService;
-use crate::store::SharedStore;
+use certfleet_config::Settings;
+use certfleet_store::SharedStore;
 
 /// A failure that stops the collector.
 #[derive(Debug, thiserror::Error)]
@@ -98,9 +98,11 @@ pub async fn run(
     let http_server = axum::serve(http, web).with_graceful_shutdown(stopped(stop_rx.clone()));
 
     let alert_task = if settings.alerts.enabled {
-        let channels =
-            crate::alerts::Channels::new(settings.alerts.smtp.as_ref(), &settings.alerts.webhooks)
-                .map_err(|e| ServeError::Alerts(e.to_string()))?;
+        let channels = certfleet_alerts::Channels::new(
+            settings.alerts.smtp.as_ref(),
+            &settings.alerts.webhooks,
+        )
+        .map_err(|e| ServeError::Alerts(e.to_string()))?;
         let store = store.clone();
         let alert_settings = settings.alerts.clone();
         let reports_settings = settings.reports.clone();
@@ -111,24 +113,14 @@ pub async fn run(
                 let (alert_settings, reports_settings) =
                     (alert_settings.clone(), reports_settings.clone());
                 async move {
-                    let result = async {
-                        let inputs = crate::alerts::gather_inputs(
-                            store.as_ref(),
-                            &reports_settings,
-                            &alert_settings,
-                            as_of,
-                        )
-                        .await?;
-                        crate::alerts::run_once(
-                            store.as_ref(),
-                            &inputs,
-                            &alert_settings,
-                            &channels,
-                            as_of,
-                            false,
-                        )
-                        .await
-                    }
+                    let result = certfleet_alerts::run(
+                        store.as_ref(),
+                        &reports_settings,
+                        &alert_settings,
+                        &channels,
+                        as_of,
+                        false,
+                    )
                     .await;
                     match result {
                         Ok(s) => tracing::info!(
@@ -144,7 +136,7 @@ pub async fn run(
                     }
                 }
             };
-            crate::alerts::schedule(&alert_settings, chrono::Utc::now, run, stop).await;
+            certfleet_alerts::schedule(&alert_settings, chrono::Utc::now, run, stop).await;
         }))
     } else {
         None

@@ -10,11 +10,11 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 
-use crate::config::{EnrollSecret, Limits};
 use crate::error::ServiceError;
 use crate::ingest::{validate_facts, validate_report};
 use crate::metrics::Metrics;
-use crate::store::{EnrollAuthority, IngestOutcome, SharedStore};
+use certfleet_config::{EnrollSecret, Limits};
+use certfleet_store::{EnrollAuthority, IngestOutcome, SharedStore};
 
 /// How long a report waits for an ingest slot before the agent is told to come back later.
 const INGEST_SLOT_WAIT: Duration = Duration::from_secs(2);

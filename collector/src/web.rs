@@ -15,9 +15,9 @@ use certfleet_model::{
 };
 use chrono::{DateTime, Utc};
 
-use crate::config::{ReportSettings, Settings};
-use crate::reports::{self, Fleet, FleetData, ReportError};
-use crate::store::{SharedStore, StoreError};
+use certfleet_config::{ReportSettings, Settings};
+use certfleet_reports::{self as reports, Fleet, FleetData, ReportError};
+use certfleet_store::{SharedStore, StoreError};
 
 /// Report errors as the dashboard shows them; details go to the log only.
 fn data_error(e: ReportError) -> DataError {
@@ -322,8 +322,8 @@ pub fn dashboard_router(settings: &Settings, store: SharedStore, loopback: bool)
 mod tests {
     use super::*;
 
-    fn facts(machine_id: &str) -> crate::store::TerminalFacts {
-        crate::store::TerminalFacts {
+    fn facts(machine_id: &str) -> certfleet_store::TerminalFacts {
+        certfleet_store::TerminalFacts {
             machine_id: machine_id.into(),
             hostname: machine_id.into(),
             os_name: "Windows".into(),
@@ -335,7 +335,7 @@ mod tests {
     #[tokio::test]
     async fn fleet_pages_reuse_one_load_and_refresh_it_in_the_background() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::open(None, dir.path(), 2).await.unwrap();
+        let store = certfleet_store::open(None, dir.path(), 2).await.unwrap();
         let cache: Arc<Recent<FleetData>> = Arc::new(Recent::new(Duration::from_secs(10)));
         let get = |now| {
             let store = store.clone();
@@ -352,7 +352,7 @@ mod tests {
                     .enroll(
                         &facts(id),
                         &format!("key-{id}"),
-                        crate::store::EnrollAuthority::Agent {
+                        certfleet_store::EnrollAuthority::Agent {
                             presented_key_hash: None,
                         },
                         Utc::now(),

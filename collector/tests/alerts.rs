@@ -9,14 +9,14 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use certfleet_certinfo::Selector;
-use certfleet_collector::alerts::{self, AlertSettings, Channels};
-use certfleet_collector::config::{Limits, ReportSettings};
+use certfleet_alerts::{self as alerts, AlertSettings, Channels};
+use certfleet_certinfo::{OfficeRule, Selector};
 use certfleet_collector::ingest::validate_report;
-use certfleet_collector::registry::{self, OfficeNumberRule};
-use certfleet_collector::store::{self, AuthenticatedTerminal, SharedStore, TerminalFacts};
+use certfleet_collector::registry;
+use certfleet_config::{Limits, ReportSettings};
 use certfleet_proto::v1 as pb;
-use certfleet_testsupport::PgCluster;
+use certfleet_store::{self as store, AuthenticatedTerminal, SharedStore, TerminalFacts};
+use certfleet_testsupport::{PgCluster, TestCa};
 use chrono::{DateTime, Duration, Utc};
 
 fn cluster() -> &'static PgCluster {
@@ -48,14 +48,9 @@ async fn postgres() -> Fixture {
     }
 }
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_backend { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::sqlite().await).await } )* }
-        mod postgres_backend { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::postgres().await).await } )* }
-    };
-}
-
-both!(
+certfleet_testsupport::both_backends!(
+    sqlite: sqlite,
+    postgres: postgres;
     stale_and_uncovered_alert_once_per_episode,
     thresholds_step_day_by_day_once_each,
     renewal_stops_alerts,
@@ -63,27 +58,9 @@ both!(
     digest_over_real_smtp_routes_to_office_owner
 );
 
-struct Ca(rcgen::Issuer<'static, rcgen::KeyPair>);
-
-impl Ca {
-    fn new() -> Self {
-        let mut p = rcgen::CertificateParams::default();
-        p.distinguished_name
-            .push(rcgen::DnType::CommonName, "KANAGAWA KOKUHOREN CA");
-        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        Ca(rcgen::Issuer::new(p, rcgen::KeyPair::generate().unwrap()))
-    }
-
-    fn cert(&self, office: &str, not_before: DateTime<Utc>, not_after: DateTime<Utc>) -> Vec<u8> {
-        let mut p = rcgen::CertificateParams::default();
-        p.distinguished_name.push(rcgen::DnType::CommonName, office);
-        p.not_before = time::OffsetDateTime::from_unix_timestamp(not_before.timestamp()).unwrap();
-        p.not_after = time::OffsetDateTime::from_unix_timestamp(not_after.timestamp()).unwrap();
-        p.signed_by(&rcgen::KeyPair::generate().unwrap(), &self.0)
-            .unwrap()
-            .der()
-            .to_vec()
-    }
+/// The default office-number rule (`[selection] office_pattern`).
+fn office_rule() -> OfficeRule {
+    Selector::default().office_rule().clone()
 }
 
 async fn enroll(store: &SharedStore, machine: &str) -> AuthenticatedTerminal {
@@ -98,7 +75,7 @@ async fn enroll(store: &SharedStore, machine: &str) -> AuthenticatedTerminal {
         .enroll(
             &facts,
             &format!("hash-{machine}"),
-            certfleet_collector::store::EnrollAuthority::Agent {
+            store::EnrollAuthority::Agent {
                 presented_key_hash: None,
             },
             Utc::now(),
@@ -180,7 +157,7 @@ async fn receiver(fail_first: u32) -> (Receiver, SocketAddr) {
 }
 
 fn webhook_settings(addr: SocketAddr) -> AlertSettings {
-    let section: certfleet_collector::config::AlertsSection = toml::from_str(&format!(
+    let section: certfleet_config::AlertsSection = toml::from_str(&format!(
         "[[webhooks]]\nname = \"it\"\nurl = \"http://{addr}/hook\"\n"
     ))
     .unwrap();
@@ -233,10 +210,10 @@ where
 async fn thresholds_step_day_by_day_once_each(fx: Fixture) {
     let (rx, addr) = receiver(0).await;
     let settings = webhook_settings(addr);
-    let ca = Ca::new();
+    let ca = TestCa::kanagawa();
     let not_after = t0() + Duration::days(70);
-    let cert_a = ca.cert("1111111111", t0() - Duration::days(1000), not_after);
-    let cert_b = ca.cert("2222222222", t0() - Duration::days(1000), not_after);
+    let cert_a = ca.office_cert_der("1111111111", t0() - Duration::days(1000), not_after);
+    let cert_b = ca.office_cert_der("2222222222", t0() - Duration::days(1000), not_after);
     let a = enroll(&fx.store, "a").await;
     let b_cell: Arc<tokio::sync::Mutex<Option<AuthenticatedTerminal>>> = Arc::default();
     let store = fx.store.clone();
@@ -305,13 +282,13 @@ async fn thresholds_step_day_by_day_once_each(fx: Fixture) {
 async fn renewal_stops_alerts(fx: Fixture) {
     let (_rx, addr) = receiver(0).await;
     let settings = webhook_settings(addr);
-    let ca = Ca::new();
-    let old = ca.cert(
+    let ca = TestCa::kanagawa();
+    let old = ca.office_cert_der(
         "1111111111",
         t0() - Duration::days(1000),
         t0() + Duration::days(70),
     );
-    let new = ca.cert(
+    let new = ca.office_cert_der(
         "1111111111",
         t0() + Duration::days(44),
         t0() + Duration::days(44 + 1095),
@@ -339,13 +316,13 @@ async fn failing_webhook_is_retried_and_delivered_once(fx: Fixture) {
     let (rx, addr) = receiver(2).await;
     let settings = webhook_settings(addr);
     let channels = Channels::new(None, &settings.webhooks).unwrap();
-    let ca = Ca::new();
+    let ca = TestCa::kanagawa();
     let now: DateTime<Utc> = "2026-11-26T00:00:00Z".parse().unwrap();
     let a = enroll(&fx.store, "a").await;
     report(
         &fx.store,
         &a,
-        &[ca.cert(
+        &[ca.office_cert_der(
             "1111111111",
             now - Duration::days(1000),
             now + Duration::days(5),
@@ -482,14 +459,14 @@ print(json.dumps(out))
 
 async fn digest_over_real_smtp_routes_to_office_owner(fx: Fixture) {
     let sink = smtp_sink();
-    let section: certfleet_collector::config::AlertsSection = toml::from_str(&format!(
+    let section: certfleet_config::AlertsSection = toml::from_str(&format!(
         "default_recipients = [\"it@example.jp\"]\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"certfleet <certfleet@example.jp>\"\n",
         sink.port
     ))
     .unwrap();
     let settings = AlertSettings::resolve(&section, chrono_tz::Asia::Tokyo).unwrap();
     let channels = Channels::new(settings.smtp.as_ref(), &settings.webhooks).unwrap();
-    let rule = OfficeNumberRule::default();
+    let rule = office_rule();
     let now: DateTime<Utc> = "2026-11-26T00:00:00Z".parse().unwrap();
     registry::import(
         fx.store.as_ref(),
@@ -499,13 +476,13 @@ async fn digest_over_real_smtp_routes_to_office_owner(fx: Fixture) {
     )
     .await
     .unwrap();
-    let ca = Ca::new();
+    let ca = TestCa::kanagawa();
     let a = enroll(&fx.store, "a").await;
     let b = enroll(&fx.store, "b").await;
     report(
         &fx.store,
         &a,
-        &[ca.cert(
+        &[ca.office_cert_der(
             "1111111111",
             now - Duration::days(1000),
             now + Duration::days(20),
@@ -516,7 +493,7 @@ async fn digest_over_real_smtp_routes_to_office_owner(fx: Fixture) {
     report(
         &fx.store,
         &b,
-        &[ca.cert(
+        &[ca.office_cert_der(
             "2222222222",
             now - Duration::days(1000),
             now + Duration::days(200),
@@ -566,7 +543,7 @@ async fn digest_over_real_smtp_routes_to_office_owner(fx: Fixture) {
 async fn stale_and_uncovered_alert_once_per_episode(fx: Fixture) {
     let (_rx, addr) = receiver(0).await;
     let settings = webhook_settings(addr);
-    let rule = OfficeNumberRule::default();
+    let rule = office_rule();
     registry::import(
         fx.store.as_ref(),
         "3333333333,港北事業所,横浜,kohoku@example.jp\n",
@@ -575,8 +552,8 @@ async fn stale_and_uncovered_alert_once_per_episode(fx: Fixture) {
     )
     .await
     .unwrap();
-    let ca = Ca::new();
-    let cert = ca.cert(
+    let ca = TestCa::kanagawa();
+    let cert = ca.office_cert_der(
         "1111111111",
         t0() - Duration::days(10),
         t0() + Duration::days(900),

@@ -16,15 +16,15 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{Request, StatusCode};
 use axum::routing::post;
+use certfleet_alerts::{self as alerts, AlertSettings, Channels};
 use certfleet_certinfo::Selector;
-use certfleet_collector::alerts::{self, AlertSettings, Channels};
-use certfleet_collector::config::{Limits, ReportSettings};
 use certfleet_collector::http::{self, HttpState};
 use certfleet_collector::ingest::validate_report;
 use certfleet_collector::metrics::Metrics;
-use certfleet_collector::registry::{self, OfficeNumberRule};
-use certfleet_collector::store::{self, AuthenticatedTerminal, SharedStore, TerminalFacts};
+use certfleet_collector::registry;
+use certfleet_config::{Limits, ReportSettings};
 use certfleet_proto::v1 as pb;
+use certfleet_store::{self as store, AuthenticatedTerminal, SharedStore, TerminalFacts};
 use certfleet_testsupport::{PgCluster, TestCa, assert_golden, pretty_json};
 use chrono::{DateTime, Duration, Utc};
 use http_body_util::BodyExt as _;
@@ -165,7 +165,7 @@ async fn fleet(store: &SharedStore) {
     registry::import(
         store.as_ref(),
         REGISTRY,
-        &OfficeNumberRule::default(),
+        Selector::default().office_rule(),
         received,
     )
     .await
@@ -224,7 +224,8 @@ async fn fleet(store: &SharedStore) {
     let pc = enroll(store, "revoked-pc").await;
     let certs = [(cert(&kanagawa, "1410000011", 5), Some(true))];
     report(store, &pc, "r-revoked-pc", &certs, received).await;
-    store.revoke_terminal("revoked-pc", received).await.unwrap();
+    let revoked = store.find_terminal("revoked-pc").await.unwrap();
+    store.revoke_terminal(revoked.id, received).await.unwrap();
 }
 
 async fn api(store: &SharedStore, uri: &str) -> String {
@@ -304,7 +305,7 @@ async fn webhook_payloads(language: &str, formats: &[&str]) -> Vec<(String, Byte
             "[[webhooks]]\nname = \"{format}\"\nurl = \"http://{addr}/{format}\"\nformat = \"{format}\"\n"
         ));
     }
-    let section: certfleet_collector::config::AlertsSection = toml::from_str(&toml_text).unwrap();
+    let section: certfleet_config::AlertsSection = toml::from_str(&toml_text).unwrap();
     let settings = AlertSettings::resolve(&section, chrono_tz::Asia::Tokyo).unwrap();
     let channels = Channels::new(settings.smtp.as_ref(), &settings.webhooks).unwrap();
     let reports = ReportSettings::default();

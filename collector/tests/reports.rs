@@ -6,17 +6,17 @@ use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use certfleet_certinfo::Selector;
-use certfleet_collector::config::{Limits, ReportSettings};
+use certfleet_certinfo::{OfficeRule, Selector};
 use certfleet_collector::http::{self, HttpState};
 use certfleet_collector::ingest::validate_report;
 use certfleet_collector::metrics::Metrics;
-use certfleet_collector::registry::{self, OfficeNumberRule, RegistryError};
-use certfleet_collector::reports::{self, ReportKind, ReportParams, semantics};
-use certfleet_collector::store::{self, AuthenticatedTerminal, SharedStore, TerminalFacts};
+use certfleet_collector::registry::{self, RegistryError};
+use certfleet_config::{Limits, ReportSettings};
 use certfleet_model::{ExpiringQuery, PairStatus};
 use certfleet_proto::v1 as pb;
-use certfleet_testsupport::PgCluster;
+use certfleet_reports::{self as reports, ReportKind, ReportParams, semantics};
+use certfleet_store::{self as store, AuthenticatedTerminal, SharedStore, TerminalFacts};
+use certfleet_testsupport::{PgCluster, TestCa};
 use chrono::{DateTime, Duration, Utc};
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
@@ -71,24 +71,9 @@ async fn postgres() -> Fixture {
     }
 }
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::sqlite().await).await }
-            )*
-        }
-        mod postgres_backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::postgres().await).await }
-            )*
-        }
-    };
-}
-
-both!(
+certfleet_testsupport::both_backends!(
+    sqlite: sqlite,
+    postgres: postgres;
     renewed_pair_is_superseded_not_a_separate_row,
     expired_pair_is_reported_expired,
     boundaries_at_as_of_and_as_of_plus_window,
@@ -110,42 +95,15 @@ both!(
     api_errors_and_metrics,
 );
 
-struct Ca(rcgen::Issuer<'static, rcgen::KeyPair>);
-
-impl Ca {
-    fn new() -> Self {
-        let mut p = rcgen::CertificateParams::default();
-        p.distinguished_name
-            .push(rcgen::DnType::CommonName, "KANAGAWA KOKUHOREN CA");
-        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        Ca(rcgen::Issuer::new(p, rcgen::KeyPair::generate().unwrap()))
-    }
-
-    /// An office certificate valid from `not_after − 3 years` (or `not_before`) to `not_after`.
-    fn cert(&self, office: &str, not_after: DateTime<Utc>) -> Vec<u8> {
-        self.cert_from(office, not_after - Duration::days(3 * 365), not_after)
-    }
-
-    fn cert_from(
-        &self,
-        office: &str,
-        not_before: DateTime<Utc>,
-        not_after: DateTime<Utc>,
-    ) -> Vec<u8> {
-        let mut p = rcgen::CertificateParams::default();
-        p.distinguished_name.push(rcgen::DnType::CommonName, office);
-        p.not_before = time::OffsetDateTime::from_unix_timestamp(not_before.timestamp()).unwrap();
-        p.not_after = time::OffsetDateTime::from_unix_timestamp(not_after.timestamp()).unwrap();
-        p.signed_by(&rcgen::KeyPair::generate().unwrap(), &self.0)
-            .unwrap()
-            .der()
-            .to_vec()
-    }
+/// The federation's CA, one per test binary.
+fn ca() -> &'static TestCa {
+    static CA: OnceLock<TestCa> = OnceLock::new();
+    CA.get_or_init(TestCa::kanagawa)
 }
 
-fn ca() -> &'static Ca {
-    static CA: OnceLock<Ca> = OnceLock::new();
-    CA.get_or_init(Ca::new)
+/// The default office-number rule (`[selection] office_pattern`).
+fn office_rule() -> OfficeRule {
+    Selector::default().office_rule().clone()
 }
 
 fn facts(hostname: &str) -> TerminalFacts {
@@ -164,7 +122,7 @@ async fn enroll(store: &SharedStore, hostname: &str) -> AuthenticatedTerminal {
         .enroll(
             &f,
             &format!("hash-{hostname}"),
-            certfleet_collector::store::EnrollAuthority::Agent {
+            store::EnrollAuthority::Agent {
                 presented_key_hash: None,
             },
             t("2026-01-01T00:00:00Z"),
@@ -267,8 +225,8 @@ fn sha(der: &[u8]) -> String {
 
 async fn renewed_pair_is_superseded_not_a_separate_row(fx: Fixture) {
     let pc = enroll(&fx.store, "pc-renewed").await;
-    let old = ca().cert("1111111111", as_of() + Duration::days(10));
-    let new = ca().cert("1111111111", as_of() + Duration::days(3 * 365));
+    let old = ca().three_year_cert_der("1111111111", as_of() + Duration::days(10));
+    let new = ca().three_year_cert_der("1111111111", as_of() + Duration::days(3 * 365));
     report(
         &fx.store,
         &pc,
@@ -302,7 +260,7 @@ async fn renewed_pair_is_superseded_not_a_separate_row(fx: Fixture) {
 
 async fn expired_pair_is_reported_expired(fx: Fixture) {
     let pc = enroll(&fx.store, "pc-expired").await;
-    let der = ca().cert("1111111111", as_of() - Duration::days(3));
+    let der = ca().three_year_cert_der("1111111111", as_of() - Duration::days(3));
     report(&fx.store, &pc, &[(der.clone(), Some(true))], as_of()).await;
     let r = reports::expiring(fx.store.as_ref(), &query(60), &settings())
         .await
@@ -328,17 +286,17 @@ async fn boundaries_at_as_of_and_as_of_plus_window(fx: Fixture) {
         &fx.store,
         &pc,
         &[
-            (ca().cert("1000000001", as_of()), Some(true)),
+            (ca().three_year_cert_der("1000000001", as_of()), Some(true)),
             (
-                ca().cert("1000000002", as_of() + Duration::seconds(1)),
+                ca().three_year_cert_der("1000000002", as_of() + Duration::seconds(1)),
                 Some(true),
             ),
             (
-                ca().cert("1000000003", as_of() + Duration::days(w)),
+                ca().three_year_cert_der("1000000003", as_of() + Duration::days(w)),
                 Some(true),
             ),
             (
-                ca().cert(
+                ca().three_year_cert_der(
                     "1000000004",
                     as_of() + Duration::days(w) + Duration::seconds(1),
                 ),
@@ -381,7 +339,7 @@ async fn pair_known_only_without_private_key(fx: Fixture) {
         &fx.store,
         &pc,
         &[(
-            ca().cert("1111111111", as_of() + Duration::days(20)),
+            ca().three_year_cert_der("1111111111", as_of() + Duration::days(20)),
             Some(false),
         )],
         as_of(),
@@ -398,8 +356,8 @@ async fn pair_known_only_without_private_key(fx: Fixture) {
 
 async fn keyless_renewal_does_not_supersede_a_usable_certificate(fx: Fixture) {
     let pc = enroll(&fx.store, "pc-keyless-renewal").await;
-    let usable = ca().cert("1111111111", as_of() + Duration::days(20));
-    let keyless = ca().cert("1111111111", as_of() + Duration::days(1000));
+    let usable = ca().three_year_cert_der("1111111111", as_of() + Duration::days(20));
+    let keyless = ca().three_year_cert_der("1111111111", as_of() + Duration::days(1000));
     report(
         &fx.store,
         &pc,
@@ -428,15 +386,15 @@ async fn multi_office_terminal_counts_offices(fx: Fixture) {
         &shared,
         &[
             (
-                ca().cert("1111111111", as_of() + Duration::days(10)),
+                ca().three_year_cert_der("1111111111", as_of() + Duration::days(10)),
                 Some(true),
             ),
             (
-                ca().cert("2222222222", as_of() + Duration::days(20)),
+                ca().three_year_cert_der("2222222222", as_of() + Duration::days(20)),
                 Some(true),
             ),
             (
-                ca().cert("3333333333", as_of() + Duration::days(900)),
+                ca().three_year_cert_der("3333333333", as_of() + Duration::days(900)),
                 Some(true),
             ),
         ],
@@ -447,7 +405,7 @@ async fn multi_office_terminal_counts_offices(fx: Fixture) {
         &fx.store,
         &single,
         &[(
-            ca().cert("1111111111", as_of() + Duration::days(5)),
+            ca().three_year_cert_der("1111111111", as_of() + Duration::days(5)),
             Some(true),
         )],
         as_of(),
@@ -505,7 +463,7 @@ async fn stale_terminal_is_flagged_and_listed(fx: Fixture) {
         &fx.store,
         &silent,
         &[(
-            ca().cert("1111111111", as_of() + Duration::days(5)),
+            ca().three_year_cert_der("1111111111", as_of() + Duration::days(5)),
             Some(true),
         )],
         last,
@@ -515,7 +473,7 @@ async fn stale_terminal_is_flagged_and_listed(fx: Fixture) {
         &fx.store,
         &fresh,
         &[(
-            ca().cert("1111111111", as_of() + Duration::days(6)),
+            ca().three_year_cert_der("1111111111", as_of() + Duration::days(6)),
             Some(true),
         )],
         as_of() - Duration::days(1),
@@ -565,7 +523,7 @@ async fn uncovered_registry_office(fx: Fixture) {
     registry::import(
         fx.store.as_ref(),
         "1111111111,横浜第一,横浜,a@example.jp\n2222222222,川崎,川崎,b@example.jp\n3333333333,藤沢,藤沢,c@example.jp\n",
-        &OfficeNumberRule::default(),
+        &office_rule(),
         as_of(),
     )
     .await
@@ -578,15 +536,15 @@ async fn uncovered_registry_office(fx: Fixture) {
             // 1111111111 only expired → uncovered; 2222222222 expiring → covered;
             // 3333333333 nowhere → uncovered; 4444444444 not in the registry → never uncovered.
             (
-                ca().cert("1111111111", as_of() - Duration::days(1)),
+                ca().three_year_cert_der("1111111111", as_of() - Duration::days(1)),
                 Some(true),
             ),
             (
-                ca().cert("2222222222", as_of() + Duration::days(1)),
+                ca().three_year_cert_der("2222222222", as_of() + Duration::days(1)),
                 Some(true),
             ),
             (
-                ca().cert("4444444444", as_of() - Duration::days(1)),
+                ca().three_year_cert_der("4444444444", as_of() - Duration::days(1)),
                 Some(true),
             ),
         ],
@@ -642,12 +600,12 @@ async fn billing_month_across_a_year_boundary(fx: Fixture) {
         &[
             // 2026-12-20 12:00 JST: December's claim window (1–10) is covered, January's not.
             (
-                ca().cert("1111111111", t("2026-12-20T03:00:00Z")),
+                ca().three_year_cert_der("1111111111", t("2026-12-20T03:00:00Z")),
                 Some(true),
             ),
             // 2026-12-05 12:00 JST: December's window is cut short.
             (
-                ca().cert("2222222222", t("2026-12-05T03:00:00Z")),
+                ca().three_year_cert_der("2222222222", t("2026-12-05T03:00:00Z")),
                 Some(true),
             ),
         ],
@@ -681,7 +639,7 @@ async fn days_left_across_the_time_zone_midnight(fx: Fixture) {
         &fx.store,
         &pc,
         &[(
-            ca().cert("1111111111", t("2026-11-26T15:30:00Z")),
+            ca().three_year_cert_der("1111111111", t("2026-11-26T15:30:00Z")),
             Some(true),
         )], // 00:30 JST next day
         as_of - Duration::hours(1),
@@ -711,7 +669,7 @@ async fn removed_and_revoked_holdings_are_not_reported(fx: Fixture) {
         &fx.store,
         &pc,
         &[(
-            ca().cert("1111111111", as_of() + Duration::days(5)),
+            ca().three_year_cert_der("1111111111", as_of() + Duration::days(5)),
             Some(true),
         )],
         as_of() - Duration::days(2),
@@ -722,7 +680,7 @@ async fn removed_and_revoked_holdings_are_not_reported(fx: Fixture) {
         &fx.store,
         &pc,
         &[(
-            ca().cert("2222222222", as_of() + Duration::days(900)),
+            ca().three_year_cert_der("2222222222", as_of() + Duration::days(900)),
             Some(true),
         )],
         as_of() - Duration::days(1),
@@ -732,16 +690,14 @@ async fn removed_and_revoked_holdings_are_not_reported(fx: Fixture) {
         &fx.store,
         &gone,
         &[(
-            ca().cert("3333333333", as_of() + Duration::days(5)),
+            ca().three_year_cert_der("3333333333", as_of() + Duration::days(5)),
             Some(true),
         )],
         as_of(),
     )
     .await;
-    fx.store
-        .revoke_terminal("pc-revoked", as_of())
-        .await
-        .unwrap();
+    let revoked = fx.store.find_terminal("pc-revoked").await.unwrap();
+    fx.store.revoke_terminal(revoked.id, as_of()).await.unwrap();
     let r = reports::expiring(fx.store.as_ref(), &query(60), &settings())
         .await
         .unwrap();
@@ -762,11 +718,11 @@ async fn filters_by_office_and_hostname(fx: Fixture) {
             pc,
             &[
                 (
-                    ca().cert("1111111111", as_of() + Duration::days(5)),
+                    ca().three_year_cert_der("1111111111", as_of() + Duration::days(5)),
                     Some(true),
                 ),
                 (
-                    ca().cert("2222222222", as_of() + Duration::days(6)),
+                    ca().three_year_cert_der("2222222222", as_of() + Duration::days(6)),
                     Some(true),
                 ),
             ],
@@ -891,13 +847,16 @@ async fn pair_rows_follow_the_effective_rule(fx: Fixture) {
             let days = [-40, -5, 3, 30, 59, 61, 400, 1000][i];
             (
                 office,
-                ca().cert(offices[office], as_of() + Duration::days(days)),
+                ca().three_year_cert_der(offices[office], as_of() + Duration::days(days)),
             )
         })
         .collect();
     // Same office and validity as certs[2] (another key, so another sha256): only the sha256
     // can choose between them.
-    certs.push((0, ca().cert(offices[0], as_of() + Duration::days(3))));
+    certs.push((
+        0,
+        ca().three_year_cert_der(offices[0], as_of() + Duration::days(3)),
+    ));
     let terminals = [
         enroll(&fx.store, "pc-rule-a").await,
         enroll(&fx.store, "pc-rule-b").await,
@@ -1060,8 +1019,8 @@ async fn pair_rows_follow_the_effective_rule(fx: Fixture) {
 
 async fn terminals_offices_overview_and_detail(fx: Fixture) {
     let a = enroll(&fx.store, "pc-a").await;
-    let old = ca().cert("1111111111", as_of() - Duration::days(1));
-    let new = ca().cert("1111111111", as_of() + Duration::days(40));
+    let old = ca().three_year_cert_der("1111111111", as_of() - Duration::days(1));
+    let new = ca().three_year_cert_der("1111111111", as_of() + Duration::days(40));
     report(
         &fx.store,
         &a,
@@ -1069,7 +1028,7 @@ async fn terminals_offices_overview_and_detail(fx: Fixture) {
             (old.clone(), Some(true)),
             (new.clone(), Some(true)),
             (
-                ca().cert("2222222222", as_of() + Duration::days(400)),
+                ca().three_year_cert_der("2222222222", as_of() + Duration::days(400)),
                 Some(true),
             ),
         ],
@@ -1128,10 +1087,13 @@ async fn streamed_fleet_reports_equal_the_built_ones(fx: Fixture) {
         &a,
         &[
             (
-                ca().cert("1111111111", as_of() - Duration::days(3)),
+                ca().three_year_cert_der("1111111111", as_of() - Duration::days(3)),
                 Some(true),
             ),
-            (ca().cert("2222222222", as_of() + Duration::days(30)), None),
+            (
+                ca().three_year_cert_der("2222222222", as_of() + Duration::days(30)),
+                None,
+            ),
         ],
         as_of(),
     )
@@ -1140,7 +1102,7 @@ async fn streamed_fleet_reports_equal_the_built_ones(fx: Fixture) {
         &fx.store,
         &b,
         &[(
-            ca().cert("2222222222", as_of() + Duration::days(500)),
+            ca().three_year_cert_der("2222222222", as_of() + Duration::days(500)),
             Some(true),
         )],
         as_of(),
@@ -1149,7 +1111,7 @@ async fn streamed_fleet_reports_equal_the_built_ones(fx: Fixture) {
     registry::import(
         fx.store.as_ref(),
         "3333333333,空き事業所,本部,it@example.jp\n",
-        &OfficeNumberRule::default(),
+        &office_rule(),
         as_of(),
     )
     .await
@@ -1243,7 +1205,7 @@ async fn streamed_fleet_reports_equal_the_built_ones(fx: Fixture) {
 // ---------------------------------------------------------------------------------------------
 
 async fn registry_import_all_or_nothing_and_idempotent(fx: Fixture) {
-    let rule = OfficeNumberRule::default();
+    let rule = office_rule();
     let good = "\u{feff}事業所番号,事業所名,拠点,担当者メール\r\n1111111111,横浜第一事業所,横浜,yokohama@example.jp\r\n2222222222,\"川崎, 北\",川崎,\r\n";
     let s = registry::import(fx.store.as_ref(), good, &rule, as_of())
         .await
@@ -1297,7 +1259,7 @@ async fn fleet_for_front_ends(fx: &Fixture) {
     registry::import(
         fx.store.as_ref(),
         "1111111111,横浜第一事業所,横浜,a@example.jp\n9999999999,未配備,相模原,\n",
-        &OfficeNumberRule::default(),
+        &office_rule(),
         as_of(),
     )
     .await
@@ -1309,10 +1271,13 @@ async fn fleet_for_front_ends(fx: &Fixture) {
         &a,
         &[
             (
-                ca().cert("1111111111", as_of() - Duration::days(2)),
+                ca().three_year_cert_der("1111111111", as_of() - Duration::days(2)),
                 Some(true),
             ),
-            (ca().cert("2222222222", as_of() + Duration::days(20)), None),
+            (
+                ca().three_year_cert_der("2222222222", as_of() + Duration::days(20)),
+                None,
+            ),
         ],
         as_of() - Duration::days(10),
     )
@@ -1322,11 +1287,11 @@ async fn fleet_for_front_ends(fx: &Fixture) {
         &b,
         &[
             (
-                ca().cert("1111111111", as_of() + Duration::days(30)),
+                ca().three_year_cert_der("1111111111", as_of() + Duration::days(30)),
                 Some(true),
             ),
             (
-                ca().cert("1111111111", as_of() + Duration::days(1000)),
+                ca().three_year_cert_der("1111111111", as_of() + Duration::days(1000)),
                 Some(false),
             ),
         ],

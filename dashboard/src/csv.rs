@@ -1,41 +1,18 @@
-//! CSV of the expiring table, for Excel with Japanese text: UTF-8 with BOM, CRLF line ends,
-//! every field quoted, one header row in the page's language, the same rows in the same order
-//! as the table (all pages). Text fields that a spreadsheet would run as a formula are
-//! prefixed with `'` (hostnames and names are not trusted).
-
-use std::fmt::Write as _;
+//! CSV of the expiring table, for Excel with Japanese text: one header row in the page's
+//! language, the same rows in the same order as the table (all pages). The quoting, the byte
+//! order mark and the formula guard are `certfleet_model::csv`, the one CSV writer of certfleet
+//! (hostnames and names are not trusted).
 
 use certfleet_model::PairRow;
+use certfleet_model::csv;
 use chrono_tz::Tz;
 
 use crate::i18n::Tr;
 use crate::pages::{Date, Day, status_of};
 
-fn field(out: &mut String, s: &str, first: bool) {
-    if !first {
-        out.push(',');
-    }
-    out.push('"');
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        out.push('\'');
-    }
-    for c in s.chars() {
-        if c == '"' {
-            out.push('"');
-        }
-        out.push(c);
-    }
-    out.push('"');
-}
-
-/// Numbers and dates are ours, not attacker text: written quoted, without the formula guard.
-fn plain(out: &mut String, v: impl std::fmt::Display) {
-    let _ = write!(out, ",\"{v}\"");
-}
-
 pub fn expiring_csv(rows: &[PairRow], tr: &Tr, tz: Tz) -> String {
     let mut out = String::with_capacity(256 + rows.len() * 160);
-    out.push('\u{feff}');
+    out.push_str(csv::BOM);
     let header = [
         tr.office_number,
         tr.office_name,
@@ -48,36 +25,27 @@ pub fn expiring_csv(rows: &[PairRow], tr: &Tr, tz: Tz) -> String {
         tr.office_count,
         tr.stale,
     ];
-    for (i, h) in header.iter().enumerate() {
-        field(&mut out, h, i == 0);
-    }
-    out.push_str("\r\n");
+    csv::push_record(&mut out, header);
     for r in rows {
-        field(&mut out, &r.office_number, true);
-        field(&mut out, r.office_name.as_deref().unwrap_or(""), false);
-        field(&mut out, &r.terminal.hostname, false);
-        field(&mut out, status_of(tr, r.status, r.renew_now).0, false);
-        plain(&mut out, Day(r.not_after, tz));
-        plain(&mut out, r.days_left);
-        plain(&mut out, Date(r.renew_by));
-        field(&mut out, &r.first_blocked_billing_month, false);
-        plain(&mut out, r.terminal_office_count);
-        field(&mut out, if r.stale { tr.yes } else { "" }, false);
-        out.push_str("\r\n");
+        let not_after = Day(r.not_after, tz).to_string();
+        let days_left = r.days_left.to_string();
+        let renew_by = Date(r.renew_by).to_string();
+        let office_count = r.terminal_office_count.to_string();
+        csv::push_record(
+            &mut out,
+            [
+                r.office_number.as_str(),
+                r.office_name.as_deref().unwrap_or(""),
+                &r.terminal.hostname,
+                status_of(tr, r.status, r.renew_now).0,
+                &not_after,
+                &days_left,
+                &renew_by,
+                &r.first_blocked_billing_month,
+                &office_count,
+                if r.stale { tr.yes } else { "" },
+            ],
+        );
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quotes_and_guards_formulas() {
-        let mut s = String::new();
-        field(&mut s, r#"a"b"#, true);
-        field(&mut s, "=cmd()", false);
-        field(&mut s, "事業所", false);
-        assert_eq!(s, r#""a""b","'=cmd()","事業所""#);
-    }
 }

@@ -1,69 +1,10 @@
-//! Japanese (default) and English labels. Japanese terms follow the renewal manual
-//! (事業所番号, 有効期限, 発行者, 発行先, 端末). A struct rather than a key lookup so a missing
-//! translation is a compile error.
+//! Japanese (default) and English labels of the dashboard. Japanese terms follow the renewal
+//! manual (事業所番号, 有効期限, 発行者, 発行先, 端末). [`Tr`] is a [`Catalog`] (the i18n
+//! mechanism of `certfleet-model`, shared with the alert digests): a struct rather than a key
+//! lookup, so a missing translation is a compile error.
 
-/// Display language of a page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Ja,
-    En,
-}
-
-impl Lang {
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::Ja => "ja",
-            Lang::En => "en",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Lang> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "ja" => Some(Lang::Ja),
-            "en" => Some(Lang::En),
-            _ => None,
-        }
-    }
-
-    /// Picks ja or en from an `Accept-Language` header by quality (ties: header order);
-    /// `None` when it names neither.
-    pub fn from_accept_language(header: &str) -> Option<Lang> {
-        let mut best: Option<(Lang, f32)> = None;
-        for part in header.split(',').take(32) {
-            let mut it = part.split(';');
-            let tag = it.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = it
-                .find_map(|p| p.trim().strip_prefix("q="))
-                .and_then(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            let primary = tag.split('-').next().unwrap_or("");
-            let Some(lang) = Lang::parse(primary) else {
-                continue;
-            };
-            if q > 0.0 && best.is_none_or(|(_, bq)| q > bq) {
-                best = Some((lang, q));
-            }
-        }
-        best.map(|(l, _)| l)
-    }
-
-    /// "Rows a–b of n" in this language.
-    pub fn showing(self, from: usize, to: usize, total: usize) -> String {
-        match (self, total) {
-            (Lang::Ja, 0) => "0件".to_owned(),
-            (Lang::En, 0) => "0 rows".to_owned(),
-            (Lang::Ja, _) => format!("{total}件中 {from}–{to}件を表示"),
-            (Lang::En, _) => format!("Showing {from}–{to} of {total}"),
-        }
-    }
-
-    pub fn tr(self) -> &'static Tr {
-        match self {
-            Lang::Ja => &JA,
-            Lang::En => &EN,
-        }
-    }
-}
+use certfleet_model::Catalog;
+pub use certfleet_model::Lang;
 
 /// Every label of the dashboard in one language.
 #[derive(Debug)]
@@ -156,6 +97,17 @@ pub struct Tr {
     pub soonest: &'static str,
     pub uncovered_only: &'static str,
     pub office_terminal_placeholder: &'static str,
+    /// "Rows a–b of n" (from, to, total).
+    pub showing: fn(usize, usize, usize) -> String,
+}
+
+impl Catalog for Tr {
+    fn get(lang: Lang) -> &'static Self {
+        match lang {
+            Lang::Ja => &JA,
+            Lang::En => &EN,
+        }
+    }
 }
 
 pub static JA: Tr = Tr {
@@ -247,6 +199,10 @@ pub static JA: Tr = Tr {
     soonest: "最も早い有効期限",
     uncovered_only: "証明書のない事業所のみ",
     office_terminal_placeholder: "例: 9999999999",
+    showing: |from, to, total| match total {
+        0 => "0件".to_owned(),
+        _ => format!("{total}件中 {from}–{to}件を表示"),
+    },
 };
 
 pub static EN: Tr = Tr {
@@ -338,6 +294,10 @@ pub static EN: Tr = Tr {
     soonest: "Soonest expiry",
     uncovered_only: "Uncovered offices only",
     office_terminal_placeholder: "e.g. 9999999999",
+    showing: |from, to, total| match total {
+        0 => "0 rows".to_owned(),
+        _ => format!("Showing {from}–{to} of {total}"),
+    },
 };
 
 #[cfg(test)]
@@ -345,14 +305,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn accept_language_prefers_highest_quality() {
-        assert_eq!(Lang::from_accept_language("en-US,en;q=0.9"), Some(Lang::En));
+    fn row_counts_read_naturally_in_both_languages() {
         assert_eq!(
-            Lang::from_accept_language("en;q=0.5, ja;q=0.8"),
-            Some(Lang::Ja)
+            (Lang::Ja.tr::<Tr>().showing)(1, 500, 1234),
+            "1234件中 1–500件を表示"
         );
-        assert_eq!(Lang::from_accept_language("fr, de;q=0.5"), None);
-        assert_eq!(Lang::from_accept_language("ja-JP"), Some(Lang::Ja));
-        assert_eq!(Lang::from_accept_language("en;q=0"), None);
+        assert_eq!((Lang::En.tr::<Tr>().showing)(0, 0, 0), "0 rows");
+        assert_eq!(
+            (Lang::En.tr::<Tr>().showing)(501, 600, 600),
+            "Showing 501–600 of 600"
+        );
     }
 }

@@ -5,14 +5,14 @@
 //! whole gRPC message body); this module only validates, so it needs no `prost` itself.
 
 use certfleet_certinfo::Selector;
-use certfleet_collector::config::Limits;
 use certfleet_collector::error::ServiceError;
 use certfleet_collector::ingest::{
     MAX_ID_LEN, MAX_LOCATIONS_PER_CERT, MAX_NAME_LEN, MAX_PATH_LEN, MAX_SCAN_ERRORS,
     digest_holdings, validate_facts, validate_report,
 };
-use certfleet_collector::store::AuthenticatedTerminal;
+use certfleet_config::Limits;
 use certfleet_proto::v1 as pb;
+use certfleet_store::AuthenticatedTerminal;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 

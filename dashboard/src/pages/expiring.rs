@@ -147,7 +147,7 @@ pub fn expiring(
         (filters(tr, f))
         p class="summary" {
             span data-testid="row-count" data-total=(total) {
-                (ctx.lang.showing(paging.start + 1, paging.end, total))
+                ((tr.showing)(paging.start + 1, paging.end, total))
             }
             " · " (tr.as_of) ": " (Day(report.as_of, ctx.tz)) " · "
             a data-testid="csv-link"

@@ -1,0 +1,86 @@
+//! Fleet gauges for Prometheus `/metrics`, computed from the same [`Fleet`] as the reports:
+//! per-pair expiry timestamps, pair counts by status, renew-now pairs, stale terminals and
+//! uncovered offices.
+
+use std::io::{self, Write};
+
+use certfleet_model::PairStatus;
+
+use super::Fleet;
+use certfleet_config::ReportSettings;
+
+/// Escapes a Prometheus label value (backslash, quote, newline).
+fn label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Writes the fleet gauges in Prometheus text format.
+pub fn write(fleet: &Fleet, s: &ReportSettings, out: &mut dyn Write) -> io::Result<()> {
+    let overview = fleet.overview(s);
+    out.write_all(
+        b"# HELP certfleet_certificate_expiry_timestamp_seconds Expiry (not_after, Unix seconds) \
+         of the effective certificate of each (terminal, office) pair.\n",
+    )?;
+    out.write_all(b"# TYPE certfleet_certificate_expiry_timestamp_seconds gauge\n")?;
+    for p in fleet.pairs() {
+        writeln!(
+            out,
+            "certfleet_certificate_expiry_timestamp_seconds{{office=\"{}\",terminal=\"{}\",hostname=\"{}\",status=\"{}\"}} {}",
+            label(p.office_number),
+            p.terminal.id,
+            label(&p.terminal.hostname),
+            p.status.as_str(),
+            p.not_after.timestamp()
+        )?;
+    }
+    out.write_all(b"# HELP certfleet_pairs (terminal, office) pairs by status of their effective certificate.\n")?;
+    out.write_all(b"# TYPE certfleet_pairs gauge\n")?;
+    for (status, n) in [
+        (PairStatus::Expired, overview.expired),
+        (PairStatus::Expiring, overview.expiring),
+        (PairStatus::Ok, overview.ok),
+    ] {
+        writeln!(out, "certfleet_pairs{{status=\"{}\"}} {n}", status.as_str())?;
+    }
+    out.write_all(
+        b"# HELP certfleet_renew_now_pairs Non-expired pairs past their renew-by date.\n",
+    )?;
+    out.write_all(b"# TYPE certfleet_renew_now_pairs gauge\n")?;
+    writeln!(out, "certfleet_renew_now_pairs {}", overview.renew_now)?;
+    out.write_all(b"# HELP certfleet_stale_terminals Terminals whose last report is older than stale_after_days.\n")?;
+    out.write_all(b"# TYPE certfleet_stale_terminals gauge\n")?;
+    writeln!(
+        out,
+        "certfleet_stale_terminals {}",
+        overview.stale_terminals
+    )?;
+    out.write_all(b"# HELP certfleet_uncovered_offices Registry offices with no non-expired certificate on any terminal.\n")?;
+    out.write_all(b"# TYPE certfleet_uncovered_offices gauge\n")?;
+    writeln!(
+        out,
+        "certfleet_uncovered_offices {}",
+        overview.uncovered_offices
+    )?;
+    out.write_all(b"# HELP certfleet_terminals Non-revoked terminals.\n")?;
+    out.write_all(b"# TYPE certfleet_terminals gauge\n")?;
+    writeln!(out, "certfleet_terminals {}", overview.terminals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
