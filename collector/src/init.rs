@@ -167,7 +167,7 @@ database_max_connections = 16
 # Which certificates are office certificates: issuer commonName(s), and a pattern over the
 # subject commonName whose match (or first group) is the office number.
 issuer_cns = ["KANAGAWA KOKUHOREN CA"]
-office_pattern = '^\d{{10}}$'
+office_pattern = '^[0-9]{{10}}$'
 
 [reports]
 time_zone = "Asia/Tokyo"
