@@ -171,24 +171,32 @@ mod tests {
 
     #[test]
     fn selection_table_and_deprecated_keys_mean_the_same() {
-        let new = parse(
-            "[selection]\nissuer_cns = [\"OSAKA CA\"]\noffice_pattern = '^([0-9]{4})$'\n",
-        );
+        let new =
+            parse("[selection]\nissuer_cns = [\"OSAKA CA\"]\noffice_pattern = '^([0-9]{4})$'\n");
         let old = parse("issuers = [\"OSAKA CA\"]\noffice_pattern = '^([0-9]{4})$'\n");
-        assert_eq!(new.selection_config().unwrap(), old.selection_config().unwrap());
+        assert_eq!(
+            new.selection_config().unwrap(),
+            old.selection_config().unwrap()
+        );
         let s = old.selection_config().unwrap();
         assert_eq!(s.issuer_cns, Some(vec!["OSAKA CA".to_owned()]));
         assert!(new.selector().is_ok());
         // `issuers = []` kept its old meaning: the default issuer.
         let empty = parse("issuers = []\nissuer_dns = []\n");
-        assert_eq!(empty.selection_config().unwrap(), SelectionConfig::default());
+        assert_eq!(
+            empty.selection_config().unwrap(),
+            SelectionConfig::default()
+        );
     }
 
     #[test]
     fn both_spellings_at_once_and_unknown_keys_are_errors() {
         let both = parse("issuers = [\"A\"]\n[selection]\nissuer_cns = [\"B\"]\n");
         let err = both.selector().unwrap_err().to_string();
-        assert!(err.contains("issuers") && err.contains("issuer_cns"), "{err}");
+        assert!(
+            err.contains("issuers") && err.contains("issuer_cns"),
+            "{err}"
+        );
         let typo = toml::from_str::<Config>("[selection]\nissuer = [\"A\"]\n").unwrap_err();
         assert!(typo.to_string().contains("issuer"), "{typo}");
         let bad = parse("[selection]\noffice_pattern = '(('\n");

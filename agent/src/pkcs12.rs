@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockDecryptMut, InnerIvInit, KeyInit};
 use hmac::{Mac, SimpleHmac};
+use pkcs12::kdf::Pkcs12KeyType;
 use sha2::digest::core_api::BlockSizeUser;
 use sha2::digest::{Digest, FixedOutputReset};
 
@@ -139,53 +140,18 @@ impl Budget {
     }
 }
 
-/// RFC 7292 appendix B.2 key derivation.
+/// RFC 7292 appendix B.2 key derivation, by RustCrypto's `pkcs12` crate. `pass` is the
+/// password as the KDF takes it ([`Secret::bmp`], possibly empty). Every caller has charged
+/// `iterations` to the file's [`Budget`] first, which keeps it far below `i32::MAX`.
 fn kdf<D: Digest + FixedOutputReset + BlockSizeUser>(
     pass: &[u8],
     salt: &[u8],
-    id: u8,
+    id: Pkcs12KeyType,
     iterations: u64,
     out_len: usize,
 ) -> Vec<u8> {
-    let v = D::block_size();
-    let u = <D as Digest>::output_size();
-    let stretch = |s: &[u8]| -> Vec<u8> {
-        if s.is_empty() {
-            return Vec::new();
-        }
-        let n = v * s.len().div_ceil(v);
-        s.iter().copied().cycle().take(n).collect()
-    };
-    let mut i_buf = stretch(salt);
-    i_buf.extend(stretch(pass));
-    let d_buf = vec![id; v];
-    let mut out = Vec::with_capacity(out_len + u);
-    let mut hasher = D::new();
-    while out.len() < out_len {
-        Digest::update(&mut hasher, &d_buf);
-        Digest::update(&mut hasher, &i_buf);
-        let mut a = hasher.finalize_reset();
-        for _ in 1..iterations {
-            Digest::update(&mut hasher, &a);
-            a = hasher.finalize_reset();
-        }
-        out.extend_from_slice(&a);
-        if out.len() >= out_len {
-            break;
-        }
-        // I_j = (I_j + B + 1) mod 2^(8v), B = A repeated to v bytes.
-        let b: Vec<u8> = a.iter().copied().cycle().take(v).collect();
-        for chunk in i_buf.chunks_mut(v) {
-            let mut carry = 1u16;
-            for k in (0..v).rev() {
-                let sum = u16::from(chunk[k]) + u16::from(b[k]) + carry;
-                chunk[k] = sum as u8;
-                carry = sum >> 8;
-            }
-        }
-    }
-    out.truncate(out_len);
-    out
+    let rounds = i32::try_from(iterations).unwrap_or(i32::MAX);
+    pkcs12::kdf::derive_key::<D>(pass, salt, id, rounds, out_len)
 }
 
 #[derive(Clone, Copy)]
@@ -217,7 +183,13 @@ fn hmac_matches<D>(key_pass: &[u8], salt: &[u8], iterations: u64, data: &[u8], m
 where
     D: Digest + FixedOutputReset + BlockSizeUser,
 {
-    let key = kdf::<D>(key_pass, salt, 3, iterations, <D as Digest>::output_size());
+    let key = kdf::<D>(
+        key_pass,
+        salt,
+        Pkcs12KeyType::Mac,
+        iterations,
+        <D as Digest>::output_size(),
+    );
     let Ok(mut h) = <SimpleHmac<D> as KeyInit>::new_from_slice(&key) else {
         return false;
     };
@@ -301,18 +273,18 @@ fn pkcs12_pbe_decrypt(
         .small_uint()?;
     budget.spend(iterations.saturating_mul(2))?;
     let derive = |id, len| kdf::<sha1::Sha1>(&secret.bmp, &salt, id, iterations, len);
-    let iv = derive(2, 8);
+    let iv = derive(Pkcs12KeyType::Iv, 8);
     if scheme == PBE_SHA_3DES {
-        let key = derive(1, 24);
+        let key = derive(Pkcs12KeyType::EncryptionKey, 24);
         let c = des::TdesEde3::new_from_slice(&key).map_err(|_| Pkcs12Error::Decrypt)?;
         cbc_decrypt(c, &iv, data)
     } else if scheme == PBE_SHA_2DES {
-        let key = derive(1, 16);
+        let key = derive(Pkcs12KeyType::EncryptionKey, 16);
         let c = des::TdesEde2::new_from_slice(&key).map_err(|_| Pkcs12Error::Decrypt)?;
         cbc_decrypt(c, &iv, data)
     } else {
         let bits = if scheme == PBE_SHA_RC2_40 { 40 } else { 128 };
-        let key = derive(1, bits / 8);
+        let key = derive(Pkcs12KeyType::EncryptionKey, bits / 8);
         let c = rc2::Rc2::new_with_eff_key_len(&key, bits);
         cbc_decrypt(c, &iv, data)
     }
@@ -565,16 +537,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kdf_matches_rfc7292_test_vector() {
-        // Test vector from the PKCS#12 KDF test set used by OpenSSL/Bouncy Castle:
-        // password "smeg", salt 0A58CF64530D823F, id 1, 1 iteration, SHA-1, 24 bytes.
-        let pass: Vec<u8> = "smeg"
-            .encode_utf16()
-            .chain(std::iter::once(0))
-            .flat_map(u16::to_be_bytes)
-            .collect();
+    fn kdf_matches_rfc7292_test_vectors() {
+        // Password "smeg", salt 0A58CF64530D823F, id 1, 1 iteration, SHA-1, 24 bytes: the
+        // PKCS#12 KDF test set used by OpenSSL and Bouncy Castle.
+        let smeg = &Secret::candidates(Some("smeg"))[0];
         let salt = [0x0a, 0x58, 0xcf, 0x64, 0x53, 0x0d, 0x82, 0x3f];
-        let key = kdf::<sha1::Sha1>(&pass, &salt, 1, 1, 24);
+        let key = kdf::<sha1::Sha1>(&smeg.bmp, &salt, Pkcs12KeyType::EncryptionKey, 1, 24);
         assert_eq!(
             key,
             [
@@ -582,6 +550,41 @@ mod tests {
                 0x28, 0x4e, 0xb7, 0x12, 0x8f, 0x1a, 0x2a, 0x7f, 0xbc, 0xa3
             ]
         );
+        // A non-ASCII password through our BMPString encoding, SHA-256, 100 iterations, all
+        // three key types: values of OpenSSL's PKCS12_key_gen_utf8.
+        let pass = &Secret::candidates(Some("ge@äheim"))[0];
+        let salt = [1, 2, 3, 4, 5, 6, 7, 8];
+        let hex = |id| hex_string(&kdf::<sha2::Sha256>(&pass.bmp, &salt, id, 100, 32));
+        assert_eq!(
+            hex(Pkcs12KeyType::EncryptionKey),
+            "fae4d4957a3cc781e1180b9d4fb79c1e0c8579b746a3177e5b0768a3118bf863"
+        );
+        assert_eq!(
+            hex(Pkcs12KeyType::Iv),
+            "e5ff813bc6547de5155b14d2fada85b3201a977349db6e26ccc998d9e8f83d6c"
+        );
+        assert_eq!(
+            hex(Pkcs12KeyType::Mac),
+            "136355ed9434516682534f46d63956db5ff06b844702c2c1f3b46321e2524a4d"
+        );
+    }
+
+    #[test]
+    fn no_password_is_tried_both_ways_openssl_writes_it() {
+        let secrets = Secret::candidates(None);
+        assert_eq!(secrets.len(), 2);
+        assert_eq!(
+            secrets[0].bmp,
+            [0, 0],
+            "an empty BMPString with its terminator"
+        );
+        assert!(secrets[1].bmp.is_empty(), "no password bytes at all");
+        let derive = |s: &Secret| kdf::<sha1::Sha1>(&s.bmp, &[1, 2], Pkcs12KeyType::Mac, 3, 20);
+        assert_ne!(derive(&secrets[0]), derive(&secrets[1]));
+    }
+
+    fn hex_string(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     #[test]
