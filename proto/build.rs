@@ -7,6 +7,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     unsafe_env_set(&protoc);
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
+        // No `InventoryClient::connect`: it needs tonic's transport for everyone who links
+        // this crate. Clients build their own TLS channel and call `InventoryClient::new`.
+        .build_transport(false)
         .file_descriptor_set_path(out_dir.join("certfleet_v1_descriptor.bin"))
         .compile_protos(&["proto/certfleet/v1/inventory.proto"], &["proto"])?;
     println!("cargo:rerun-if-changed=proto");
