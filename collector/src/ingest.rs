@@ -317,17 +317,14 @@ mod tests {
         }
     }
 
+    /// A certificate for `cn` from a fresh CA named `issuer_cn`.
     fn der(cn: &str, issuer_cn: &str) -> Vec<u8> {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca = rcgen::CertificateParams::default();
-        ca.distinguished_name
-            .push(rcgen::DnType::CommonName, issuer_cn);
-        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let issuer = rcgen::Issuer::new(ca, ca_key);
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut p = rcgen::CertificateParams::default();
-        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-        p.signed_by(&key, &issuer).unwrap().der().to_vec()
+        let now = Utc::now();
+        certfleet_testsupport::TestCa::new(issuer_cn).office_cert_der(
+            cn,
+            now - chrono::Duration::days(1),
+            now + chrono::Duration::days(365),
+        )
     }
 
     fn request(certs: Vec<pb::ReportedCertificate>) -> pb::ReportRequest {

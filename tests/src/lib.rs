@@ -10,7 +10,30 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+/// Runs one named step of a long end-to-end scenario. When the step panics, the name is
+/// printed with the failure, so a failing scenario says which of its steps broke (the steps
+/// share one expensive setup: processes, a PostgreSQL cluster, a browser).
+pub async fn step<T>(name: &str, step: impl std::future::Future<Output = T>) -> T {
+    let _guard = StepGuard(name);
+    step.await
+}
+
+/// [`step`] for synchronous steps.
+pub fn step_sync<T>(name: &str, step: impl FnOnce() -> T) -> T {
+    let _guard = StepGuard(name);
+    step()
+}
+
+/// Names the step when it is dropped while its thread unwinds from a panic.
+struct StepGuard<'a>(&'a str);
+
+impl Drop for StepGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("FAILED STEP: {}", self.0);
+        }
+    }
+}
 
 /// Path of a workspace binary. `scripts/test-all.sh` builds every binary before the tests;
 /// a missing one is a loud failure, never a skip.
@@ -197,108 +220,8 @@ pub fn describe(out: &Output) -> String {
     )
 }
 
-fn to_rcgen(t: DateTime<Utc>) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp(t.timestamp()).expect("date in range")
-}
-
-/// A certificate authority for test certificates (e.g. `KANAGAWA KOKUHOREN CA`).
-pub struct TestCa {
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
-
-impl std::fmt::Debug for TestCa {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TestCa")
-    }
-}
-
-impl TestCa {
-    pub fn new(common_name: &str) -> Self {
-        let key = rcgen::KeyPair::generate().expect("CA key");
-        let mut params = rcgen::CertificateParams::default();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, common_name);
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        TestCa {
-            issuer: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    /// The federation's CA.
-    pub fn kanagawa() -> Self {
-        Self::new("KANAGAWA KOKUHOREN CA")
-    }
-
-    /// A client certificate whose subject CN is `office`, valid in `[not_before, not_after]`, as PEM.
-    pub fn office_cert(
-        &self,
-        office: &str,
-        not_before: DateTime<Utc>,
-        not_after: DateTime<Utc>,
-    ) -> String {
-        self.leaf(office, None, not_before, not_after).pem()
-    }
-
-    /// As [`office_cert`](Self::office_cert), as DER (for messages built by hand).
-    pub fn office_cert_der(
-        &self,
-        office: &str,
-        not_before: DateTime<Utc>,
-        not_after: DateTime<Utc>,
-    ) -> Vec<u8> {
-        self.leaf(office, None, not_before, not_after)
-            .der()
-            .to_vec()
-    }
-
-    /// As [`office_cert`](Self::office_cert), with an organizationName in the subject too
-    /// (`CN=<office>, O=<organization>`): subjects are attacker-controlled text.
-    pub fn office_cert_with_org(
-        &self,
-        office: &str,
-        organization: &str,
-        not_before: DateTime<Utc>,
-        not_after: DateTime<Utc>,
-    ) -> String {
-        self.leaf(office, Some(organization), not_before, not_after)
-            .pem()
-    }
-
-    fn leaf(
-        &self,
-        office: &str,
-        organization: Option<&str>,
-        not_before: DateTime<Utc>,
-        not_after: DateTime<Utc>,
-    ) -> rcgen::Certificate {
-        let key = rcgen::KeyPair::generate().expect("leaf key");
-        let mut params = rcgen::CertificateParams::default();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, office);
-        if let Some(o) = organization {
-            params
-                .distinguished_name
-                .push(rcgen::DnType::OrganizationName, o);
-        }
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-        params.not_before = to_rcgen(not_before);
-        params.not_after = to_rcgen(not_after);
-        params.serial_number = Some(rcgen::SerialNumber::from_slice(&rand_serial()));
-        params.signed_by(&key, &self.issuer).expect("sign leaf")
-    }
-}
-
-fn rand_serial() -> [u8; 8] {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(1);
-    let n = N.fetch_add(1, Ordering::Relaxed) ^ (u64::from(std::process::id()) << 32);
-    let mut b = n.to_be_bytes();
-    b[0] &= 0x7f;
-    b[0] |= 0x10;
-    b
-}
+/// Test CAs live in `certfleet-testsupport`; re-exported for the e2e tests.
+pub use certfleet_testsupport::TestCa;
 
 /// Writes `pem` to `dir/name`, creating `dir`.
 pub fn write_cert(dir: &Path, name: &str, pem: &str) -> PathBuf {

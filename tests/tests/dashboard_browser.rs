@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration as StdDuration, Instant};
 
 use certfleet_e2e::{
-    CollectorProcess, TestCa, agent_cmd, bin, collector_cmd, describe, write_cert,
+    CollectorProcess, TestCa, agent_cmd, bin, collector_cmd, describe, step, write_cert,
 };
 use chrono::{Duration, Utc};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -455,6 +455,20 @@ fn report_fleet(root: &Path, collector: &CollectorProcess, config_dir: &Path) {
     }
 }
 
+/// The browser session the steps share, logged in after the first step.
+struct Browser {
+    c: Client,
+    /// `http://127.0.0.1:PORT` of the collector's HTTP listener.
+    base: String,
+    downloads: PathBuf,
+}
+
+impl Browser {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_headless_chromium() {
     require_browser();
@@ -465,20 +479,68 @@ async fn dashboard_in_headless_chromium() {
     report_fleet(root.path(), &collector, config.parent().unwrap());
     // Bound to every interface (so a login is required), reached over loopback only.
     let base = format!("http://127.0.0.1:{}", collector.http_addr.port());
-    let url = |path: &str| format!("{base}{path}");
 
     let (_driver, port) = start_chromedriver();
     let profile = root.path().join("chromium-profile");
     let downloads = root.path().join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
     let c = start_browser(port, &profile, &downloads).await;
+    let b = Browser { c, base, downloads };
 
-    // Off loopback: the overview sends a browser without a session to the login page.
-    c.goto(&url("/")).await.unwrap();
-    let at = wait_for_url(&c, "the login page", |u| u.starts_with("/login")).await;
+    step(
+        "off loopback a login is required; a wrong password is refused",
+        login_is_required_off_loopback(&b),
+    )
+    .await;
+    step(
+        "the overview's counts and chart",
+        overview_shows_what_the_fleet_implies(&b),
+    )
+    .await;
+    let rows = step(
+        "the expiring table, default filter",
+        expiring_table_lists_the_urgent_pairs(&b),
+    )
+    .await;
+    step(
+        "the CSV download equals the table",
+        csv_download_matches_the_table(&b, &rows),
+    )
+    .await;
+    step(
+        "filters by office and status survive a reload",
+        filters_live_in_the_query_string(&b),
+    )
+    .await;
+    step(
+        "the office page: terminals and the superseded certificate",
+        office_page_shows_terminals_and_superseded(&b),
+    )
+    .await;
+    step(
+        "the hostile terminal's page shows its strings as text",
+        hostile_terminal_page_shows_text(&b),
+    )
+    .await;
+    step(
+        "the language switch is remembered",
+        language_switch_is_remembered(&b),
+    )
+    .await;
+    step("logging out ends the session", logout_ends_the_session(&b)).await;
+
+    b.c.close().await.expect("close the browser session");
+    assert!(collector.terminate(), "collector exits cleanly");
+}
+
+/// Off loopback: the overview sends a browser without a session to the login page.
+async fn login_is_required_off_loopback(b: &Browser) {
+    let c = &b.c;
+    c.goto(&b.url("/")).await.unwrap();
+    let at = wait_for_url(c, "the login page", |u| u.starts_with("/login")).await;
     assert_eq!(at, "/login?next=%2F");
     assert!(
-        body_text(&c).await.contains("ログイン"),
+        body_text(c).await.contains("ログイン"),
         "Japanese by default"
     );
     // A wrong password is refused.
@@ -508,12 +570,15 @@ async fn dashboard_in_headless_chromium() {
         .for_element(Locator::Css(&by_testid("login-error")))
         .await
     {
-        panic!("no login error shown ({e}):\n{}", dump(&c).await);
+        panic!("no login error shown ({e}):\n{}", dump(c).await);
     }
     login("admin", PASSWORD).await;
-    wait_for_url(&c, "the overview", |u| u == "/").await;
+    wait_for_url(c, "the overview", |u| u == "/").await;
+}
 
-    // Overview: what the fleet implies.
+/// Overview: what the fleet implies.
+async fn overview_shows_what_the_fleet_implies(b: &Browser) {
+    let c = &b.c;
     for (id, expected) in [
         ("count-expired", 2),
         ("count-renew-now", 1),
@@ -524,7 +589,7 @@ async fn dashboard_in_headless_chromium() {
         ("count-terminals", 4),
         ("count-offices", 6),
     ] {
-        assert_eq!(count(&c, id).await, expected, "{id}");
+        assert_eq!(count(c, id).await, expected, "{id}");
     }
     assert!(
         c.find(Locator::Css(&by_testid("timeline-chart")))
@@ -532,12 +597,15 @@ async fn dashboard_in_headless_chromium() {
             .is_ok(),
         "timeline chart drawn"
     );
-    screenshot(&c, "overview").await;
-    assert_nothing_executed(&c, "overview").await;
+    screenshot(c, "overview").await;
+    assert_nothing_executed(c, "overview").await;
+}
 
-    // Expiring table, default filter (expired + expiring), by expiry.
-    c.goto(&url("/expiring")).await.unwrap();
-    let rows = table_rows(&c, "expiring-row").await;
+/// Expiring table, default filter (expired + expiring), by expiry.
+async fn expiring_table_lists_the_urgent_pairs(b: &Browser) -> Vec<Vec<String>> {
+    let c = &b.c;
+    c.goto(&b.url("/expiring")).await.unwrap();
+    let rows = table_rows(c, "expiring-row").await;
     assert_eq!(
         keys(&rows),
         pairs(&[
@@ -550,19 +618,23 @@ async fn dashboard_in_headless_chromium() {
     );
     assert_eq!(rows[2][1], XSS_NAME, "hostile office name shown as text");
     assert_eq!(rows[2][8], "×2", "pc-honbu holds two offices");
-    let page = body_text(&c).await;
+    let page = body_text(c).await;
     assert!(page.contains(XSS_NAME) && page.contains(XSS_HOST), "{page}");
-    screenshot(&c, "expiring").await;
-    assert_nothing_executed(&c, "expiring").await;
+    screenshot(c, "expiring").await;
+    assert_nothing_executed(c, "expiring").await;
+    rows
+}
 
-    // CSV of exactly what is shown.
+/// CSV of exactly what is shown.
+async fn csv_download_matches_the_table(b: &Browser, rows: &[Vec<String>]) {
+    let c = &b.c;
     c.find(Locator::Css(&by_testid("csv-link")))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    let csv_path = wait_for_download(&downloads);
+    let csv_path = wait_for_download(&b.downloads);
     let name = csv_path.file_name().unwrap().to_str().unwrap().to_owned();
     assert!(
         name.starts_with("certfleet-expiring-") && name.ends_with(".csv"),
@@ -597,7 +669,7 @@ async fn dashboard_in_headless_chromium() {
         "Japanese header"
     );
     assert_eq!(csv.len(), rows.len() + 1, "{csv:#?}");
-    for (line, row) in csv[1..].iter().zip(&rows) {
+    for (line, row) in csv[1..].iter().zip(rows) {
         assert_eq!(line[..8], row[..8], "CSV row = table row");
         let multi = if line[8] == "1" {
             String::new()
@@ -606,8 +678,11 @@ async fn dashboard_in_headless_chromium() {
         };
         assert_eq!(multi, row[8], "office count");
     }
+}
 
-    // Filter by office (typed, submitted), then by status (a select: app.js submits it).
+/// Filter by office (typed, submitted), then by status (a select: app.js submits it).
+async fn filters_live_in_the_query_string(b: &Browser) {
+    let c = &b.c;
     let office = c
         .find(Locator::Css(r#"input[name="office"]"#))
         .await
@@ -620,8 +695,8 @@ async fn dashboard_in_headless_chromium() {
         .click()
         .await
         .unwrap();
-    wait_for_url(&c, "the office filter", |u| u.contains("office=1410000001")).await;
-    let rows = table_rows(&c, "expiring-row").await;
+    wait_for_url(c, "the office filter", |u| u.contains("office=1410000001")).await;
+    let rows = table_rows(c, "expiring-row").await;
     assert_eq!(
         keys(&rows),
         pairs(&[("1410000001", "pc-honbu"), ("1410000001", "pc-shiten")])
@@ -632,16 +707,16 @@ async fn dashboard_in_headless_chromium() {
         .select_by_value("renew_now")
         .await
         .unwrap();
-    let filtered = wait_for_url(&c, "the status filter", |u| {
+    let filtered = wait_for_url(c, "the status filter", |u| {
         u.contains("status=renew_now") && u.contains("office=1410000001")
     })
     .await;
-    let rows = table_rows(&c, "expiring-row").await;
+    let rows = table_rows(c, "expiring-row").await;
     assert_eq!(keys(&rows), pairs(&[("1410000001", "pc-honbu")]));
     // The filter lives in the query string: a reload keeps it.
     c.refresh().await.unwrap();
-    assert_eq!(path_and_query(&c).await, filtered);
-    assert_eq!(table_rows(&c, "expiring-row").await, rows);
+    assert_eq!(path_and_query(c).await, filtered);
+    assert_eq!(table_rows(c, "expiring-row").await, rows);
     let field = |css: &'static str| {
         let c = c.clone();
         async move {
@@ -661,8 +736,11 @@ async fn dashboard_in_headless_chromium() {
         field(r#"select[name="status"]"#).await.as_deref(),
         Some("renew_now")
     );
+}
 
-    // The office page through its link: both terminals, and the superseded certificate.
+/// The office page through its link: both terminals, and the superseded certificate.
+async fn office_page_shows_terminals_and_superseded(b: &Browser) {
+    let c = &b.c;
     c.find(Locator::Css(
         r#"[data-testid="expiring-row"] a[href="/offices/1410000001"]"#,
     ))
@@ -671,13 +749,13 @@ async fn dashboard_in_headless_chromium() {
     .click()
     .await
     .unwrap();
-    wait_for_url(&c, "the office page", |u| u == "/offices/1410000001").await;
+    wait_for_url(c, "the office page", |u| u == "/offices/1410000001").await;
     assert_eq!(
-        text_of(&c, &by_testid("office-name")).await,
+        text_of(c, &by_testid("office-name")).await,
         XSS_NAME,
         "hostile name as text"
     );
-    let rows = table_rows(&c, "office-row").await;
+    let rows = table_rows(c, "office-row").await;
     assert_eq!(
         keys(&rows),
         pairs(&[("1410000001", "pc-honbu"), ("1410000001", "pc-shiten")])
@@ -695,11 +773,14 @@ async fn dashboard_in_headless_chromium() {
         rows[0][10].is_empty() && !rows[1][10].is_empty(),
         "{rows:?}"
     );
-    screenshot(&c, "office").await;
-    assert_nothing_executed(&c, "office page").await;
+    screenshot(c, "office").await;
+    assert_nothing_executed(c, "office page").await;
+}
 
-    // The hostile terminal's page: hostname and subject as text.
-    c.goto(&url("/expiring?status=expired")).await.unwrap();
+/// The hostile terminal's page: hostname and subject as text.
+async fn hostile_terminal_page_shows_text(b: &Browser) {
+    let c = &b.c;
+    c.goto(&b.url("/expiring?status=expired")).await.unwrap();
     c.find(Locator::XPath(
         r#"//tr[@data-testid="expiring-row"][@data-office="1234567890"]//a[starts-with(@href, "/terminals/")]"#,
     ))
@@ -708,27 +789,30 @@ async fn dashboard_in_headless_chromium() {
     .click()
     .await
     .unwrap();
-    wait_for_url(&c, "the terminal page", |u| u.starts_with("/terminals/")).await;
-    assert_eq!(text_of(&c, &by_testid("terminal-hostname")).await, XSS_HOST);
-    let page = body_text(&c).await;
+    wait_for_url(c, "the terminal page", |u| u.starts_with("/terminals/")).await;
+    assert_eq!(text_of(c, &by_testid("terminal-hostname")).await, XSS_HOST);
+    let page = body_text(c).await;
     assert!(
         page.contains(&format!("O={XSS_SUBJECT_O}")) || page.contains(XSS_SUBJECT_O),
         "hostile subject shown as text:\n{page}"
     );
     assert!(page.contains("1234567890"));
-    screenshot(&c, "terminal").await;
-    assert_nothing_executed(&c, "terminal page").await;
+    screenshot(c, "terminal").await;
+    assert_nothing_executed(c, "terminal page").await;
+}
 
-    // Language: English by the switch, remembered, then back to Japanese.
-    c.goto(&url("/expiring")).await.unwrap();
+/// Language: English by the switch, remembered, then back to Japanese.
+async fn language_switch_is_remembered(b: &Browser) {
+    let c = &b.c;
+    c.goto(&b.url("/expiring")).await.unwrap();
     c.find(Locator::Css(&by_testid("lang-en")))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    wait_for_url(&c, "the English page", |u| u.contains("lang=en")).await;
-    let page = body_text(&c).await;
+    wait_for_url(c, "the English page", |u| u.contains("lang=en")).await;
+    let page = body_text(c).await;
     for label in ["Office number", "Expiring", "Download CSV", "Log out"] {
         assert!(page.contains(label), "English {label:?}:\n{page}");
     }
@@ -743,10 +827,10 @@ async fn dashboard_in_headless_chromium() {
             .as_deref(),
         Some("en")
     );
-    screenshot(&c, "english").await;
-    c.goto(&url("/")).await.unwrap();
+    screenshot(c, "english").await;
+    c.goto(&b.url("/")).await.unwrap();
     assert!(
-        body_text(&c).await.contains("Expired"),
+        body_text(c).await.contains("Expired"),
         "the choice is remembered (cookie)"
     );
     c.find(Locator::Css(&by_testid("lang-ja")))
@@ -755,27 +839,30 @@ async fn dashboard_in_headless_chromium() {
         .click()
         .await
         .unwrap();
-    wait_for_url(&c, "the Japanese page", |u| u.contains("lang=ja")).await;
-    c.goto(&url("/expiring")).await.unwrap();
-    let page = body_text(&c).await;
+    wait_for_url(c, "the Japanese page", |u| u.contains("lang=ja")).await;
+    c.goto(&b.url("/expiring")).await.unwrap();
+    let page = body_text(c).await;
     assert!(
         page.contains("事業所番号") && page.contains("有効期限"),
         "{page}"
     );
+}
 
-    // Log out: the session is gone, the overview asks for a login again.
+/// Log out: the session is gone, the overview asks for a login again.
+async fn logout_ends_the_session(b: &Browser) {
+    let c = &b.c;
     c.find(Locator::Css(&by_testid("logout")))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    wait_for_url(&c, "the login page after logout", |u| {
+    wait_for_url(c, "the login page after logout", |u| {
         u.starts_with("/login")
     })
     .await;
-    c.goto(&url("/")).await.unwrap();
-    let at = wait_for_url(&c, "the login page", |u| u.starts_with("/login")).await;
+    c.goto(&b.url("/")).await.unwrap();
+    let at = wait_for_url(c, "the login page", |u| u.starts_with("/login")).await;
     assert_eq!(at, "/login?next=%2F");
     assert!(
         c.find(Locator::Css(&by_testid("count-expired")))
@@ -783,7 +870,4 @@ async fn dashboard_in_headless_chromium() {
             .is_err(),
         "no counts without a session"
     );
-
-    c.close().await.expect("close the browser session");
-    assert!(collector.terminate(), "collector exits cleanly");
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use certfleet_e2e::{
-    CollectorProcess, TestCa, agent_cmd, collector_cmd, describe, http_get, write_cert,
+    CollectorProcess, TestCa, agent_cmd, collector_cmd, describe, http_get, step, write_cert,
 };
 use certfleet_proto::v1 as pb;
 use certfleet_testsupport::PgCluster;
@@ -90,15 +90,6 @@ fn ts(t: chrono::DateTime<Utc>) -> Option<prost_types::Timestamp> {
         seconds: t.timestamp(),
         nanos: 0,
     })
-}
-
-/// A DER office certificate of `KANAGAWA KOKUHOREN CA`.
-fn office_der(issuer: &rcgen::Issuer<'_, rcgen::KeyPair>, office: &str) -> Vec<u8> {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut p = rcgen::CertificateParams::default();
-    p.distinguished_name.push(rcgen::DnType::CommonName, office);
-    p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    p.signed_by(&key, issuer).unwrap().der().to_vec()
 }
 
 fn cert(der: Vec<u8>, path: &str) -> pb::ReportedCertificate {
@@ -194,9 +185,53 @@ fn expect_status(
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
-    let pg = PgCluster::start();
+/// The attack's state shared by its steps: the attacker's connection and node key, and the
+/// certificates it plays with.
+struct Attack {
+    database_url: String,
+    channel: Channel,
+    client: pb::inventory_client::InventoryClient<Channel>,
+    secret: String,
+    /// The attacker's own node key (it is a properly enrolled terminal).
+    key: String,
+    now: chrono::DateTime<Utc>,
+    der_a: Vec<u8>,
+    der_b: Vec<u8>,
+    der_c: Vec<u8>,
+}
+
+impl Attack {
+    fn enroll(&self, machine: &str) -> pb::EnrollRequest {
+        pb::EnrollRequest {
+            enroll_secret: self.secret.clone(),
+            terminal: facts(machine),
+        }
+    }
+
+    /// A well-formed report of the attacker: the base of the malformed ones.
+    fn base(&self) -> pb::ReportRequest {
+        report(
+            "evil-raw",
+            "m-evil",
+            self.now - Duration::seconds(30),
+            vec![cert(self.der_a.clone(), "a")],
+        )
+    }
+}
+
+/// Everything the attack runs against.
+struct Scene {
+    collector: CollectorProcess,
+    root: tempfile::TempDir,
+    cx: Attack,
+    innocent: pb::EnrollResponse,
+    /// The innocent terminal's stored state before the attack.
+    innocent_before: String,
+}
+
+/// A collector (from `init`) on PostgreSQL; an innocent terminal that has reported once; the
+/// attacker, a properly enrolled terminal.
+async fn setup(pg: &PgCluster) -> Scene {
     let database_url = pg.fresh_database().await;
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("collector");
@@ -235,18 +270,15 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
             .expect("connect");
     let mut client = pb::inventory_client::InventoryClient::new(channel.clone());
 
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca = rcgen::CertificateParams::default();
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "KANAGAWA KOKUHOREN CA");
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let issuer = rcgen::Issuer::new(ca, ca_key);
-    let (der_a, der_b, der_c) = (
-        office_der(&issuer, "1000000001"),
-        office_der(&issuer, "1000000002"),
-        office_der(&issuer, "1000000003"),
-    );
     let now = Utc::now();
+    let ca = TestCa::kanagawa();
+    let office_der =
+        |office| ca.office_cert_der(office, now - Duration::days(30), now + Duration::days(700));
+    let (der_a, der_b, der_c) = (
+        office_der("1000000001"),
+        office_der("1000000002"),
+        office_der("1000000003"),
+    );
 
     // The innocent terminal reports first; its stored state is the reference.
     let enroll = |machine: &str| pb::EnrollRequest {
@@ -284,54 +316,158 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
         .await
         .expect("enroll attacker")
         .into_inner();
-    let key = evil.node_key.as_str();
 
-    // 0. Enrolling again under the innocent terminal's machine id (the enroll secret is shared
-    //    by the whole fleet) must not hand over its node key, with or without the attacker's own
-    //    key presented.
-    let err = client
-        .enroll(enroll("m-innocent"))
+    let cx = Attack {
+        database_url: database_url.clone(),
+        channel: channel.clone(),
+        client,
+        secret,
+        key: evil.node_key,
+        now,
+        der_a,
+        der_b,
+        der_c,
+    };
+    Scene {
+        collector,
+        root,
+        cx,
+        innocent,
+        innocent_before,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
+    let pg = PgCluster::start();
+    let Scene {
+        collector,
+        root,
+        mut cx,
+        innocent,
+        innocent_before,
+    } = step("setup: collector, innocent terminal, attacker", setup(&pg)).await;
+    step(
+        "re-enrolling under the innocent terminal's machine id is refused",
+        takeover_by_reenrollment_is_refused(&mut cx),
+    )
+    .await;
+    step(
+        "a node key cannot write another machine id",
+        another_machine_id_is_refused(&mut cx),
+    )
+    .await;
+    step(
+        "replayed and reordered snapshots are stored once, never rolled back",
+        replayed_and_reordered_snapshots_are_stored_once(&mut cx),
+    )
+    .await;
+    step(
+        "a message above max_message_bytes is refused",
+        oversized_message_never_reaches_the_service(&mut cx),
+    )
+    .await;
+    step(
+        "bytes that are not a ReportRequest are refused",
+        bytes_that_are_not_a_report_are_refused(&mut cx),
+    )
+    .await;
+    step(
+        "invalid UTF-8 in string fields is refused",
+        invalid_utf8_strings_are_refused(&mut cx),
+    )
+    .await;
+    step(
+        "DER bombs are refused per certificate",
+        der_bombs_are_refused_per_certificate(&mut cx),
+    )
+    .await;
+    step(
+        "too many certificates in one report are refused",
+        too_many_certificates_are_refused(&mut cx),
+    )
+    .await;
+    step(
+        "oversized strings and incomplete reports are refused",
+        oversized_strings_and_whole_report_problems_are_refused(&mut cx),
+    )
+    .await;
+    step(
+        "unknown, missing and revoked node keys are refused",
+        unknown_missing_and_revoked_keys_are_refused(&mut cx),
+    )
+    .await;
+
+    // The collector is unaffected: alive, healthy, no panic, and a normal agent reports fine.
+    step(
+        "the collector and the innocent terminal are unaffected",
+        collector_is_unaffected(
+            &mut cx,
+            &collector,
+            root.path(),
+            &innocent,
+            &innocent_before,
+        ),
+    )
+    .await;
+    assert!(collector.terminate(), "graceful shutdown after the attack");
+}
+
+/// Enrolling again under the innocent terminal's machine id (the enroll secret is shared by the
+/// whole fleet) must not hand over its node key, with or without the attacker's own key
+/// presented.
+async fn takeover_by_reenrollment_is_refused(cx: &mut Attack) {
+    let err = cx
+        .client
+        .enroll(cx.enroll("m-innocent"))
         .await
         .expect_err("take-over by re-enrollment");
     assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
     assert!(err.message().contains("already enrolled"), "{err:?}");
-    let err = client
-        .enroll(with_key(enroll("m-innocent"), key))
+    let err = cx
+        .client
+        .enroll(with_key(cx.enroll("m-innocent"), &cx.key))
         .await
         .expect_err("take-over with another terminal's key");
     assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+}
 
-    // 1. Wrong machine id: its node key cannot write another terminal's data.
-    let err = client
+/// Wrong machine id: its node key cannot write another terminal's data.
+async fn another_machine_id_is_refused(cx: &mut Attack) {
+    let err = cx
+        .client
         .report(with_key(
             report(
                 "evil-as-innocent",
                 "m-innocent",
-                now,
-                vec![cert(der_a.clone(), "x")],
+                cx.now,
+                vec![cert(cx.der_a.clone(), "x")],
             ),
-            key,
+            &cx.key,
         ))
         .await
         .expect_err("foreign machine id");
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
     assert!(err.message().contains("another machine id"), "{err:?}");
+}
 
-    // 2. Replayed and reordered snapshots: newer first, then an older one, then both replayed.
+/// Replayed and reordered snapshots: newer first, then an older one, then both replayed.
+async fn replayed_and_reordered_snapshots_are_stored_once(cx: &mut Attack) {
     let newer = report(
         "evil-newer",
         "m-evil",
-        now - Duration::minutes(1),
-        vec![cert(der_a.clone(), "a"), cert(der_b.clone(), "b")],
+        cx.now - Duration::minutes(1),
+        vec![cert(cx.der_a.clone(), "a"), cert(cx.der_b.clone(), "b")],
     );
     let older = report(
         "evil-older",
         "m-evil",
-        now - Duration::hours(1),
-        vec![cert(der_a.clone(), "a")],
+        cx.now - Duration::hours(1),
+        vec![cert(cx.der_a.clone(), "a")],
     );
-    let r = client
-        .report(with_key(newer.clone(), key))
+    let r = cx
+        .client
+        .report(with_key(newer.clone(), &cx.key))
         .await
         .expect("newer")
         .into_inner();
@@ -339,8 +475,9 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
         (r.accepted_certificates, r.duplicate, r.superseded),
         (2, false, false)
     );
-    let r = client
-        .report(with_key(older.clone(), key))
+    let r = cx
+        .client
+        .report(with_key(older.clone(), &cx.key))
         .await
         .expect("older")
         .into_inner();
@@ -349,63 +486,63 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
         "an older snapshot is recorded but does not roll back: {r:?}"
     );
     for replay in [&newer, &older, &newer] {
-        let r = client
-            .report(with_key(replay.clone(), key))
+        let r = cx
+            .client
+            .report(with_key(replay.clone(), &cx.key))
             .await
             .expect("replay")
             .into_inner();
         assert!(r.duplicate, "a replayed report id is stored once: {r:?}");
     }
     assert_eq!(
-        live_count(&database_url, "m-evil"),
+        live_count(&cx.database_url, "m-evil"),
         2,
         "holdings stay at the newest snapshot"
     );
     assert_eq!(
         psql(
-            &database_url,
+            &cx.database_url,
             "SELECT count(*) FROM reports WHERE report_id LIKE 'evil-%'"
         )
         .trim(),
         "2"
     );
+}
 
-    // 3. A message above max_message_bytes (4 MiB by default) never reaches the service.
+/// A message above max_message_bytes (4 MiB by default) never reaches the service.
+async fn oversized_message_never_reaches_the_service(cx: &mut Attack) {
     let huge = report(
         "evil-huge",
         "m-evil",
-        now,
+        cx.now,
         vec![cert(vec![0x30; 5 * 1024 * 1024], "h")],
     );
-    let err = client
-        .report(with_key(huge, key))
+    let err = cx
+        .client
+        .report(with_key(huge, &cx.key))
         .await
         .expect_err("oversized");
     assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
     assert!(err.message().contains("too large"), "{err:?}");
+}
 
-    // 4. Bytes that are not a ReportRequest. tonic maps a protobuf decode failure to INTERNAL
-    // with prost's reason; gRPC's status-code table prescribes INTERNAL for "error parsing
-    // request proto", every gRPC implementation does the same, and the message names the
-    // problem, so the collector keeps this behaviour rather than a custom codec.
-    let base = report(
-        "evil-raw",
-        "m-evil",
-        now - Duration::seconds(30),
-        vec![cert(der_a.clone(), "a")],
-    );
+/// Bytes that are not a ReportRequest. tonic maps a protobuf decode failure to INTERNAL with
+/// prost's reason; gRPC's status-code table prescribes INTERNAL for "error parsing request proto",
+/// every gRPC implementation does the same, and the message names the problem, so the collector
+/// keeps this behaviour rather than a custom codec.
+async fn bytes_that_are_not_a_report_are_refused(cx: &mut Attack) {
     let decode_error = "failed to decode Protobuf message";
     let garbage: Vec<u8> = (0..4096u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     expect_status(
-        raw_report(&channel, key, garbage).await,
+        raw_report(&cx.channel, &cx.key, garbage).await,
         Code::Internal,
         decode_error,
         "garbage bytes",
     );
     expect_status(
-        raw_report(&channel, key, vec![0x22, 0xff, 0xff, 0xff, 0x0f]).await,
+        raw_report(&cx.channel, &cx.key, vec![0x22, 0xff, 0xff, 0xff, 0x0f]).await,
         Code::Internal,
         decode_error,
         "truncated length",
@@ -419,7 +556,7 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
         varint(99 << 3 | 4, &mut nested);
     }
     expect_status(
-        raw_report(&channel, key, nested).await,
+        raw_report(&cx.channel, &cx.key, nested).await,
         Code::Internal,
         "recursion limit",
         "nested groups",
@@ -429,37 +566,39 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
     for _ in 0..2_000 {
         deep = field(98, &deep);
     }
-    let mut body = base.encode_to_vec();
+    let mut body = cx.base().encode_to_vec();
     body.extend(deep);
-    let r = raw_report(&channel, key, body)
+    let r = raw_report(&cx.channel, &cx.key, body)
         .await
         .expect("unknown fields are ignored");
     assert!(
         !r.duplicate && !r.superseded && r.accepted_certificates == 1,
         "stored: {r:?}"
     );
+}
 
-    // 5. Invalid UTF-8 where the proto says string: at top level and inside nested messages.
+/// Invalid UTF-8 where the proto says string: at top level and inside nested messages.
+async fn invalid_utf8_strings_are_refused(cx: &mut Attack) {
     let mut body = field(1, b"evil-\xff\xfe");
-    let mut rest = base.clone();
+    let mut rest = cx.base();
     rest.report_id.clear();
     body.extend(rest.encode_to_vec());
     expect_status(
-        raw_report(&channel, key, body).await,
+        raw_report(&cx.channel, &cx.key, body).await,
         Code::Internal,
         "not UTF-8",
         "report_id",
     );
-    let mut body = base.clone();
+    let mut body = cx.base();
     body.certificates.clear();
     let mut body = body.encode_to_vec();
     let mut location = field(2, b"My");
     location.extend(field(4, b"C:\\\xc3\x28"));
-    let mut item = field(1, &der_a);
+    let mut item = field(1, &cx.der_a);
     item.extend(field(2, &location));
     body.extend(field(4, &item));
     expect_status(
-        raw_report(&channel, key, body).await,
+        raw_report(&cx.channel, &cx.key, body).await,
         Code::Internal,
         "not UTF-8",
         "location path",
@@ -468,17 +607,19 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
         2,
         &[field(1, b"m-evil"), field(2, b"\xed\xa0\x80")].concat(),
     );
-    let mut rest = base.clone();
+    let mut rest = cx.base();
     rest.terminal = None;
     body.extend(rest.encode_to_vec());
     expect_status(
-        raw_report(&channel, key, body).await,
+        raw_report(&cx.channel, &cx.key, body).await,
         Code::Internal,
         "not UTF-8",
         "hostname (UTF-16 surrogate)",
     );
+}
 
-    // 6. DER bombs: each refused by index with its reason, the honest certificate stored.
+/// DER bombs: each refused by index with its reason, the honest certificate stored.
+async fn der_bombs_are_refused_per_certificate(cx: &mut Attack) {
     let huge_length = vec![0x30, 0x84, 0x7f, 0xff, 0xff, 0xff, 0x02, 0x01, 0x00];
     let mut nested_der = vec![0x05, 0x00];
     while nested_der.len() < 60_000 {
@@ -495,22 +636,23 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
     }
     let mut too_big = vec![0x30, 0x83, 0x01, 0x00, 0x00];
     too_big.resize(64 * 1024 + 1, 0x41);
-    let truncated = der_b[..der_b.len() / 2].to_vec();
+    let truncated = cx.der_b[..cx.der_b.len() / 2].to_vec();
     let bombs = report(
         "evil-bombs",
         "m-evil",
-        now - Duration::seconds(10),
+        cx.now - Duration::seconds(10),
         vec![
             cert(huge_length, "1"),
             cert(nested_der, "2"),
             cert(too_big, "3"),
             cert(truncated, "4"),
-            cert(der_b.clone(), "ok"),
+            cert(cx.der_b.clone(), "ok"),
             cert(Vec::new(), "5"),
         ],
     );
-    let r = client
-        .report(with_key(bombs, key))
+    let r = cx
+        .client
+        .report(with_key(bombs, &cx.key))
         .await
         .expect("bombs are per-item errors")
         .into_inner();
@@ -529,16 +671,18 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
         r.rejected[2]
     );
     assert_eq!(
-        live_count(&database_url, "m-evil"),
+        live_count(&cx.database_url, "m-evil"),
         1,
         "the bomb snapshot is the newest: only the honest certificate"
     );
+}
 
-    // 7. 100,000 certificates in one report (under the message limit): refused as a whole.
+/// 100,000 certificates in one report (under the message limit): refused as a whole.
+async fn too_many_certificates_are_refused(cx: &mut Attack) {
     let many = report(
         "evil-many",
         "m-evil",
-        now,
+        cx.now,
         (0..100_000)
             .map(|_| pb::ReportedCertificate {
                 der: vec![0x30],
@@ -547,8 +691,9 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
             .collect(),
     );
     assert!(many.encoded_len() < 4 * 1024 * 1024);
-    let err = client
-        .report(with_key(many, key))
+    let err = cx
+        .client
+        .report(with_key(many, &cx.key))
         .await
         .expect_err("100k certificates");
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
@@ -561,66 +706,72 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
     let many_real = report(
         "evil-many-real",
         "m-evil",
-        now,
-        vec![cert(der_a.clone(), "a"); 100_000],
+        cx.now,
+        vec![cert(cx.der_a.clone(), "a"); 100_000],
     );
-    let err = client
-        .report(with_key(many_real, key))
+    let err = cx
+        .client
+        .report(with_key(many_real, &cx.key))
         .await
         .expect_err("100k real certificates");
     assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
+}
 
-    // 8. Oversized strings and other whole-report problems.
-    let mut long_id = base.clone();
+/// Oversized strings and other whole-report problems.
+async fn oversized_strings_and_whole_report_problems_are_refused(cx: &mut Attack) {
+    let mut long_id = cx.base();
     long_id.report_id = "x".repeat(129);
     expect_status(
-        client
-            .report(with_key(long_id, key))
+        cx.client
+            .report(with_key(long_id, &cx.key))
             .await
             .map(|r| r.into_inner()),
         Code::InvalidArgument,
         "report_id is 129 bytes",
         "long report id",
     );
-    let mut long_host = base.clone();
+    let mut long_host = cx.base();
     long_host.terminal.as_mut().unwrap().hostname = "h".repeat(100_000);
     expect_status(
-        client
-            .report(with_key(long_host, key))
+        cx.client
+            .report(with_key(long_host, &cx.key))
             .await
             .map(|r| r.into_inner()),
         Code::InvalidArgument,
         "terminal.hostname",
         "long hostname",
     );
-    let mut no_time = base.clone();
+    let mut no_time = cx.base();
     no_time.report_id = "evil-no-time".into();
     no_time.scanned_at = None;
     expect_status(
-        client
-            .report(with_key(no_time, key))
+        cx.client
+            .report(with_key(no_time, &cx.key))
             .await
             .map(|r| r.into_inner()),
         Code::InvalidArgument,
         "scanned_at",
         "no scan time",
     );
-    let mut locations = base.clone();
+    let mut locations = cx.base();
     locations.report_id = "evil-locations".into();
     locations.certificates[0].locations = vec![pb::Location::default(); 65];
-    let r = client
-        .report(with_key(locations, key))
+    let r = cx
+        .client
+        .report(with_key(locations, &cx.key))
         .await
         .expect("too many locations is per item")
         .into_inner();
     assert_eq!(r.rejected.len(), 1);
     assert!(r.rejected[0].reason.contains("locations"), "{r:?}");
+}
 
-    // 9. Unknown, missing and revoked node keys.
+/// Unknown, missing and revoked node keys.
+async fn unknown_missing_and_revoked_keys_are_refused(cx: &mut Attack) {
     let unknown = "00".repeat(32);
     expect_status(
-        client
-            .report(with_key(base.clone(), &unknown))
+        cx.client
+            .report(with_key(cx.base(), &unknown))
             .await
             .map(|r| r.into_inner()),
         Code::Unauthenticated,
@@ -628,7 +779,7 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
         "unknown key",
     );
     expect_status(
-        client.report(base.clone()).await.map(|r| r.into_inner()),
+        cx.client.report(cx.base()).await.map(|r| r.into_inner()),
         Code::Unauthenticated,
         "missing node key",
         "no key",
@@ -638,14 +789,14 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
         "revoke",
         "m-evil",
         "--database-url",
-        &database_url,
+        &cx.database_url,
     ]);
     assert!(out.status.success(), "{}", describe(&out));
-    let mut after = base.clone();
+    let mut after = cx.base();
     after.report_id = "evil-after-revoke".into();
     expect_status(
-        client
-            .report(with_key(after, key))
+        cx.client
+            .report(with_key(after, &cx.key))
             .await
             .map(|r| r.into_inner()),
         Code::Unauthenticated,
@@ -653,35 +804,45 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
         "revoked",
     );
     // A revoked terminal cannot enroll its way back in.
-    let err = client
-        .enroll(enroll("m-evil"))
+    let err = cx
+        .client
+        .enroll(cx.enroll("m-evil"))
         .await
         .expect_err("re-enroll of a revoked terminal");
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
     assert!(err.message().contains("revoked"), "{err:?}");
+}
 
-    // The collector is unaffected: alive, healthy, no panic, and a normal agent reports fine.
+/// Afterwards the innocent terminal's stored state has not moved, the collector is healthy and
+/// has not panicked, a normal agent reports, and so does the innocent terminal.
+async fn collector_is_unaffected(
+    cx: &mut Attack,
+    collector: &CollectorProcess,
+    root: &Path,
+    innocent: &pb::EnrollResponse,
+    innocent_before: &str,
+) {
     assert_eq!(
-        holdings(&database_url, "m-innocent"),
+        holdings(&cx.database_url, "m-innocent"),
         innocent_before,
         "the innocent terminal's stored state did not move"
     );
     assert_eq!(http_get(collector.http_addr, "/healthz", None).0, 200);
-    let fx = root.path().join("fixtures");
+    let fx = root.join("fixtures");
     write_cert(
         &fx,
         "office.pem",
         &TestCa::kanagawa().office_cert(
             "1000000009",
-            now - Duration::days(10),
-            now + Duration::days(100),
+            cx.now - Duration::days(10),
+            cx.now + Duration::days(100),
         ),
     );
     let out = normal_agent(
         &collector.grpc_url(),
-        &file("ca.pem"),
-        &file("enroll-secret.txt"),
-        &root.path().join("state"),
+        &root.join("collector/ca.pem").to_string_lossy(),
+        &root.join("collector/enroll-secret.txt").to_string_lossy(),
+        &root.join("state"),
         &fx,
     );
     assert!(
@@ -689,14 +850,15 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
         "normal agent after the attack: {}",
         describe(&out)
     );
-    assert_eq!(live_count(&database_url, "m-normal"), 1);
-    let r = client
+    assert_eq!(live_count(&cx.database_url, "m-normal"), 1);
+    let r = cx
+        .client
         .report(with_key(
             report(
                 "innocent-2",
                 "m-innocent",
-                now,
-                vec![cert(der_c, "c"), cert(der_b, "b")],
+                cx.now,
+                vec![cert(cx.der_c.clone(), "c"), cert(cx.der_b.clone(), "b")],
             ),
             &innocent.node_key,
         ))
@@ -712,7 +874,6 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
         !log.contains("panicked"),
         "collector log shows a panic:\n{log}"
     );
-    assert!(collector.terminate(), "graceful shutdown after the attack");
 }
 
 fn normal_agent(

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use certfleet_e2e::{
-    CollectorProcess, TestCa, agent_cmd, collector_cmd, describe, http_get, write_cert,
+    CollectorProcess, TestCa, agent_cmd, collector_cmd, describe, http_get, step, write_cert,
 };
 use certfleet_proto::v1 as pb;
 use certfleet_testsupport::PgCluster;
@@ -121,6 +121,30 @@ fn facts(machine: &str) -> Option<pb::TerminalFacts> {
     })
 }
 
+/// The deployment the fleet test runs against, shared by its steps.
+struct Fleet {
+    database_url: String,
+    /// Fixtures, state directories and a second deployment live here.
+    root: PathBuf,
+    collector: CollectorProcess,
+    /// The collector's gRPC URL, CA certificate and enroll secret file.
+    url: String,
+    ca: String,
+    secret: String,
+    fx: PathBuf,
+    kanagawa: TestCa,
+    now: chrono::DateTime<Utc>,
+    /// A fixture certificate that the removal step deletes.
+    removable: PathBuf,
+}
+
+/// A terminal enrolled over gRPC directly, its node key and its first report.
+struct Direct {
+    client: pb::inventory_client::InventoryClient<Channel>,
+    node_key: String,
+    report: pb::ReportRequest,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
     let pg = PgCluster::start();
@@ -133,72 +157,136 @@ async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
         "--database-url",
         &database_url,
     ]);
-    let url = collector.grpc_url();
-    let (ca, secret) = (dep.file("ca.pem"), dep.file("enroll-secret.txt"));
+    let mut cx = Fleet {
+        database_url,
+        root: root.path().to_owned(),
+        url: collector.grpc_url(),
+        collector,
+        ca: dep.file("ca.pem"),
+        secret: dep.file("enroll-secret.txt"),
+        fx: root.path().join("fixtures"),
+        kanagawa: TestCa::kanagawa(),
+        now: Utc::now(),
+        removable: PathBuf::new(),
+    };
+    step("fixtures", write_fleet_fixtures(&mut cx)).await;
+    step(
+        "three agents report over TLS",
+        three_agents_report_over_tls(&mut cx),
+    )
+    .await;
+    step(
+        "a removed certificate leaves the live holdings",
+        a_removed_certificate_leaves_the_live_holdings(&mut cx),
+    )
+    .await;
+    step(
+        "a wrong CA is not trusted",
+        a_wrong_ca_is_not_trusted(&mut cx),
+    )
+    .await;
+    step(
+        "a wrong enroll secret is refused",
+        a_wrong_enroll_secret_is_refused(&mut cx),
+    )
+    .await;
+    step(
+        "a stolen node key cannot report for another machine",
+        a_stolen_node_key_cannot_report_for_another_machine(&mut cx),
+    )
+    .await;
+    let mut direct = step(
+        "direct gRPC: replay, garbage, oversize, older snapshot",
+        direct_grpc_replays_garbage_oversize_and_older_snapshots(&mut cx),
+    )
+    .await;
+    step("nothing stored was lost", nothing_stored_was_lost(&mut cx)).await;
+    step(
+        "a reinstalled PC needs an operator reset",
+        a_reinstalled_pc_needs_an_operator_reset(&mut cx),
+    )
+    .await;
+    step(
+        "a revoked terminal is refused",
+        a_revoked_terminal_is_refused(&mut cx, &mut direct),
+    )
+    .await;
+    assert!(cx.collector.terminate(), "graceful shutdown on SIGTERM");
+}
 
-    let kanagawa = TestCa::kanagawa();
+/// The fixture directories of three PCs: pc-a with two offices, pc-b with a renewed pair (old and
+/// new certificate), pc-c with one office and a foreign issuer.
+async fn write_fleet_fixtures(cx: &mut Fleet) {
     let foreign = TestCa::new("SOME OTHER CA");
-    let now = Utc::now();
-    let fx = root.path().join("fixtures");
     write_cert(
-        &fx.join("pc-a"),
+        &cx.fx.join("pc-a"),
         "office1.pem",
-        &kanagawa.office_cert(
+        &cx.kanagawa.office_cert(
             "1111111111",
-            now - Duration::days(1000),
-            now + Duration::days(20),
+            cx.now - Duration::days(1000),
+            cx.now + Duration::days(20),
         ),
     );
-    let removable = write_cert(
-        &fx.join("pc-a"),
+    cx.removable = write_cert(
+        &cx.fx.join("pc-a"),
         "office2.pem",
-        &kanagawa.office_cert(
+        &cx.kanagawa.office_cert(
             "2222222222",
-            now - Duration::days(100),
-            now + Duration::days(200),
+            cx.now - Duration::days(100),
+            cx.now + Duration::days(200),
         ),
     );
     write_cert(
-        &fx.join("pc-b"),
+        &cx.fx.join("pc-b"),
         "old.pem",
-        &kanagawa.office_cert(
+        &cx.kanagawa.office_cert(
             "1111111111",
-            now - Duration::days(1090),
-            now + Duration::days(5),
+            cx.now - Duration::days(1090),
+            cx.now + Duration::days(5),
         ),
     );
     write_cert(
-        &fx.join("pc-b"),
+        &cx.fx.join("pc-b"),
         "new.pem",
-        &kanagawa.office_cert(
+        &cx.kanagawa.office_cert(
             "1111111111",
-            now - Duration::days(1),
-            now + Duration::days(1094),
+            cx.now - Duration::days(1),
+            cx.now + Duration::days(1094),
         ),
     );
     write_cert(
-        &fx.join("pc-c"),
+        &cx.fx.join("pc-c"),
         "office3.pem",
-        &kanagawa.office_cert(
+        &cx.kanagawa.office_cert(
             "3333333333",
-            now - Duration::days(10),
-            now + Duration::days(60),
+            cx.now - Duration::days(10),
+            cx.now + Duration::days(60),
         ),
     );
     write_cert(
-        &fx.join("pc-c"),
+        &cx.fx.join("pc-c"),
         "foreign.pem",
         &foreign.office_cert(
             "4444444444",
-            now - Duration::days(10),
-            now + Duration::days(60),
+            cx.now - Duration::days(10),
+            cx.now + Duration::days(60),
         ),
     );
+}
 
-    // Three agents with their own machine ids report over TLS.
+/// Three agents with their own machine ids report over TLS.
+async fn three_agents_report_over_tls(cx: &mut Fleet) {
     for (machine, host) in [("m-a", "pc-a"), ("m-b", "pc-b"), ("m-c", "pc-c")] {
-        let state = root.path().join("state").join(machine);
-        let out = agent_report(&url, &ca, &secret, &state, machine, host, &fx.join(host));
+        let state = cx.root.join("state").join(machine);
+        let out = agent_report(
+            &cx.url,
+            &cx.ca,
+            &cx.secret,
+            &state,
+            machine,
+            host,
+            &cx.fx.join(host),
+        );
         assert!(out.status.success(), "agent {machine}: {}", describe(&out));
         assert!(
             state.join("node-key").exists(),
@@ -209,7 +297,7 @@ async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
             "nothing spooled after an acknowledged report"
         );
     }
-    let listed = terminals(&database_url);
+    let listed = terminals(&cx.database_url);
     assert_eq!(listed.len(), 3, "{listed:?}");
     assert_eq!(cert_count(&listed, "m-a"), 2);
     assert_eq!(
@@ -222,31 +310,35 @@ async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
         1,
         "the foreign issuer is not an office certificate"
     );
+}
 
-    // A certificate removed on one terminal disappears from its live holdings.
-    std::fs::remove_file(&removable).unwrap();
+/// A certificate removed on one terminal disappears from its live holdings.
+async fn a_removed_certificate_leaves_the_live_holdings(cx: &mut Fleet) {
+    std::fs::remove_file(&cx.removable).unwrap();
     let out = agent_report(
-        &url,
-        &ca,
-        &secret,
-        &root.path().join("state/m-a"),
+        &cx.url,
+        &cx.ca,
+        &cx.secret,
+        &cx.root.join("state/m-a"),
         "m-a",
         "pc-a",
-        &fx.join("pc-a"),
+        &cx.fx.join("pc-a"),
     );
     assert!(out.status.success(), "{}", describe(&out));
-    assert_eq!(cert_count(&terminals(&database_url), "m-a"), 1);
+    assert_eq!(cert_count(&terminals(&cx.database_url), "m-a"), 1);
+}
 
-    // Wrong CA: the agent refuses the collector's certificate.
-    let other = Deployment::init(&root.path().join("other"));
+/// Wrong CA: the agent refuses the collector's certificate.
+async fn a_wrong_ca_is_not_trusted(cx: &mut Fleet) {
+    let other = Deployment::init(&cx.root.join("other"));
     let out = agent_report(
-        &url,
+        &cx.url,
         &other.file("ca.pem"),
-        &secret,
-        &root.path().join("state/x1"),
+        &cx.secret,
+        &cx.root.join("state/x1"),
         "m-x1",
         "pc-x1",
-        &fx.join("pc-a"),
+        &cx.fx.join("pc-a"),
     );
     assert!(
         !out.status.success(),
@@ -258,18 +350,20 @@ async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
         "{}",
         describe(&out)
     );
+}
 
-    // Wrong enroll secret.
-    let wrong_secret = root.path().join("wrong-secret.txt");
+/// Wrong enroll secret.
+async fn a_wrong_enroll_secret_is_refused(cx: &mut Fleet) {
+    let wrong_secret = cx.root.join("wrong-secret.txt");
     std::fs::write(&wrong_secret, "this-is-not-the-enroll-secret\n").unwrap();
     let out = agent_report(
-        &url,
-        &ca,
+        &cx.url,
+        &cx.ca,
         wrong_secret.to_str().unwrap(),
-        &root.path().join("state/x2"),
+        &cx.root.join("state/x2"),
         "m-x2",
         "pc-x2",
-        &fx.join("pc-a"),
+        &cx.fx.join("pc-a"),
     );
     assert!(!out.status.success());
     assert!(
@@ -277,23 +371,21 @@ async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
         "{}",
         describe(&out)
     );
+}
 
-    // A node key stolen from pc-b and used with another machine id.
-    let thief = root.path().join("state/thief");
+/// A node key stolen from pc-b and used with another machine id.
+async fn a_stolen_node_key_cannot_report_for_another_machine(cx: &mut Fleet) {
+    let thief = cx.root.join("state/thief");
     std::fs::create_dir_all(&thief).unwrap();
-    std::fs::copy(
-        root.path().join("state/m-b/node-key"),
-        thief.join("node-key"),
-    )
-    .unwrap();
+    std::fs::copy(cx.root.join("state/m-b/node-key"), thief.join("node-key")).unwrap();
     let out = agent_report(
-        &url,
-        &ca,
-        &secret,
+        &cx.url,
+        &cx.ca,
+        &cx.secret,
         &thief,
         "m-thief",
         "pc-thief",
-        &fx.join("pc-a"),
+        &cx.fx.join("pc-a"),
     );
     assert!(!out.status.success());
     assert!(
@@ -301,13 +393,15 @@ async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
         "{}",
         describe(&out)
     );
+}
 
-    // Direct gRPC: replay, garbage, oversize and an older snapshot.
-    let ca_pem = std::fs::read(&ca).unwrap();
-    let mut client = grpc_client(&collector, &ca_pem).await;
+/// Direct gRPC: replay, garbage, oversize and an older snapshot.
+async fn direct_grpc_replays_garbage_oversize_and_older_snapshots(cx: &mut Fleet) -> Direct {
+    let ca_pem = std::fs::read(&cx.ca).unwrap();
+    let mut client = grpc_client(&cx.collector, &ca_pem).await;
     let enrolled = client
         .enroll(pb::EnrollRequest {
-            enroll_secret: std::fs::read_to_string(&secret).unwrap().trim().into(),
+            enroll_secret: std::fs::read_to_string(&cx.secret).unwrap().trim().into(),
             terminal: facts("m-direct"),
         })
         .await
@@ -317,16 +411,16 @@ async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
         enrolled.node_key.len() >= 64,
         "node key has at least 256 bits"
     );
-    let good_der = kanagawa.office_cert_der(
+    let good_der = cx.kanagawa.office_cert_der(
         "5555555555",
-        now - Duration::days(1),
-        now + Duration::days(30),
+        cx.now - Duration::days(1),
+        cx.now + Duration::days(30),
     );
     let report = pb::ReportRequest {
         report_id: "replay-1".into(),
         terminal: facts("m-direct"),
         scanned_at: Some(prost_types::Timestamp {
-            seconds: now.timestamp(),
+            seconds: cx.now.timestamp(),
             nanos: 0,
         }),
         certificates: vec![
@@ -369,7 +463,7 @@ async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
     let mut older = report.clone();
     older.report_id = "older-1".into();
     older.scanned_at = Some(prost_types::Timestamp {
-        seconds: now.timestamp() - 3600,
+        seconds: cx.now.timestamp() - 3600,
         nanos: 0,
     });
     older.certificates.clear();
@@ -406,26 +500,35 @@ async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
         .await
         .expect_err("unknown node key");
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    Direct {
+        client,
+        node_key: enrolled.node_key,
+        report,
+    }
+}
 
-    // Nothing stored was lost by any of the above.
-    let listed = terminals(&database_url);
+/// Nothing stored was lost by any of the above.
+async fn nothing_stored_was_lost(cx: &mut Fleet) {
+    let listed = terminals(&cx.database_url);
     assert_eq!(listed.len(), 4, "{listed:?}");
     assert_eq!(cert_count(&listed, "m-a"), 1);
     assert_eq!(cert_count(&listed, "m-b"), 2);
     assert_eq!(cert_count(&listed, "m-c"), 1);
     assert_eq!(cert_count(&listed, "m-direct"), 1);
+}
 
-    // A second installation claiming pc-b's machine id (fresh state, enroll secret only) is
-    // refused; after an operator's `terminal reset` the reinstalled PC enrolls again.
-    let reinstalled = root.path().join("state/m-b-reinstalled");
+/// A second installation claiming pc-b's machine id (fresh state, enroll secret only) is
+/// refused; after an operator's `terminal reset` the reinstalled PC enrolls again.
+async fn a_reinstalled_pc_needs_an_operator_reset(cx: &mut Fleet) {
+    let reinstalled = cx.root.join("state/m-b-reinstalled");
     let out = agent_report(
-        &url,
-        &ca,
-        &secret,
+        &cx.url,
+        &cx.ca,
+        &cx.secret,
         &reinstalled,
         "m-b",
         "pc-b",
-        &fx.join("pc-b"),
+        &cx.fx.join("pc-b"),
     );
     assert!(!out.status.success());
     assert!(
@@ -433,52 +536,59 @@ async fn fleet_reports_over_tls_into_postgres_and_bad_agents_change_nothing() {
         "{}",
         describe(&out)
     );
-    let out = collector_cmd(&["terminal", "reset", "m-b", "--database-url", &database_url]);
+    let out = collector_cmd(&[
+        "terminal",
+        "reset",
+        "m-b",
+        "--database-url",
+        &cx.database_url,
+    ]);
     assert!(out.status.success(), "{}", describe(&out));
     let out = agent_report(
-        &url,
-        &ca,
-        &secret,
+        &cx.url,
+        &cx.ca,
+        &cx.secret,
         &reinstalled,
         "m-b",
         "pc-b",
-        &fx.join("pc-b"),
+        &cx.fx.join("pc-b"),
     );
     assert!(out.status.success(), "{}", describe(&out));
     let out = agent_report(
-        &url,
-        &ca,
-        &secret,
-        &root.path().join("state/m-b"),
+        &cx.url,
+        &cx.ca,
+        &cx.secret,
+        &cx.root.join("state/m-b"),
         "m-b",
         "pc-b",
-        &fx.join("pc-b"),
+        &cx.fx.join("pc-b"),
     );
     assert!(
         !out.status.success(),
         "the old installation's key stopped working: {}",
         describe(&out)
     );
-    assert_eq!(cert_count(&terminals(&database_url), "m-b"), 2);
+    assert_eq!(cert_count(&terminals(&cx.database_url), "m-b"), 2);
+}
 
-    // Revoked terminals are refused.
+/// Revoked terminals are refused.
+async fn a_revoked_terminal_is_refused(cx: &mut Fleet, direct: &mut Direct) {
     let out = collector_cmd(&[
         "terminal",
         "revoke",
         "m-direct",
         "--database-url",
-        &database_url,
+        &cx.database_url,
     ]);
     assert!(out.status.success(), "{}", describe(&out));
-    let mut after = report.clone();
+    let mut after = direct.report.clone();
     after.report_id = "after-revoke".into();
-    let err = client
-        .report(with_key(after, &enrolled.node_key))
+    let err = direct
+        .client
+        .report(with_key(after, &direct.node_key))
         .await
         .expect_err("revoked");
     assert_eq!(err.code(), tonic::Code::Unauthenticated);
-
-    assert!(collector.terminate(), "graceful shutdown on SIGTERM");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

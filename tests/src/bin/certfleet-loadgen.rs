@@ -240,12 +240,8 @@ fn latency_json(v: &mut [u32]) -> serde_json::Value {
 /// file. One leaf key pair is shared: the collector parses certificates, it never checks keys,
 /// and a fresh key per certificate would make generation dominate short runs.
 fn generate_fleet(args: &Args, prefix: &str) -> Vec<Terminal> {
-    let ca_key = rcgen::KeyPair::generate().expect("CA key");
-    let mut ca = rcgen::CertificateParams::default();
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "KANAGAWA KOKUHOREN CA");
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let ca = certfleet_testsupport::TestCa::kanagawa();
+    let issuer = ca.issuer();
     let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
     let now = time::OffsetDateTime::now_utc();
 
