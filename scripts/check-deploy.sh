@@ -15,7 +15,7 @@
 #   PowerShell           tree-sitter-powershell parse (no errors), plus rules: ASCII only,
 #                        #Requires, strict mode, no aliases, approved verbs, every change
 #                        guarded by ShouldProcess (-WhatIf), no undefined variables
-#   TOML examples        parsed, keys checked against the collector's and agent's config structs
+#   TOML examples        in Rust: config/tests/examples.rs and agent/tests/examples.rs
 #   drift                CERTFLEET_* variables, CLI flags and metric names against the sources
 #   smoke (if built)     with $CARGO_TARGET_DIR/debug binaries (or CERTFLEET_BIN_DIR): the
 #                        collector starts with the example/ConfigMap configs and acknowledges
@@ -28,6 +28,8 @@ trap 'echo "check-deploy: FAILED: unexpected error at line $LINENO (exit $?)" >&
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DEPLOY=$ROOT/deploy
+# The Python checks, one file each.
+CHECKS=$ROOT/scripts/check_deploy
 
 TOOLS=${CERTFLEET_TOOLS:-/var/tmp/certfleet-tools}
 VENV=$TOOLS/venv
@@ -153,17 +155,8 @@ done
 # YAML
 # ---------------------------------------------------------------------------------------------
 step "YAML: yamllint"
-cat >"$work/yamllint.yaml" <<'EOF'
-extends: default
-rules:
-  # Long unbreakable tokens (PromQL series selectors in the rule tests) are allowed.
-  line-length: {max: 140, allow-non-breakable-inline-mappings: true}
-  document-start: disable
-  comments: {min-spaces-from-content: 1}
-  truthy: {check-keys: false}
-EOF
 mapfile -t yamls < <(find "$DEPLOY" -name '*.yaml' -o -name '*.yml' | sort)
-if ! "$VENV/bin/yamllint" --strict -c "$work/yamllint.yaml" "${yamls[@]}"; then
+if ! "$VENV/bin/yamllint" --strict -c "$CHECKS/yamllint.yaml" "${yamls[@]}"; then
   fail "yamllint"
 fi
 
@@ -179,171 +172,7 @@ for v in $K8S_VERSIONS; do
 done
 
 step "Kubernetes: references, probes and security settings"
-if ! "$PY" - "$DEPLOY/kubernetes" <<'EOF'; then
-import os, sys, tomllib, yaml
-
-d = sys.argv[1]
-errors = []
-def err(msg): errors.append(msg)
-
-kust = yaml.safe_load(open(os.path.join(d, "kustomization.yaml")))
-docs = {}
-for name in sorted(os.listdir(d)):
-    if name.endswith(".yaml") and name != "kustomization.yaml":
-        for doc in yaml.safe_load_all(open(os.path.join(d, name))):
-            if doc:
-                docs.setdefault(doc["kind"], []).append((name, doc))
-
-listed = set(kust.get("resources", []))
-for r in listed:
-    if not os.path.exists(os.path.join(d, r)):
-        err(f"kustomization.yaml lists {r}, which does not exist")
-for name in os.listdir(d):
-    if name.endswith(".yaml") and name not in listed and name != "kustomization.yaml" \
-            and not name.endswith(".example.yaml"):
-        err(f"{name} is not listed in kustomization.yaml resources")
-for name in listed:
-    if "example" in name or any(doc["kind"] == "Secret"
-                                for doc in yaml.safe_load_all(open(os.path.join(d, name))) if doc):
-        err(f"kustomization.yaml must not include secrets ({name})")
-
-def one(kind):
-    items = docs.get(kind, [])
-    if len(items) != 1:
-        err(f"expected exactly one {kind}, found {len(items)}")
-        return {}
-    return items[0][1]
-
-dep = one("Deployment")
-spec = dep.get("spec", {})
-if spec.get("replicas", 1) < 2:
-    err("Deployment: at least 2 replicas are required")
-pod = spec.get("template", {}).get("spec", {})
-labels = spec.get("template", {}).get("metadata", {}).get("labels", {})
-sel = spec.get("selector", {}).get("matchLabels", {})
-if not sel or any(labels.get(k) != v for k, v in sel.items()):
-    err("Deployment selector does not match its pod labels")
-
-def selects(selector):
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
-
-psc = pod.get("securityContext", {})
-if not psc.get("runAsNonRoot"):
-    err("pod securityContext.runAsNonRoot must be true")
-if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
-    err("pod seccompProfile must be RuntimeDefault")
-if pod.get("automountServiceAccountToken") is not False:
-    err("automountServiceAccountToken must be false (the collector never calls the API)")
-
-images = {i["name"] for i in kust.get("images", [])}
-secrets = {doc["metadata"]["name"]: doc for _, doc in docs.get("Secret", [])}
-configmaps = {doc["metadata"]["name"]: doc for _, doc in docs.get("ConfigMap", [])}
-volumes = {v["name"]: v for v in pod.get("volumes", [])}
-for c in pod.get("containers", []):
-    n = c["name"]
-    if c.get("image") not in images:
-        err(f"container {n}: image {c.get('image')} has no entry in kustomization images")
-    sc = c.get("securityContext", {})
-    if sc.get("allowPrivilegeEscalation") is not False:
-        err(f"container {n}: allowPrivilegeEscalation must be false")
-    if sc.get("readOnlyRootFilesystem") is not True:
-        err(f"container {n}: readOnlyRootFilesystem must be true")
-    if sc.get("capabilities", {}).get("drop") != ["ALL"]:
-        err(f"container {n}: capabilities must drop ALL")
-    if "memory" not in c.get("resources", {}).get("limits", {}) or \
-            not c.get("resources", {}).get("requests"):
-        err(f"container {n}: resources.requests and a memory limit are required")
-    ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
-    if ports.get("grpc") != 50051 or ports.get("http") != 8080:
-        err(f"container {n}: ports grpc=50051 and http=8080 expected, got {ports}")
-    for probe in ("readinessProbe", "livenessProbe"):
-        if probe not in c:
-            err(f"container {n}: {probe} missing")
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        p = c.get(probe, {})
-        for kind in ("httpGet", "tcpSocket", "grpc"):
-            if kind in p and isinstance(p[kind].get("port"), str) and p[kind]["port"] not in ports:
-                err(f"container {n}: {probe} uses unknown port {p[kind]['port']}")
-    rp = c.get("readinessProbe", {}).get("httpGet", {})
-    if rp.get("path") != "/healthz":
-        err(f"container {n}: readinessProbe must be httpGet /healthz")
-    for e in c.get("env", []):
-        ref = e.get("valueFrom", {}).get("secretKeyRef")
-        if ref:
-            s = secrets.get(ref["name"])
-            if s is None:
-                err(f"env {e['name']}: Secret {ref['name']} has no example (secret.example.yaml)")
-            elif ref["key"] not in s.get("stringData", {}) | s.get("data", {}):
-                err(f"env {e['name']}: key {ref['key']} missing from the example Secret")
-    for m in c.get("volumeMounts", []):
-        if m["name"] not in volumes:
-            err(f"container {n}: volumeMount {m['name']} has no volume")
-    args = c.get("args", [])
-    if "--config" in args:
-        cfg_path = args[args.index("--config") + 1]
-        mounted = [m for m in c.get("volumeMounts", []) if cfg_path.startswith(m["mountPath"] + "/")]
-        if not mounted:
-            err(f"container {n}: --config {cfg_path} is not under any volumeMount")
-        else:
-            v = volumes.get(mounted[0]["name"], {})
-            cm = configmaps.get(v.get("configMap", {}).get("name"))
-            key = cfg_path[len(mounted[0]["mountPath"]) + 1:]
-            if cm is None or key not in cm.get("data", {}):
-                err(f"--config {cfg_path}: no ConfigMap key {key} behind it")
-            else:
-                cfg = tomllib.loads(cm["data"][key])
-                if cfg.get("http_listen", "").split(":")[0] != "0.0.0.0":
-                    err("collector.toml in the ConfigMap must bind http_listen to 0.0.0.0 for the probes")
-                # Files the config names must be mounted.
-                mounts = [m["mountPath"] for m in c.get("volumeMounts", [])]
-                files = [cfg.get("tls", {}).get("cert_file"), cfg.get("tls", {}).get("key_file"),
-                         cfg.get("http", {}).get("api_token_file"),
-                         *cfg.get("enroll", {}).get("secret_files", [])]
-                for f in filter(None, files):
-                    owner = [m for m in c.get("volumeMounts", []) if f.startswith(m["mountPath"] + "/")]
-                    if not owner:
-                        err(f"collector.toml names {f}, which is under no volumeMount {mounts}")
-                        continue
-                    sv = volumes[owner[0]["name"]].get("secret")
-                    if sv:
-                        rel = f[len(owner[0]["mountPath"]) + 1:]
-                        paths = [i["path"] for i in sv.get("items", [])]
-                        if paths and rel not in paths:
-                            err(f"collector.toml names {f}, not among the Secret volume items")
-                        s = secrets.get(sv["secretName"])
-                        keys = [i["key"] for i in sv.get("items", [])]
-                        if s is not None:
-                            for k in keys:
-                                if k not in s.get("stringData", {}) | s.get("data", {}):
-                                    err(f"Secret volume item {k} missing from the example Secret")
-for vname, v in volumes.items():
-    if "secret" in v and v["secret"]["secretName"] not in secrets:
-        err(f"volume {vname}: Secret {v['secret']['secretName']} has no example")
-    if "configMap" in v and v["configMap"]["name"] not in configmaps:
-        err(f"volume {vname}: ConfigMap {v['configMap']['name']} not defined")
-
-services = docs.get("Service", [])
-if not services:
-    err("no Service")
-for _, s in services:
-    if not selects(s["spec"].get("selector")):
-        err(f"Service {s['metadata']['name']} does not select the collector pods")
-    for p in s["spec"].get("ports", []):
-        cports = {cp["name"] for c in pod.get("containers", []) for cp in c.get("ports", [])}
-        if isinstance(p.get("targetPort"), str) and p["targetPort"] not in cports:
-            err(f"Service {s['metadata']['name']}: targetPort {p['targetPort']} is no container port")
-        if p["name"] == "grpc" and p.get("appProtocol") != "grpc":
-            err(f"Service {s['metadata']['name']}: grpc port needs appProtocol: grpc")
-if not any(s["spec"].get("clusterIP") == "None" for _, s in services):
-    err("a headless Service for per-pod gRPC balancing is expected")
-pdb = one("PodDisruptionBudget")
-if pdb and not selects(pdb["spec"].get("selector", {}).get("matchLabels")):
-    err("PodDisruptionBudget does not select the collector pods")
-
-for e in errors:
-    print("  " + e, file=sys.stderr)
-sys.exit(1 if errors else 0)
-EOF
+if ! "$PY" "$CHECKS/kubernetes.py" "$DEPLOY/kubernetes"; then
   fail "Kubernetes references"
 fi
 
@@ -355,42 +184,7 @@ if ! "$VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec "$DEPLOY/
   fail "compose.yaml schema"
 fi
 step "compose.yaml: references"
-if ! "$PY" - "$DEPLOY/docker" <<'EOF'; then
-import os, sys, yaml
-d = sys.argv[1]
-c = yaml.safe_load(open(os.path.join(d, "compose.yaml")))
-errors = []
-services = c.get("services", {})
-for name, s in services.items():
-    b = s.get("build")
-    if b:
-        ctx = os.path.normpath(os.path.join(d, b["context"]))
-        if not os.path.isfile(os.path.join(ctx, b["dockerfile"])):
-            errors.append(f"{name}: build dockerfile {b['dockerfile']} not found in {ctx}")
-    for sec in s.get("secrets", []):
-        sname = sec if isinstance(sec, str) else sec["source"]
-        if sname not in c.get("secrets", {}):
-            errors.append(f"{name}: secret {sname} not declared")
-    for dep, cond in (s.get("depends_on") or {}).items():
-        if dep not in services:
-            errors.append(f"{name}: depends on unknown service {dep}")
-        elif cond.get("condition") == "service_healthy" and "healthcheck" not in services[dep]:
-            errors.append(f"{name}: waits for {dep} to be healthy, which has no healthcheck")
-    for v in s.get("volumes", []):
-        src = v.split(":")[0] if isinstance(v, str) else v.get("source")
-        if src and not src.startswith((".", "/")) and src not in (c.get("volumes") or {}):
-            errors.append(f"{name}: named volume {src} not declared")
-    env = s.get("environment") or {}
-    for k, v in env.items():
-        if "PASSWORD" in k and not k.endswith("_FILE"):
-            errors.append(f"{name}: {k} must come from a secret file, not the compose file")
-col = services.get("collector", {})
-if col.get("user") in ("root", "0"):
-    errors.append("collector must not run as root")
-for e in errors:
-    print("  " + e, file=sys.stderr)
-sys.exit(1 if errors else 0)
-EOF
+if ! "$PY" "$CHECKS/docker.py" "$DEPLOY/docker"; then
   fail "compose.yaml references"
 fi
 
@@ -415,56 +209,7 @@ echo dummy-token >"$work/certfleet-api-token.txt"
 "$PROMTOOL" check config "$work/prometheus.example.yml" || fail "promtool check config"
 
 step "Grafana dashboard: structure and queries"
-if ! "$PY" - "$mon/grafana-dashboard.json" "$work/dashboard-rules.yaml" <<'EOF'; then
-import json, re, sys, yaml
-path, rules_out = sys.argv[1], sys.argv[2]
-errors = []
-try:
-    d = json.load(open(path))
-except ValueError as e:
-    print(f"  {path}: not valid JSON: {e}", file=sys.stderr)
-    sys.exit(1)
-for k in ("title", "uid", "panels", "schemaVersion", "templating", "time"):
-    if k not in d:
-        errors.append(f"missing top-level key {k}")
-ids, exprs = set(), []
-for p in d.get("panels", []):
-    pid = p.get("id")
-    if pid in ids:
-        errors.append(f"duplicate panel id {pid}")
-    ids.add(pid)
-    for k in ("type", "title", "gridPos", "targets"):
-        if k not in p:
-            errors.append(f"panel {pid}: missing {k}")
-    g = p.get("gridPos", {})
-    if not all(isinstance(g.get(k), int) for k in "hwxy") or g.get("x", 0) + g.get("w", 0) > 24:
-        errors.append(f"panel {pid}: bad gridPos {g}")
-    for t in p.get("targets", []):
-        if not t.get("expr"):
-            errors.append(f"panel {pid}: target without expr")
-        else:
-            exprs.append((p.get("title"), t["expr"]))
-for v in d.get("templating", {}).get("list", []):
-    q = v.get("definition")
-    if q:
-        m = re.fullmatch(r"label_values\((.*),\s*\w+\)", q)
-        if m:
-            exprs.append((f"variable {v['name']}", m.group(1)))
-# The dashboard's variables, replaced by what Grafana would substitute, so promtool can parse
-# every query as PromQL.
-subst = {"$__rate_interval": "5m", "$__interval": "1m", "$job": ".*", "$office": ".*"}
-rules = []
-for i, (title, e) in enumerate(exprs):
-    for k, v in subst.items():
-        e = e.replace(k, v)
-    if "$" in e:
-        errors.append(f"{title}: unknown variable in {e}")
-    rules.append({"record": f"dashboard:query_{i}", "expr": e})
-yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, open(rules_out, "w"))
-for e in errors:
-    print("  " + e, file=sys.stderr)
-sys.exit(1 if errors else 0)
-EOF
+if ! "$PY" "$CHECKS/grafana.py" "$mon/grafana-dashboard.json" "$work/dashboard-rules.yaml"; then
   fail "Grafana dashboard structure"
 fi
 if ! "$PROMTOOL" check rules "$work/dashboard-rules.yaml" >/dev/null; then
@@ -483,8 +228,8 @@ used=$(cat "$mon/prometheus-rules.yaml" "$mon/grafana-dashboard.json" |
 for m in $used; do
   if ! grep -qw "$m" <<<"$known"; then
     fail "metric $m is not one of the collector's metrics"
-  elif ! grep -rqF "$m" "$ROOT/collector/src"; then
-    echo "   note: $m is not exported by collector/src yet"
+  elif ! grep -rqF "$m" "$ROOT/collector/src" "$ROOT/reports/src"; then
+    echo "   note: $m is not exported by collector/src or reports/src yet"
   fi
 done
 
@@ -492,205 +237,16 @@ done
 # PowerShell
 # ---------------------------------------------------------------------------------------------
 step "PowerShell: tree-sitter parse and script rules (no pwsh needed)"
-if ! "$PY" - "$DEPLOY"/windows/*.ps1 <<'EOF'; then
-import re, sys
-import tree_sitter as ts, tree_sitter_powershell as tsp
-
-parser = ts.Parser(ts.Language(tsp.language()))
-APPROVED = set("""Add Clear Close Copy Enter Exit Find Format Get Hide Join Lock Move New Open
-Optimize Pop Push Redo Remove Rename Reset Resize Search Select Set Show Skip Split Step Switch
-Undo Unlock Watch Connect Disconnect Read Receive Send Write Backup Checkpoint Compare Compress
-Convert ConvertFrom ConvertTo Dismount Edit Expand Export Group Import Initialize Limit Merge
-Mount Out Publish Restore Save Sync Unpublish Update Approve Assert Build Complete Confirm Deny
-Deploy Disable Enable Install Invoke Register Request Restart Resume Start Stop Submit Suspend
-Uninstall Unregister Wait Debug Measure Ping Repair Resolve Test Trace Block Grant Protect
-Revoke Unblock Unprotect Use""".split())
-# Core cmdlets whose verbs predate the approved list.
-CORE_VERBS = {"ForEach", "Where", "Sort", "Tee"}
-# Commands that change the machine: each must run only when $PSCmdlet.ShouldProcess agreed, so
-# that -WhatIf changes nothing.
-MUTATING = {"copy-item", "new-item", "remove-item", "move-item", "rename-item", "set-item",
-            "set-content", "add-content", "out-file", "set-acl", "register-scheduledtask",
-            "unregister-scheduledtask", "start-scheduledtask", "stop-scheduledtask",
-            "set-scheduledtask", "icacls.exe", "start-process", "set-itemproperty",
-            "new-itemproperty", "remove-itemproperty"}
-AUTOMATIC = {"_", "true", "false", "null", "psscriptroot", "pscmdlet", "lastexitcode",
-             "erroractionpreference", "psboundparameters", "args", "input", "this",
-             "verbosepreference", "confirmpreference", "whatifpreference", "pshome", "host",
-             "psitem", "matches", "error"}
-
-def text(src, n):
-    return src[n.start_byte:n.end_byte].decode()
-
-def walk(n):
-    yield n
-    for c in n.children:
-        yield from walk(c)
-
-failed = False
-for path in sys.argv[1:]:
-    errs = []
-    src = open(path, "rb").read()
-    try:
-        src.decode("ascii")
-    except UnicodeDecodeError as e:
-        # Windows PowerShell 5.1 reads a file without BOM in the ANSI code page (CP932 on a
-        # Japanese PC): any non-ASCII byte would be garbled.
-        errs.append(f"non-ASCII byte at offset {e.start}")
-    tree = parser.parse(src)
-    for n in walk(tree.root_node):
-        if n.type == "ERROR" or n.is_missing:
-            errs.append(f"line {n.start_point[0] + 1}: syntax error near "
-                        f"{text(src, n)[:60]!r}")
-    head = src.decode(errors="replace").splitlines()[:5]
-    for req in ("#Requires -RunAsAdministrator", "#Requires -Version 5.1"):
-        if req not in head:
-            errs.append(f"{req} missing from the first lines")
-    body = src.decode(errors="replace")
-    for needle, why in (
-        ("[CmdletBinding(SupportsShouldProcess = $true", "CmdletBinding(SupportsShouldProcess) for -WhatIf"),
-        ("Set-StrictMode -Version", "Set-StrictMode"),
-        ("$ErrorActionPreference = 'Stop'", "$ErrorActionPreference = 'Stop'"),
-    ):
-        if needle not in body:
-            errs.append(f"missing {why}")
-
-    functions = {}   # lower-case name -> node
-    for n in walk(tree.root_node):
-        if n.type == "function_statement":
-            name = next(c for c in n.children if c.type == "function_name")
-            functions[text(src, name).lower()] = n
-            verb = text(src, name).split("-")[0]
-            if "-" not in text(src, name) or verb not in APPROVED:
-                errs.append(f"function {text(src, name)}: not Verb-Noun with an approved verb")
-
-    def guarded(node, seen=()):
-        """True when node runs only inside an `if (...ShouldProcess(...))` block, directly or
-        through functions that are themselves only called so."""
-        p = node.parent
-        while p is not None:
-            if p.type == "if_statement" or p.type in ("elseif_clause",):
-                cond = next((c for c in p.children if c.type == "pipeline"), None)
-                if cond is not None and "ShouldProcess(" in text(src, cond) and \
-                        node.start_byte > cond.end_byte:
-                    return True
-            if p.type == "function_statement":
-                fname = text(src, next(c for c in p.children if c.type == "function_name")).lower()
-                if fname in seen:
-                    return False
-                calls = [c for c in commands if c[0] == fname]
-                return bool(calls) and all(guarded(c[1], seen + (fname,)) for c in calls)
-            p = p.parent
-        return False
-
-    commands = []
-    for n in walk(tree.root_node):
-        if n.type == "command":
-            name = next((c for c in n.children if c.type == "command_name"), None)
-            if name is None:
-                continue
-            commands.append((text(src, name).lower(), n))
-    for cname, n in commands:
-        line = n.start_point[0] + 1
-        if cname in functions:
-            continue
-        if cname.endswith(".exe"):
-            pass
-        elif not re.fullmatch(r"[A-Za-z]+-[A-Za-z0-9]+", cname) or \
-                cname.split("-")[0] not in {v.lower() for v in APPROVED | CORE_VERBS}:
-            errs.append(f"line {line}: {cname!r} is an alias or not a cmdlet name; "
-                        "use the full Verb-Noun name")
-        if cname in MUTATING and not guarded(n):
-            errs.append(f"line {line}: {cname} changes the machine outside "
-                        "$PSCmdlet.ShouldProcess (breaks -WhatIf)")
-
-    # Variables: each one read must be a parameter, assigned, a foreach variable or automatic.
-    defined = set(AUTOMATIC)
-    for n in walk(tree.root_node):
-        if n.type == "script_parameter":
-            v = next((c for c in n.children if c.type == "variable"), None)
-            if v is not None:
-                defined.add(text(src, v)[1:].lower())
-        if n.type == "left_assignment_expression":
-            for c in walk(n):
-                if c.type == "variable":
-                    defined.add(text(src, c)[1:].lower())
-                    break
-        if n.type == "foreach_statement":
-            v = next((c for c in n.children if c.type == "variable"), None)
-            if v is not None:
-                defined.add(text(src, v)[1:].lower())
-    for n in walk(tree.root_node):
-        if n.type == "variable":
-            name = text(src, n)[1:].lower()
-            name = name.strip("{}")
-            if name.startswith(("env:", "script:", "global:")) or name in defined:
-                continue
-            errs.append(f"line {n.start_point[0] + 1}: ${name} is never assigned")
-    # Accounts by SID: names are localized (Japanese Windows has no "Administrators" group).
-    for n in walk(tree.root_node):
-        if n.type in ("string_literal", "expandable_string_literal"):
-            m = re.fullmatch(r"""['"](NT AUTHORITY\\SYSTEM|(BUILTIN\\)?Administrators|SYSTEM|Users)['"]""",
-                             text(src, n))
-            if m:
-                errs.append(f"line {n.start_point[0] + 1}: account named {m.group(1)!r}: use its SID")
-    errs = list(dict.fromkeys(errs))
-    for e in errs:
-        print(f"  {path}: {e}", file=sys.stderr)
-    failed = failed or bool(errs)
-    if not errs:
-        print(f"   {path.split('/')[-1]}: ok ({len(commands)} commands, {len(functions)} functions)")
-sys.exit(1 if failed else 0)
-EOF
+if ! "$PY" "$CHECKS/powershell.py" "$DEPLOY"/windows/*.ps1; then
   fail "PowerShell scripts"
 fi
 
 # ---------------------------------------------------------------------------------------------
 # Configuration examples and drift against the sources
 # ---------------------------------------------------------------------------------------------
-step "TOML examples: parse and keys known to the config structs"
-if ! "$PY" - "$ROOT" <<'EOF'; then
-import os, re, sys, tomllib, yaml
-root = sys.argv[1]
-errors = []
-def fields(src_file):
-    # Every `pub name:` in the config module: the keys serde accepts (deny_unknown_fields).
-    return set(re.findall(r"pub\s+(\w+)\s*:", open(os.path.join(root, src_file)).read()))
-def keys(tbl, prefix=""):
-    for k, v in tbl.items():
-        yield prefix + k, k
-        if isinstance(v, dict):
-            yield from keys(v, prefix + k + ".")
-def check(label, text, known):
-    try:
-        cfg = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        errors.append(f"{label}: {e}")
-        return
-    for full, k in keys(cfg):
-        if k not in known:
-            errors.append(f"{label}: key {full} is not in the config struct")
-collector = fields("collector/src/config.rs")
-agent = fields("agent/src/config.rs")
-check("deploy/examples/collector.toml",
-      open(os.path.join(root, "deploy/examples/collector.toml")).read(), collector)
-check("deploy/examples/agent.toml",
-      open(os.path.join(root, "deploy/examples/agent.toml")).read(), agent)
-cm = yaml.safe_load(open(os.path.join(root, "deploy/kubernetes/configmap.yaml")))
-check("deploy/kubernetes/configmap.yaml collector.toml", cm["data"]["collector.toml"], collector)
-# The Windows installer writes a default agent.toml of its own.
-ps = open(os.path.join(root, "deploy/windows/install-agent.ps1")).read()
-m = re.search(r"\$defaultConfig = @'\n(.*?)\n'@", ps, re.S)
-if not m:
-    errors.append("install-agent.ps1: $defaultConfig here-string not found")
-else:
-    check("install-agent.ps1 default agent.toml", m.group(1), agent)
-for e in errors:
-    print("  " + e, file=sys.stderr)
-sys.exit(1 if errors else 0)
-EOF
-  fail "TOML examples"
-fi
+# The TOML examples (deploy/examples/*.toml, the ConfigMap's collector.toml, the agent.toml that
+# install-agent.ps1 writes) are deserialized with the real config types, unknown keys
+# refused, by config/tests/examples.rs and agent/tests/examples.rs (cargo test).
 
 step "drift: CERTFLEET_* variables and CLI flags against the sources"
 # Variables the collector artefacts set must be ones the collector reads.
@@ -757,17 +313,7 @@ print(*[s.getsockname()[1] for s in ss])')
     --database-url "sqlite://$smoke/collector.sqlite?mode=rwc" serve \
     --grpc-listen "127.0.0.1:$grpc_port" --http-listen "127.0.0.1:$http_port" >"$log" 2>&1 &
   collector_pid=$!
-  "$PY" - "$http_port" <<'PYEOF'
-import sys, time, urllib.request
-for _ in range(100):
-    try:
-        if urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=1).status == 200:
-            sys.exit(0)
-    except OSError:
-        pass
-    time.sleep(0.2)
-sys.exit(1)
-PYEOF
+  "$PY" "$CHECKS/wait_healthz.py" "$http_port"
 }
 if [ -x "$BIN_DIR/certfleet-collector" ] && [ -x "$BIN_DIR/certfleet-agent" ]; then
   step "smoke: example configs with the built binaries in $BIN_DIR"
@@ -792,11 +338,7 @@ if [ -x "$BIN_DIR/certfleet-collector" ] && [ -x "$BIN_DIR/certfleet-agent" ]; t
   fi
   stop_collector
   # The Kubernetes ConfigMap's collector.toml, with the Secret mounted at the creds directory.
-  "$PY" - "$DEPLOY/kubernetes/configmap.yaml" "$smoke/creds" >"$smoke/k8s.toml" <<'PYEOF'
-import sys, yaml
-cm = yaml.safe_load(open(sys.argv[1]))
-print(cm["data"]["collector.toml"].replace("/etc/certfleet/secrets", sys.argv[2]))
-PYEOF
+  "$PY" "$CHECKS/configmap_toml.py" "$DEPLOY/kubernetes/configmap.yaml" "$smoke/creds" >"$smoke/k8s.toml"
   if ! start_collector "$smoke/k8s.toml" "$smoke/collector-k8s.log"; then
     cat "$smoke/collector-k8s.log" >&2
     fail "smoke: collector does not start with the Kubernetes ConfigMap's collector.toml"
