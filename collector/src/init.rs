@@ -166,8 +166,8 @@ database_max_connections = 16
 [selection]
 # Which certificates are office certificates: issuer commonName(s), and a pattern over the
 # subject commonName whose match (or first group) is the office number.
-issuer_cns = ["KANAGAWA KOKUHOREN CA"]
-office_pattern = '^[0-9]{{10}}$'
+issuer_cns = ["{issuer}"]
+office_pattern = '{pattern}'
 
 [reports]
 time_zone = "Asia/Tokyo"
@@ -178,7 +178,9 @@ billing_window_start_day = 1
 billing_window_end_day = 10
 # office_registry = "offices.csv"
 "#,
-        sans = sans.join(", ")
+        sans = sans.join(", "),
+        issuer = certfleet_certinfo::DEFAULT_ISSUER_CN,
+        pattern = certfleet_certinfo::DEFAULT_OFFICE_PATTERN,
     )
 }
 
