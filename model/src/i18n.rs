@@ -85,6 +85,14 @@ mod tests {
         );
         assert_eq!(Lang::from_accept_language("en-GB, ja"), Some(Lang::En));
         assert_eq!(Lang::from_accept_language("ja;q=0, de"), None);
+        assert_eq!(Lang::from_accept_language("en-US,en;q=0.9"), Some(Lang::En));
+        assert_eq!(
+            Lang::from_accept_language("en;q=0.5, ja;q=0.8"),
+            Some(Lang::Ja)
+        );
+        assert_eq!(Lang::from_accept_language("fr, de;q=0.5"), None);
+        assert_eq!(Lang::from_accept_language("ja-JP"), Some(Lang::Ja));
+        assert_eq!(Lang::from_accept_language("en;q=0"), None);
     }
 
     struct Greeting {
