@@ -4,7 +4,8 @@
 //! - every path `ARCHITECTURE.md` names exists (a path with a `/` inside from the repository
 //!   root, a bare file or directory name somewhere in the repository), and every workspace crate
 //!   is in its code map;
-//! - `allow(unsafe_code)` appears only where ARCHITECTURE.md's invariants say.
+//! - `allow(unsafe_code)` appears only where ARCHITECTURE.md's invariants say (the agent's
+//!   `windows` module and `proto/build.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -75,11 +76,14 @@ fn every_rust_file_starts_with_a_module_doc_line() {
 
 #[test]
 fn unsafe_is_allowed_only_in_the_windows_ffi_and_the_proto_build_script() {
-    let allowed = ["agent/src/windows.rs", "proto/build.rs"];
+    // The agent's Windows FFI module (one file or a directory) and the proto build script.
+    let allowed = |p: &str| {
+        p == "agent/src/windows.rs" || p.starts_with("agent/src/windows/") || p == "proto/build.rs"
+    };
     let offenders: Vec<String> = all_rust_files()
         .into_iter()
         .map(|p| relative(&p))
-        .filter(|p| !allowed.contains(&p.as_str()) && !p.starts_with("tests/tests/tidy.rs"))
+        .filter(|p| !allowed(p) && p != "tests/tests/tidy.rs")
         .filter(|p| {
             std::fs::read_to_string(root().join(p))
                 .unwrap()
@@ -88,7 +92,7 @@ fn unsafe_is_allowed_only_in_the_windows_ffi_and_the_proto_build_script() {
         .collect();
     assert!(
         offenders.is_empty(),
-        "allow(unsafe_code) outside {allowed:?}:\n{}",
+        "allow(unsafe_code) outside agent/src/windows* and proto/build.rs:\n{}",
         offenders.join("\n")
     );
 }
