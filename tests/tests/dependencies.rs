@@ -1,5 +1,5 @@
 //! The crate boundaries that keep the binaries lean, checked on the resolved dependency graph
-//! (`cargo tree`, offline, as the lock file says):
+//! (`cargo tree --locked`, as the lock file says):
 //! - the production collector links no agent code (the demo, which needs both, is its own
 //!   crate), so an agent change does not rebuild it and the server carries no PKCS#12/DES/RC2;
 //! - the agent has no HTTP server: no axum, and tonic, hyper and hyper-util without their
@@ -18,7 +18,7 @@ fn tree(package: &str) -> BTreeMap<String, BTreeSet<String>> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = Command::new(cargo)
         .current_dir(&workspace)
-        .args(["tree", "--frozen", "-p", package, "-e", "normal,build"])
+        .args(["tree", "--locked", "-p", package, "-e", "normal,build"])
         .args(["--prefix", "none", "--format", "{p}|{f}"])
         .output()
         .expect("run cargo tree");
