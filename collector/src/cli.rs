@@ -663,6 +663,9 @@ fn run_demo(args: &[std::ffi::OsString]) -> Result<()> {
     let demo = exe
         .with_file_name(DEMO_PROGRAM)
         .with_extension(std::env::consts::EXE_EXTENSION);
+    if !demo.is_file() {
+        build_demo_under_cargo(&exe)?;
+    }
     anyhow::ensure!(
         demo.is_file(),
         "{} is not installed next to {}; build it with `cargo build --release -p certfleet-demo` \
@@ -686,6 +689,46 @@ fn run_demo(args: &[std::ffi::OsString]) -> Result<()> {
         anyhow::ensure!(status.success(), "{} failed: {status}", demo.display());
         Ok(())
     }
+}
+
+/// Builds `certfleet-demo` beside this executable when this process was started by
+/// `cargo run` (the README's `cargo run --release -p certfleet-collector -- demo` on a fresh
+/// clone builds only the collector). Cargo sets `CARGO` and `CARGO_MANIFEST_DIR` for the
+/// programs it runs; outside cargo this does nothing and the caller reports the missing demo.
+fn build_demo_under_cargo(exe: &std::path::Path) -> Result<()> {
+    let (Some(cargo), Some(manifest_dir)) = (
+        std::env::var_os("CARGO"),
+        std::env::var_os("CARGO_MANIFEST_DIR"),
+    ) else {
+        return Ok(());
+    };
+    let workspace_demo = std::path::Path::new(&manifest_dir).join("../demo/Cargo.toml");
+    if !workspace_demo.is_file() {
+        return Ok(());
+    }
+    // The profile directory is the one this executable was built into (`release` or `debug`).
+    let release = exe
+        .parent()
+        .and_then(|dir| dir.file_name())
+        .is_some_and(|name| name == "release");
+    eprintln!("building {DEMO_PROGRAM} (first run of the demo from source) …");
+    let mut build = std::process::Command::new(cargo);
+    build.current_dir(&manifest_dir).args([
+        "build",
+        "--locked",
+        "-p",
+        DEMO_PROGRAM,
+        "--bin",
+        DEMO_PROGRAM,
+    ]);
+    if release {
+        build.arg("--release");
+    }
+    let status = build
+        .status()
+        .with_context(|| format!("running cargo to build {DEMO_PROGRAM}"))?;
+    anyhow::ensure!(status.success(), "building {DEMO_PROGRAM} failed: {status}");
+    Ok(())
 }
 
 /// Writes command output to stdout. A closed pipe (`… | head`) ends the output quietly, as
