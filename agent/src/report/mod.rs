@@ -9,6 +9,6 @@ mod state;
 
 pub use backoff::Backoff;
 pub use client::{Delivery, ReportError, ReportSettings, build_request, deliver};
-pub use facts::{FactOverrides, FactsError};
+pub use facts::{FactOverrides, FactsError, WindowsVersion};
 pub use run::{RunSchedule, run_loop};
 pub use state::{StateDir, StateError};

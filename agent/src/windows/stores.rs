@@ -1,155 +1,32 @@
-//! Sources (b) and (c): the registry stores and the CryptoAPI CurrentUser store. The only
-//! module with `unsafe` code (Win32 FFI through windows-sys).
-//!
-//! Compiled on Windows, and on Linux when CI sets `--cfg certfleet_check_windows` so that
-//! `cargo check` type-checks every FFI call without a Windows machine (windows-sys compiles
-//! everywhere; only linking needs Windows).
+//! Sources (b) and (c): the registry stores and the CryptoAPI CurrentUser store.
 //!
 //! Registry blobs are serialized certificate elements and go through the same pure-Rust parser
 //! as profile files. From CryptoAPI only the encoded certificate and the *presence* of
 //! KEY_PROV_INFO are read; the key is never opened.
-#![allow(unsafe_code)]
 
 use std::ptr;
 
-use windows_sys::Win32::Foundation::{ERROR_MORE_DATA, ERROR_NO_MORE_ITEMS, ERROR_SUCCESS};
 use windows_sys::Win32::Security::Cryptography::{
     CERT_CONTEXT, CERT_FRIENDLY_NAME_PROP_ID, CERT_KEY_PROV_INFO_PROP_ID,
     CERT_STORE_OPEN_EXISTING_FLAG, CERT_STORE_PROV_SYSTEM_W, CERT_STORE_READONLY_FLAG,
     CERT_SYSTEM_STORE_CURRENT_USER, CertCloseStore, CertEnumCertificatesInStore,
     CertGetCertificateContextProperty, CertOpenStore,
 };
-use windows_sys::Win32::System::Registry::{
-    HKEY, HKEY_LOCAL_MACHINE, HKEY_USERS, KEY_READ, RegCloseKey, RegEnumKeyExW, RegOpenKeyExW,
-    RegQueryValueExW,
-};
 
+use super::registry::{Key, MAX_SUBKEYS, Root};
+use super::wide;
 use crate::element;
 use crate::inventory::Inventory;
 use crate::model::{Location, Sighting, Source};
 
-/// Largest registry blob read (same cap as files).
-const MAX_BLOB: u32 = 1024 * 1024;
-/// Longest registry key name (the documented limit is 255 characters).
-const MAX_KEY_NAME: usize = 256;
 /// Most certificates read from one store; a real Personal store holds a handful.
-const MAX_STORE_ENTRIES: usize = 100_000;
-
-fn wide(s: &str) -> Vec<u16> {
-    s.encode_utf16().chain(std::iter::once(0)).collect()
-}
-
-/// An open registry key, closed on drop.
-struct Key(HKEY);
-
-impl Key {
-    fn open(parent: HKEY, subkey: &str) -> Result<Key, u32> {
-        let name = wide(subkey);
-        let mut out: HKEY = ptr::null_mut();
-        // SAFETY: `name` is a NUL-terminated UTF-16 string that outlives the call, `out` is a
-        // valid place for the result handle, and `parent` is a predefined or open key.
-        let rc = unsafe { RegOpenKeyExW(parent, name.as_ptr(), 0, KEY_READ, &mut out) };
-        if rc == ERROR_SUCCESS {
-            Ok(Key(out))
-        } else {
-            Err(rc)
-        }
-    }
-
-    /// Names of the direct subkeys.
-    fn subkeys(&self) -> Result<Vec<String>, u32> {
-        let mut names = Vec::new();
-        let mut buf = [0u16; MAX_KEY_NAME];
-        for index in 0u32.. {
-            let mut len = buf.len() as u32;
-            // SAFETY: `buf` has room for `len` UTF-16 units; the optional out-pointers are null
-            // as the API allows; `self.0` is an open key.
-            let rc = unsafe {
-                RegEnumKeyExW(
-                    self.0,
-                    index,
-                    buf.as_mut_ptr(),
-                    &mut len,
-                    ptr::null(),
-                    ptr::null_mut(),
-                    ptr::null_mut(),
-                    ptr::null_mut(),
-                )
-            };
-            match rc {
-                ERROR_SUCCESS => {
-                    let used = (len as usize).min(buf.len());
-                    names.push(String::from_utf16_lossy(&buf[..used]));
-                }
-                ERROR_NO_MORE_ITEMS => break,
-                other => return Err(other),
-            }
-            if names.len() >= MAX_STORE_ENTRIES {
-                break;
-            }
-        }
-        Ok(names)
-    }
-
-    /// A binary value of at most [`MAX_BLOB`] bytes.
-    fn binary_value(&self, value: &str) -> Result<Vec<u8>, String> {
-        let name = wide(value);
-        let mut size = 0u32;
-        // SAFETY: size query: null data pointer with a valid `size`; `name` is NUL-terminated.
-        let rc = unsafe {
-            RegQueryValueExW(
-                self.0,
-                name.as_ptr(),
-                ptr::null(),
-                ptr::null_mut(),
-                ptr::null_mut(),
-                &mut size,
-            )
-        };
-        if rc != ERROR_SUCCESS && rc != ERROR_MORE_DATA {
-            return Err(format!("cannot read value {value}: error {rc}"));
-        }
-        if size > MAX_BLOB {
-            return Err(format!(
-                "value {value} is {size} bytes, larger than the limit"
-            ));
-        }
-        let mut data = vec![0u8; size as usize];
-        let mut got = size;
-        // SAFETY: `data` has `got` writable bytes; the API writes at most that many and
-        // updates `got`.
-        let rc = unsafe {
-            RegQueryValueExW(
-                self.0,
-                name.as_ptr(),
-                ptr::null(),
-                ptr::null_mut(),
-                data.as_mut_ptr(),
-                &mut got,
-            )
-        };
-        if rc != ERROR_SUCCESS {
-            return Err(format!("cannot read value {value}: error {rc}"));
-        }
-        data.truncate((got as usize).min(data.len()));
-        Ok(data)
-    }
-}
-
-impl Drop for Key {
-    fn drop(&mut self) {
-        // SAFETY: `self.0` was opened by RegOpenKeyExW and is closed exactly once.
-        unsafe {
-            RegCloseKey(self.0);
-        }
-    }
-}
+const MAX_STORE_ENTRIES: usize = MAX_SUBKEYS;
 
 const MY_CERTIFICATES: &str = "Microsoft\\SystemCertificates\\My\\Certificates";
 
 /// Reads one registry store: every `<SHA1>\Blob` under `root\subkey`.
 fn scan_registry_store(
-    root: HKEY,
+    root: Root,
     root_name: &str,
     subkey: &str,
     user: Option<&str>,
@@ -157,28 +34,36 @@ fn scan_registry_store(
 ) {
     let shown_store = format!("{root_name}\\{subkey}");
     let store = match Key::open(root, subkey) {
-        Ok(k) => k,
+        Ok(Some(k)) => k,
         // A user without a registry My store is normal (they live in profile files).
-        Err(rc) => {
-            tracing::debug!(store = shown_store, rc, "registry store not present");
+        Ok(None) => {
+            tracing::debug!(store = shown_store, "registry store not present");
             return;
+        }
+        Err(e) => {
+            return inv.error(Source::Registry, shown_store, format!("cannot open: {e}"));
         }
     };
     let names = match store.subkeys() {
         Ok(n) => n,
-        Err(rc) => {
-            return inv.error(
-                Source::Registry,
-                shown_store,
-                format!("cannot list: error {rc}"),
-            );
+        Err(e) => {
+            return inv.error(Source::Registry, shown_store, format!("cannot list: {e}"));
         }
     };
     for name in names {
         let path = format!("{shown_store}\\{name}");
-        let blob = Key::open(store.0, &name)
-            .map_err(|rc| format!("cannot open: error {rc}"))
-            .and_then(|k| k.binary_value("Blob"));
+        let blob = match store.open_sub(&name) {
+            Ok(Some(k)) => match k.binary_value("Blob") {
+                Ok(Some(b)) => Ok(b),
+                // A certificate key without a Blob holds no certificate (Windows never writes
+                // one, but nothing is lost by saying so).
+                Ok(None) => Err("no Blob value".to_owned()),
+                Err(e) => Err(format!("cannot read Blob: {e}")),
+            },
+            // Deleted between listing and opening.
+            Ok(None) => continue,
+            Err(e) => Err(format!("cannot open: {e}")),
+        };
         let parsed = blob.and_then(|b| {
             element::parse_element(&b).map_err(|e| format!("serialized certificate element: {e}"))
         });
@@ -202,25 +87,21 @@ fn scan_registry_store(
 /// HKLM\SOFTWARE\Microsoft\SystemCertificates\My and every HKEY_USERS\<SID>\Software\...\My.
 pub fn scan_registry(inv: &mut Inventory) {
     scan_registry_store(
-        HKEY_LOCAL_MACHINE,
+        Root::LocalMachine,
         "HKLM",
         &format!("SOFTWARE\\{MY_CERTIFICATES}"),
         None,
         inv,
     );
-    let users = match Key::open(HKEY_USERS, "").and_then(|k| k.subkeys()) {
-        Ok(u) => u,
-        Err(rc) => {
-            return inv.error(
-                Source::Registry,
-                "HKEY_USERS",
-                format!("cannot list: error {rc}"),
-            );
+    let users = match Key::open(Root::Users, "").and_then(|k| k.map(|k| k.subkeys()).transpose()) {
+        Ok(u) => u.unwrap_or_default(),
+        Err(e) => {
+            return inv.error(Source::Registry, "HKEY_USERS", format!("cannot list: {e}"));
         }
     };
     for sid in users.iter().filter(|s| !s.ends_with("_Classes")) {
         let subkey = format!("{sid}\\Software\\{MY_CERTIFICATES}");
-        scan_registry_store(HKEY_USERS, "HKEY_USERS", &subkey, Some(sid), inv);
+        scan_registry_store(Root::Users, "HKEY_USERS", &subkey, Some(sid), inv);
     }
 }
 
