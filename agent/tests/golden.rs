@@ -112,6 +112,18 @@ fn scan_json_matches_the_golden_file() {
         b"junk",
     )
     .unwrap();
+    // Damaged data after a complete certificate: kept, with a warning.
+    let mut damaged = serialize_element(&ElementSpec {
+        der: c.office_b.der(),
+        key_container: None,
+        friendly_name: Some("renewed 2021"),
+    });
+    damaged.extend_from_slice(b"\x0b\0\0\0");
+    std::fs::write(
+        personal_store_dir(&users.join("suzuki")).join("B2"),
+        damaged,
+    )
+    .unwrap();
     let exports = tmp.path().join("exports");
     std::fs::create_dir_all(&exports).unwrap();
     std::fs::write(exports.join("office-b.pem"), c.office_b.pem()).unwrap();

@@ -136,7 +136,7 @@ pub fn build_request(
                 .map(|l| pb::Location {
                     source: source_to_proto(l.source) as i32,
                     store: l.store.clone().unwrap_or_default(),
-                    user: l.user.clone().unwrap_or_default(),
+                    user: l.user_label().unwrap_or_default(),
                     path: l.path.clone(),
                 })
                 .collect(),
@@ -144,6 +144,7 @@ pub fn build_request(
             friendly_name: c.friendly_name.clone().unwrap_or_default(),
         })
         .collect();
+    // The wire has no severity: warnings travel as scan errors whose message says so.
     let errors = scan
         .errors
         .iter()
@@ -152,6 +153,11 @@ pub fn build_request(
             path: e.path.clone(),
             message: e.message.clone(),
         })
+        .chain(scan.warnings.iter().map(|w| pb::ScanError {
+            source: source_to_proto(w.source) as i32,
+            path: w.path.clone(),
+            message: format!("warning: {}", w.message),
+        }))
         .collect();
     pb::ReportRequest {
         report_id: uuid::Uuid::now_v7().to_string(),
@@ -496,6 +502,8 @@ mod tests {
                     source: Source::ProfileFile,
                     store: Some("My".into()),
                     user: Some("alice".into()),
+                    sid: Some("S-1-5-21-1-2-3-1001".into()),
+                    account: Some("PC01\\alice".into()),
                     path: "p".into(),
                 }],
             }],
@@ -503,6 +511,11 @@ mod tests {
                 source: Source::File,
                 path: "x".into(),
                 message: "bad".into(),
+            }],
+            warnings: vec![ScanError {
+                source: Source::ProfileFile,
+                path: "y".into(),
+                message: "damaged after the certificate".into(),
             }],
         };
         let facts = pb::TerminalFacts {
@@ -516,8 +529,15 @@ mod tests {
             req.certificates[0].locations[0].source,
             pb::Source::ProfileFile as i32
         );
-        assert_eq!(req.certificates[0].locations[0].user, "alice");
+        assert_eq!(
+            req.certificates[0].locations[0].user,
+            "PC01\\alice (S-1-5-21-1-2-3-1001)"
+        );
         assert_eq!(req.errors[0].source, pb::Source::File as i32);
+        assert_eq!(
+            req.errors[1].message,
+            "warning: damaged after the certificate"
+        );
         assert!(uuid::Uuid::parse_str(&req.report_id).is_ok());
         let again = build_request(&scan, pb::TerminalFacts::default(), Utc::now());
         assert_ne!(req.report_id, again.report_id);

@@ -13,29 +13,72 @@ use windows_sys::Win32::Security::Cryptography::{
     CertGetCertificateContextProperty, CertOpenStore,
 };
 
+use std::path::PathBuf;
+
 use super::registry::{Key, MAX_SUBKEYS, Root};
-use super::wide;
+use super::{system, wide};
 use crate::element;
+use crate::formats::element_warning;
 use crate::inventory::Inventory;
 use crate::model::{Location, Sighting, Source};
+use crate::profiles::{AppData, RegisteredProfile};
 
 /// Most certificates read from one store; a real Personal store holds a handful.
 const MAX_STORE_ENTRIES: usize = MAX_SUBKEYS;
 
 const MY_CERTIFICATES: &str = "Microsoft\\SystemCertificates\\My\\Certificates";
 
+/// Who owns a store: the SID of a user hive (or of the agent's own token) and its account.
+#[derive(Debug, Clone, Default)]
+struct Owner {
+    sid: Option<String>,
+    account: Option<String>,
+}
+
+impl Owner {
+    fn of_sid(sid: &str) -> Self {
+        Owner {
+            sid: Some(sid.to_owned()),
+            account: system::account_name(sid),
+        }
+    }
+
+    /// The location of a certificate in this owner's store. The short user name is the
+    /// account's name without its domain, or the SID when it does not resolve.
+    fn location(&self, source: Source, path: String) -> Location {
+        let user = match (&self.account, &self.sid) {
+            (Some(account), _) => Some(
+                account
+                    .rsplit('\\')
+                    .next()
+                    .unwrap_or(account.as_str())
+                    .to_owned(),
+            ),
+            (None, sid) => sid.clone(),
+        };
+        Location {
+            source,
+            store: Some("My".to_owned()),
+            user,
+            sid: self.sid.clone(),
+            account: self.account.clone(),
+            path,
+        }
+    }
+}
+
 /// Reads one registry store: every `<SHA1>\Blob` under `root\subkey`.
 fn scan_registry_store(
     root: Root,
     root_name: &str,
     subkey: &str,
-    user: Option<&str>,
+    owner: &Owner,
     inv: &mut Inventory,
 ) {
     let shown_store = format!("{root_name}\\{subkey}");
     let store = match Key::open(root, subkey) {
         Ok(Some(k)) => k,
-        // A user without a registry My store is normal (they live in profile files).
+        // A user without a registry My store is normal (on Windows they live in profile files).
         Ok(None) => {
             tracing::debug!(store = shown_store, "registry store not present");
             return;
@@ -68,29 +111,30 @@ fn scan_registry_store(
             element::parse_element(&b).map_err(|e| format!("serialized certificate element: {e}"))
         });
         match parsed {
-            Ok(el) => inv.add(Sighting {
-                der: el.der,
-                location: Location {
-                    source: Source::Registry,
-                    store: Some("My".to_owned()),
-                    user: user.map(str::to_owned),
-                    path,
-                },
-                has_private_key: Some(el.has_key_prov_info),
-                friendly_name: el.friendly_name,
-            }),
+            Ok(el) => {
+                if let Some(damage) = &el.warning {
+                    inv.warning(Source::Registry, path.clone(), element_warning(damage));
+                }
+                inv.add(Sighting {
+                    der: el.der,
+                    location: owner.location(Source::Registry, path),
+                    has_private_key: Some(el.has_key_prov_info),
+                    friendly_name: el.friendly_name,
+                });
+            }
             Err(e) => inv.error(Source::Registry, path, e),
         }
     }
 }
 
-/// HKLM\SOFTWARE\Microsoft\SystemCertificates\My and every HKEY_USERS\<SID>\Software\...\My.
+/// HKLM\SOFTWARE\Microsoft\SystemCertificates\My and every loaded user hive's
+/// HKEY_USERS\<SID>\Software\Microsoft\SystemCertificates\My.
 pub fn scan_registry(inv: &mut Inventory) {
     scan_registry_store(
         Root::LocalMachine,
         "HKLM",
         &format!("SOFTWARE\\{MY_CERTIFICATES}"),
-        None,
+        &Owner::default(),
         inv,
     );
     let users = match Key::open(Root::Users, "").and_then(|k| k.map(|k| k.subkeys()).transpose()) {
@@ -99,10 +143,60 @@ pub fn scan_registry(inv: &mut Inventory) {
             return inv.error(Source::Registry, "HKEY_USERS", format!("cannot list: {e}"));
         }
     };
-    for sid in users.iter().filter(|s| !s.ends_with("_Classes")) {
+    // `<SID>_Classes` hives hold file associations, not certificates; `.DEFAULT` is the same
+    // hive as S-1-5-18 (LocalSystem) under a second name.
+    for sid in users
+        .iter()
+        .filter(|s| !s.ends_with("_Classes") && s.as_str() != ".DEFAULT")
+    {
         let subkey = format!("{sid}\\Software\\{MY_CERTIFICATES}");
-        scan_registry_store(Root::Users, "HKEY_USERS", &subkey, Some(sid), inv);
+        scan_registry_store(Root::Users, "HKEY_USERS", &subkey, &Owner::of_sid(sid), inv);
     }
+}
+
+/// The profiles of the registry's ProfileList with their accounts and AppData location.
+/// Unreadable entries are error items.
+pub fn registered_profiles(inv: &mut Inventory) -> Vec<RegisteredProfile> {
+    let list = match system::profile_list() {
+        Ok(list) => list,
+        Err(e) => {
+            inv.error(
+                Source::ProfileFile,
+                "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\ProfileList",
+                format!("cannot list profiles: {e}"),
+            );
+            return Vec::new();
+        }
+    };
+    for (key, e) in list.errors {
+        inv.error(Source::ProfileFile, key, format!("cannot read: {e}"));
+    }
+    list.entries
+        .into_iter()
+        .map(|entry| {
+            let appdata = match system::shell_folder_appdata(&entry.sid) {
+                Ok(value) => AppData::from_shell_folder(value.as_deref()),
+                Err(e) => {
+                    // The default location is still read; the failure is reported.
+                    inv.error(
+                        Source::ProfileFile,
+                        format!(
+                            "HKEY_USERS\\{}\\Software\\Microsoft\\Windows\\CurrentVersion\\Explorer\\User Shell Folders",
+                            entry.sid
+                        ),
+                        format!("cannot read the AppData location: {e}"),
+                    );
+                    AppData::Default
+                }
+            };
+            RegisteredProfile {
+                account: system::account_name(&entry.sid),
+                dir: PathBuf::from(entry.image_path),
+                sid: entry.sid,
+                appdata,
+            }
+        })
+        .collect()
 }
 
 /// Size of a certificate context property, `None` when the property is absent.
@@ -114,14 +208,19 @@ fn property_size(ctx: *const CERT_CONTEXT, prop: u32) -> Option<u32> {
     (ok != 0).then_some(size)
 }
 
+/// Largest friendly name read from CryptoAPI; the inventory then cuts it to the limit shared
+/// with the collector.
+const MAX_FRIENDLY_NAME_BYTES: u32 = 64 * 1024;
+
 fn friendly_name(ctx: *const CERT_CONTEXT) -> Option<String> {
-    let size = property_size(ctx, CERT_FRIENDLY_NAME_PROP_ID)?;
-    if size == 0 || size > 4096 {
+    let size = property_size(ctx, CERT_FRIENDLY_NAME_PROP_ID)?.min(MAX_FRIENDLY_NAME_BYTES);
+    if size == 0 {
         return None;
     }
     let mut buf = vec![0u16; (size as usize).div_ceil(2)];
     let mut got = size;
-    // SAFETY: `buf` holds at least `got` bytes; `ctx` is live.
+    // SAFETY: `buf` holds at least `got` bytes; `ctx` is live. A name longer than `got` makes
+    // the call fail (ERROR_MORE_DATA) rather than overflow.
     let ok = unsafe {
         CertGetCertificateContextProperty(
             ctx,
@@ -134,11 +233,22 @@ fn friendly_name(ctx: *const CERT_CONTEXT) -> Option<String> {
         return None;
     }
     let units: Vec<u16> = buf.into_iter().take_while(|u| *u != 0).collect();
-    String::from_utf16(&units).ok().filter(|s| !s.is_empty())
+    Some(String::from_utf16_lossy(&units)).filter(|s| !s.is_empty())
 }
 
-/// CurrentUser\My through CryptoAPI (only meaningful when the agent runs as that user).
+/// `CertOpenStore` found no such store: as a Win32 code or as the HRESULT CryptoAPI reports.
+fn store_not_found(error: &std::io::Error) -> bool {
+    const HRESULT_FILE_NOT_FOUND: i32 = 0x8007_0002_u32 as i32;
+    matches!(error.raw_os_error(), Some(2 | 3 | HRESULT_FILE_NOT_FOUND))
+}
+
+/// CurrentUser\My through CryptoAPI: the store of the account the agent runs as. As the
+/// Scheduled Task's SYSTEM that is SYSTEM's own store, which usually does not exist: a missing
+/// store is empty, not an error.
 pub fn scan_cryptoapi(inv: &mut Inventory) {
+    let owner = system::current_user_sid()
+        .map(|sid| Owner::of_sid(&sid))
+        .unwrap_or_default();
     let store_name = wide("MY");
     // SAFETY: CERT_STORE_PROV_SYSTEM_W takes a NUL-terminated UTF-16 store name as `pvpara`;
     // `store_name` outlives the call. Read-only, existing store only.
@@ -154,10 +264,15 @@ pub fn scan_cryptoapi(inv: &mut Inventory) {
         )
     };
     if store.is_null() {
+        let error = std::io::Error::last_os_error();
+        if store_not_found(&error) {
+            tracing::debug!("the CurrentUser\\My store of this account does not exist");
+            return;
+        }
         return inv.error(
             Source::CryptoApi,
             "CurrentUser\\My",
-            format!("CertOpenStore failed: {}", std::io::Error::last_os_error()),
+            format!("CertOpenStore failed: {error}"),
         );
     }
     let mut ctx: *const CERT_CONTEXT = ptr::null();
@@ -188,12 +303,7 @@ pub fn scan_cryptoapi(inv: &mut Inventory) {
         };
         inv.add(Sighting {
             der,
-            location: Location {
-                source: Source::CryptoApi,
-                store: Some("My".to_owned()),
-                user: std::env::var("USERNAME").ok(),
-                path: format!("CurrentUser\\My\\{sha1}"),
-            },
+            location: owner.location(Source::CryptoApi, format!("CurrentUser\\My\\{sha1}")),
             has_private_key: Some(property_size(ctx, CERT_KEY_PROV_INFO_PROP_ID).is_some()),
             friendly_name: friendly_name(ctx),
         });
