@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use certfleet_agent::config::{Config, password_from_env};
-use certfleet_agent::report::{FactOverrides, ReportSettings, RunSchedule, deliver, run_loop};
+use certfleet_agent::report::{
+    FactOverrides, Outcome, ReportSettings, RunSchedule, StateDir, report_once, run_loop,
+};
 use certfleet_agent::{ScanConfig, output, scan};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -30,9 +32,12 @@ enum Command {
     Scan(ScanArgs),
     /// Scan once, send the snapshot to the collector, exit (0 only when acknowledged).
     /// For Windows Task Scheduler and systemd timers: nothing runs between reports.
-    Report(ReportArgs),
+    Report(ReportOnceArgs),
     /// Scan and report forever at an interval with jitter (a long-running service).
     Run(RunArgs),
+    /// Show the last run, the last acknowledged report and anything spooled, from the state
+    /// directory (exit 0 only when the last run was acknowledged).
+    Status(StatusArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -89,6 +94,38 @@ struct ReportArgs {
     /// Allow an http:// collector URL (no TLS). Tests only.
     #[arg(long, env = "CERTFLEET_INSECURE_PLAINTEXT")]
     insecure_plaintext: bool,
+    /// Delete the enroll secret file once this PC holds a node key (the Windows installer
+    /// sets it: the fleet-wide secret then stays on a PC only until it has enrolled).
+    #[arg(long, env = "CERTFLEET_REMOVE_ENROLL_SECRET")]
+    remove_enroll_secret: bool,
+}
+
+#[derive(Args)]
+struct ReportOnceArgs {
+    #[command(flatten)]
+    report: ReportArgs,
+    /// Wait a random time of up to this many seconds before scanning, so that PCs switched on
+    /// together do not report together (Task Scheduler's start-up trigger has no random delay).
+    #[arg(
+        long,
+        env = "CERTFLEET_RANDOM_DELAY",
+        value_name = "SECONDS",
+        default_value_t = 0
+    )]
+    random_delay: u64,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// Directory for the node key and the spooled snapshot (as given to `report`).
+    #[arg(long, env = "CERTFLEET_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// The agent's TOML configuration file, for its `[collector] state_dir`.
+    #[arg(long, env = "CERTFLEET_CONFIG")]
+    config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, env = "CERTFLEET_FORMAT", value_enum, default_value = "table")]
+    format: Format,
 }
 
 #[derive(Args)]
@@ -211,19 +248,21 @@ fn report_settings(args: &ReportArgs, file: &Config) -> anyhow::Result<ReportSet
     settings.attempts = args.attempts.max(1);
     settings.rpc_timeout = Duration::from_secs(args.rpc_timeout_secs.max(1));
     settings.insecure_plaintext = args.insecure_plaintext;
+    settings.remove_enroll_secret = args.remove_enroll_secret;
     Ok(settings)
 }
 
-fn run_report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+fn run_report(once: &ReportOnceArgs) -> anyhow::Result<ExitCode> {
+    let args = &once.report;
     let file = load_config(&args.source)?;
     let scan_cfg = scan_config(&args.source, &file)?;
     let settings = report_settings(args, &file)?;
-    let result = scan(&scan_cfg);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    match runtime.block_on(deliver(&settings, &result)) {
+    let delay = Duration::from_secs(once.random_delay);
+    match runtime.block_on(report_once(&settings, delay, || scan(&scan_cfg))) {
         Ok(d) => {
             if d.delivered_spooled {
                 println!("delivered the spooled snapshot from an earlier run");
@@ -254,6 +293,134 @@ fn run_report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn local_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.with_timezone(&chrono::Local)
+        .format("%Y/%m/%d %H:%M:%S %:z")
+        .to_string()
+}
+
+fn run_status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let file = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let dir = args
+        .state_dir
+        .clone()
+        .or_else(|| file.collector.state_dir.clone())
+        .context("no state directory: pass --state-dir DIR or --config FILE")?;
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "state directory {} does not exist: the agent has not run here with it",
+            dir.display()
+        );
+    }
+    let state = StateDir::open(&dir)?;
+    let status = state.status()?;
+    let enrolled = state.node_key()?.is_some();
+    let spooled = state.spooled();
+    let acknowledged = status
+        .last_run
+        .as_ref()
+        .is_some_and(|r| r.outcome == Outcome::Delivered);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match args.format {
+        Format::Json => {
+            let spool = match &spooled {
+                Ok(Some(req)) => serde_json::json!({
+                    "report_id": req.report_id,
+                    "scanned_at": req.scanned_at.as_ref().and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0)),
+                    "certificates": req.certificates.len(),
+                }),
+                Ok(None) => serde_json::Value::Null,
+                Err(e) => serde_json::json!({ "error": e.to_string() }),
+            };
+            let doc = serde_json::json!({
+                "state_dir": dir,
+                "enrolled": enrolled,
+                "last_run": status.last_run,
+                "last_acknowledged": status.last_acknowledged,
+                "spooled": spool,
+            });
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            writeln!(out)?;
+        }
+        Format::Table => {
+            writeln!(out, "state directory:   {}", dir.display())?;
+            writeln!(
+                out,
+                "enrolled:          {}",
+                if enrolled {
+                    "yes (node key present)"
+                } else {
+                    "no (next report enrolls)"
+                }
+            )?;
+            match &status.last_run {
+                Some(run) => {
+                    let outcome = match run.outcome {
+                        Outcome::Delivered => "delivered",
+                        Outcome::Spooled => "NOT delivered, spooled for the next run",
+                        Outcome::Failed => "FAILED",
+                    };
+                    writeln!(
+                        out,
+                        "last run:          {} — {outcome}; {} certificate(s), {} scan error(s)",
+                        local_time(run.at),
+                        run.certificates,
+                        run.scan_errors
+                    )?;
+                    if let Some(error) = &run.error {
+                        writeln!(out, "  error:           {error}")?;
+                    }
+                }
+                None => writeln!(out, "last run:          none recorded")?,
+            }
+            match &status.last_acknowledged {
+                Some(ack) => writeln!(
+                    out,
+                    "last acknowledged: {} — report {}, terminal {}, {} certificate(s) stored, {} rejected",
+                    local_time(ack.at),
+                    ack.report_id,
+                    ack.terminal_id,
+                    ack.accepted_certificates,
+                    ack.rejected_certificates
+                )?,
+                None => writeln!(out, "last acknowledged: never")?,
+            }
+            match &spooled {
+                Ok(Some(req)) => writeln!(
+                    out,
+                    "spooled:           report {} scanned {} with {} certificate(s), sent on the next run",
+                    req.report_id,
+                    req.scanned_at
+                        .as_ref()
+                        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+                        .map(local_time)
+                        .unwrap_or_else(|| "?".to_owned()),
+                    req.certificates.len()
+                )?,
+                Ok(None) => writeln!(out, "spooled:           nothing")?,
+                Err(e) => writeln!(out, "spooled:           unreadable ({e})")?,
+            }
+            let tail = state.log_tail(5);
+            if !tail.is_empty() {
+                writeln!(out, "recent runs ({}):", state.log_path().display())?;
+                for line in tail {
+                    writeln!(out, "  {line}")?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if acknowledged {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn run_forever(args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -287,5 +454,6 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Scan(args) => run_scan(args).map(|()| ExitCode::SUCCESS),
         Command::Report(args) => run_report(args),
         Command::Run(args) => run_forever(args),
+        Command::Status(args) => run_status(args),
     }
 }

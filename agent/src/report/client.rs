@@ -38,6 +38,9 @@ pub struct ReportSettings {
     pub backoff: Backoff,
     /// Allow `http://` collector URLs (tests behind a TLS-terminating proxy only).
     pub insecure_plaintext: bool,
+    /// Delete the enroll secret file once a node key is stored: the fleet-wide secret then
+    /// stays on a PC only until its first successful enrollment.
+    pub remove_enroll_secret: bool,
 }
 
 impl ReportSettings {
@@ -53,6 +56,7 @@ impl ReportSettings {
             attempts: 5,
             backoff: Backoff::default(),
             insecure_plaintext: false,
+            remove_enroll_secret: false,
         }
     }
 }
@@ -76,6 +80,11 @@ pub enum ReportError {
     },
     #[error("not enrolled yet and no --enroll-secret-file given")]
     NoEnrollSecret,
+    #[error(
+        "the collector needs this PC to enroll again, but the enroll secret {0} was removed after \
+         the first enrollment; run the installer again with the enroll secret"
+    )]
+    EnrollSecretRemoved(PathBuf),
     #[error("the collector's TLS certificate is not trusted ({0}); check --ca")]
     UntrustedServer(String),
     #[error(
@@ -288,11 +297,19 @@ impl Session<'_> {
             .as_ref()
             .ok_or(Failure::Fatal(ReportError::NoEnrollSecret))?;
         let secret = std::fs::read_to_string(path).map_err(|source| {
-            Failure::Fatal(ReportError::ReadFile {
-                what: "enroll secret",
-                path: path.clone(),
-                source,
-            })
+            Failure::Fatal(
+                if self.settings.remove_enroll_secret
+                    && source.kind() == std::io::ErrorKind::NotFound
+                {
+                    ReportError::EnrollSecretRemoved(path.clone())
+                } else {
+                    ReportError::ReadFile {
+                        what: "enroll secret",
+                        path: path.clone(),
+                        source,
+                    }
+                },
+            )
         })?;
         let req = pb::EnrollRequest {
             enroll_secret: secret.trim().to_owned(),
@@ -314,6 +331,9 @@ impl Session<'_> {
             .save_node_key(&resp.node_key)
             .map_err(|e| Failure::Fatal(e.into()))?;
         tracing::info!(terminal_id = %resp.terminal_id, "enrolled with the collector");
+        if self.settings.remove_enroll_secret {
+            remove_enroll_secret(path);
+        }
         self.node_key = Some(resp.node_key);
         Ok(())
     }
@@ -373,6 +393,13 @@ pub async fn deliver(
         }
     };
     let node_key = state.node_key()?;
+    // Enrolled by an earlier run (or an earlier version): the secret is no longer needed.
+    if node_key.is_some()
+        && settings.remove_enroll_secret
+        && let Some(path) = &settings.enroll_secret_file
+    {
+        remove_enroll_secret(path);
+    }
     let mut session = Session {
         settings,
         state: state.clone(),
@@ -465,6 +492,18 @@ pub async fn deliver(
         attempts: settings.attempts.max(1),
         last,
     })
+}
+
+/// Deletes the enroll secret file once a node key is stored. A failure is logged, not fatal:
+/// the report itself succeeded, and the next run tries again.
+fn remove_enroll_secret(path: &std::path::Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => tracing::info!(path = %path.display(), "enroll secret removed after enrollment"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove the enroll secret")
+        }
+    }
 }
 
 /// `Session::send` resolves re-enrollment itself and never returns `Failure::Reenroll`.

@@ -1,5 +1,6 @@
-//! The agent's state directory: the node key it received at enrollment and the latest snapshot
-//! that could not be delivered. Both files are private to the agent's account.
+//! The agent's state directory: the node key it received at enrollment, the latest snapshot
+//! that could not be delivered, and the run status and log (`status`). All files are private
+//! to the agent's account.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -49,6 +50,16 @@ impl StateDir {
         })
     }
 
+    /// The state directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A file in the state directory.
+    pub(super) fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
     pub fn node_key(&self) -> Result<Option<String>, StateError> {
         let path = self.root.join(NODE_KEY);
         match fs::read_to_string(&path) {
@@ -95,7 +106,7 @@ impl StateDir {
     }
 
     /// Atomic write (temp file + rename) with owner-only permissions from creation on.
-    fn write_private(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
+    pub(super) fn write_private(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
         let path = self.root.join(name);
         let tmp = self.root.join(format!(".{name}.tmp"));
         let io = |source| StateError::Io {
