@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use certfleet_agent::config::{Config, password_from_env};
+use certfleet_agent::install::{InstallOptions, UninstallOptions};
 use certfleet_agent::report::{
     FactOverrides, Outcome, ReportSettings, RunSchedule, StateDir, report_once, run_loop,
 };
@@ -38,6 +39,99 @@ enum Command {
     /// Show the last run, the last acknowledged report and anything spooled, from the state
     /// directory (exit 0 only when the last run was acknowledged).
     Status(StatusArgs),
+    /// Windows: set up this PC (data directory with a private ACL, CA, enroll secret,
+    /// configuration) and register the Scheduled Task that runs `report` as SYSTEM. Used by
+    /// install-agent.ps1 and the MSI; running it again with the same settings changes nothing.
+    Install(InstallArgs),
+    /// Windows: remove the Scheduled Task and its folder (and the data directory with
+    /// --remove-data). The program directory is left to the caller.
+    Uninstall(UninstallArgs),
+}
+
+#[derive(Args)]
+struct InstallArgs {
+    /// Collector gRPC URL, https://HOST:PORT.
+    #[arg(long, env = "CERTFLEET_COLLECTOR")]
+    collector: String,
+    /// The collector's CA certificate (ca.pem from `certfleet-collector init`); required on a
+    /// first install. An empty value counts as not given (MSI properties).
+    #[arg(long, env = "CERTFLEET_INSTALL_CA", value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// File holding the enroll secret; required until this PC is enrolled.
+    #[arg(
+        long,
+        env = "CERTFLEET_INSTALL_ENROLL_SECRET_FILE",
+        value_name = "FILE"
+    )]
+    enroll_secret_file: Option<PathBuf>,
+    /// An agent.toml to install (otherwise an existing one is kept, or a default written).
+    #[arg(long, env = "CERTFLEET_INSTALL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (configuration, CA, secret, state) [default: %ProgramData%\certfleet].
+    #[arg(long, env = "CERTFLEET_INSTALL_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Scheduled Task name, in the task folder \certfleet.
+    #[arg(
+        long,
+        env = "CERTFLEET_INSTALL_TASK_NAME",
+        default_value = "certfleet-agent"
+    )]
+    task_name: String,
+    /// Local time of the daily report, HH:MM.
+    #[arg(long, env = "CERTFLEET_INSTALL_DAILY_AT", default_value = "10:00")]
+    daily_at: String,
+    /// Task Scheduler's random delay of the daily run, in hours (0-12).
+    #[arg(
+        long,
+        env = "CERTFLEET_INSTALL_RANDOM_DELAY_HOURS",
+        default_value_t = 4
+    )]
+    random_delay_hours: u32,
+    /// The agent's random delay before each scan, in minutes (0-240): spreads the start-up
+    /// run, for which Task Scheduler has none (`report --random-delay`).
+    #[arg(
+        long,
+        env = "CERTFLEET_INSTALL_STARTUP_DELAY_MINUTES",
+        default_value_t = 30
+    )]
+    startup_delay_minutes: u32,
+    /// Restarts of a failed run.
+    #[arg(long, env = "CERTFLEET_INSTALL_RESTART_COUNT", default_value_t = 3)]
+    restart_count: u32,
+    /// Minutes between restarts of a failed run.
+    #[arg(
+        long,
+        env = "CERTFLEET_INSTALL_RESTART_INTERVAL_MINUTES",
+        default_value_t = 30
+    )]
+    restart_interval_minutes: u32,
+    /// Start the task once when done (first enrollment and report now).
+    #[arg(long, env = "CERTFLEET_INSTALL_RUN_NOW")]
+    run_now: bool,
+    /// Say what would change; change nothing.
+    #[arg(long, env = "CERTFLEET_INSTALL_DRY_RUN")]
+    dry_run: bool,
+}
+
+#[derive(Args)]
+struct UninstallArgs {
+    /// Data directory [default: %ProgramData%\certfleet].
+    #[arg(long, env = "CERTFLEET_INSTALL_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Scheduled Task name, in the task folder \certfleet.
+    #[arg(
+        long,
+        env = "CERTFLEET_INSTALL_TASK_NAME",
+        default_value = "certfleet-agent"
+    )]
+    task_name: String,
+    /// Also delete the data directory: configuration, CA, node key, spool. A later install
+    /// then enrolls as a new installation (and needs an operator's `terminal reset`).
+    #[arg(long, env = "CERTFLEET_UNINSTALL_REMOVE_DATA")]
+    remove_data: bool,
+    /// Say what would change; change nothing.
+    #[arg(long, env = "CERTFLEET_INSTALL_DRY_RUN")]
+    dry_run: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -447,6 +541,122 @@ fn run_forever(args: &RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// An empty path (an unset MSI property) means "not given".
+fn given(path: &Option<PathBuf>) -> Option<PathBuf> {
+    path.clone().filter(|p| !p.as_os_str().is_empty())
+}
+
+/// `%ProgramData%\certfleet`.
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    let program_data =
+        std::env::var_os("ProgramData").context("%ProgramData% is not set: pass --data-dir")?;
+    Ok(PathBuf::from(program_data).join("certfleet"))
+}
+
+#[cfg(any(windows, certfleet_check_windows))]
+fn platform() -> anyhow::Result<certfleet_agent::windows::tasks::WindowsPlatform> {
+    Ok(certfleet_agent::windows::tasks::WindowsPlatform::new())
+}
+
+#[cfg(not(any(windows, certfleet_check_windows)))]
+fn platform() -> anyhow::Result<no_platform::NoPlatform> {
+    anyhow::bail!(
+        "install and uninstall set up the Scheduled Task on Windows; on Linux use the systemd \
+         units in deploy/systemd"
+    )
+}
+
+#[cfg(not(any(windows, certfleet_check_windows)))]
+mod no_platform {
+    use std::path::Path;
+
+    use certfleet_agent::install::{InstallError, Platform};
+
+    /// Stands in for the Windows platform where there is none (never constructed).
+    pub enum NoPlatform {}
+
+    impl Platform for NoPlatform {
+        fn keeps_acls(&self) -> bool {
+            match *self {}
+        }
+        fn acl_problem(&self, _: &Path) -> Result<Option<String>, InstallError> {
+            match *self {}
+        }
+        fn check_existing_data_dir(&self, _: &Path) -> Result<(), InstallError> {
+            match *self {}
+        }
+        fn make_private(&self, _: &Path) -> Result<Option<String>, InstallError> {
+            match *self {}
+        }
+        fn task_exists(&self, _: &str) -> Result<bool, InstallError> {
+            match *self {}
+        }
+        fn register_task(&self, _: &str, _: &Path) -> Result<(), InstallError> {
+            match *self {}
+        }
+        fn run_task(&self, _: &str) -> Result<(), InstallError> {
+            match *self {}
+        }
+        fn delete_task(&self, _: &str) -> Result<bool, InstallError> {
+            match *self {}
+        }
+        fn delete_task_folder(&self, _: &str) -> Result<bool, InstallError> {
+            match *self {}
+        }
+    }
+}
+
+fn print_outcome(outcome: &certfleet_agent::install::Outcome, dry_run: bool) {
+    for line in &outcome.lines {
+        println!("{line}");
+    }
+    match (outcome.changed, dry_run) {
+        (false, _) => println!("nothing to change"),
+        (true, true) => println!("(dry run: nothing was changed)"),
+        (true, false) => {}
+    }
+}
+
+fn run_install(args: &InstallArgs) -> anyhow::Result<ExitCode> {
+    let opts = InstallOptions {
+        collector_url: args.collector.clone(),
+        ca_file: given(&args.ca),
+        enroll_secret_file: given(&args.enroll_secret_file),
+        config_file: given(&args.config),
+        data_dir: match given(&args.data_dir) {
+            Some(dir) => dir,
+            None => default_data_dir()?,
+        },
+        exe: std::env::current_exe().context("locating certfleet-agent.exe")?,
+        task_name: args.task_name.clone(),
+        daily_at: args.daily_at.clone(),
+        daily_random_delay_hours: args.random_delay_hours,
+        startup_delay_minutes: args.startup_delay_minutes,
+        restart_count: args.restart_count,
+        restart_interval_minutes: args.restart_interval_minutes,
+        run_now: args.run_now,
+        dry_run: args.dry_run,
+    };
+    let outcome = certfleet_agent::install::install(&opts, &platform()?)?;
+    print_outcome(&outcome, args.dry_run);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_uninstall(args: &UninstallArgs) -> anyhow::Result<ExitCode> {
+    let opts = UninstallOptions {
+        data_dir: match given(&args.data_dir) {
+            Some(dir) => dir,
+            None => default_data_dir()?,
+        },
+        task_name: args.task_name.clone(),
+        remove_data: args.remove_data,
+        dry_run: args.dry_run,
+    };
+    let outcome = certfleet_agent::install::uninstall(&opts, &platform()?)?;
+    print_outcome(&outcome, args.dry_run);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     init_tracing();
@@ -455,5 +665,7 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Report(args) => run_report(args),
         Command::Run(args) => run_forever(args),
         Command::Status(args) => run_status(args),
+        Command::Install(args) => run_install(args),
+        Command::Uninstall(args) => run_uninstall(args),
     }
 }

@@ -400,13 +400,19 @@ pub async fn deliver(
     {
         remove_enroll_secret(path);
     }
+    // A key the collector rejected in an earlier run is presented when enrolling again.
+    let previous_key = if node_key.is_none() {
+        state.rejected_node_key()
+    } else {
+        None
+    };
     let mut session = Session {
         settings,
         state: state.clone(),
         client,
         facts,
         node_key,
-        previous_key: None,
+        previous_key,
         reenrolled: false,
     };
     let spooled = match state.spooled() {
@@ -450,7 +456,7 @@ pub async fn deliver(
                 }
                 Err(Failure::Fatal(e)) => {
                     state.spool(&request)?;
-                    return Err(e);
+                    return Err(fatal(&state, e));
                 }
                 Err(Failure::Reenroll) => unreachable_reenroll(),
             }
@@ -482,7 +488,7 @@ pub async fn deliver(
             }
             Err(Failure::Fatal(e)) => {
                 state.spool(&request)?;
-                return Err(e);
+                return Err(fatal(&state, e));
             }
             Err(Failure::Reenroll) => unreachable_reenroll(),
         }
@@ -492,6 +498,18 @@ pub async fn deliver(
         attempts: settings.attempts.max(1),
         last,
     })
+}
+
+/// A delivery that cannot succeed. When the collector rejected the node key and the enroll
+/// secret is gone, the key is set aside: the PC then counts as not enrolled, so running the
+/// installer again stores the secret, and the next run enrolls presenting the old key.
+fn fatal(state: &StateDir, error: ReportError) -> ReportError {
+    if matches!(error, ReportError::EnrollSecretRemoved(_))
+        && let Err(e) = state.set_aside_node_key()
+    {
+        tracing::warn!(error = %e, "cannot set the rejected node key aside");
+    }
+    error
 }
 
 /// Deletes the enroll secret file once a node key is stored. A failure is logged, not fatal:

@@ -10,6 +10,9 @@ use certfleet_proto::v1 as pb;
 use prost::Message;
 
 const NODE_KEY: &str = "node-key";
+/// A node key the collector stopped accepting, kept while the PC cannot enroll again (its
+/// enroll secret was removed): it is presented at the next enrollment.
+const REJECTED_NODE_KEY: &str = "node-key.rejected";
 const SPOOL: &str = "pending-report.pb";
 
 /// State-directory failures, naming the file.
@@ -70,7 +73,36 @@ impl StateDir {
     }
 
     pub fn save_node_key(&self, key: &str) -> Result<(), StateError> {
-        self.write_private(NODE_KEY, key.as_bytes())
+        self.write_private(NODE_KEY, key.as_bytes())?;
+        self.remove(REJECTED_NODE_KEY)
+    }
+
+    /// Moves the node key aside as rejected: the PC counts as not enrolled (so the installer
+    /// stores the enroll secret again), and the key is presented at the next enrollment.
+    pub fn set_aside_node_key(&self) -> Result<(), StateError> {
+        let from = self.root.join(NODE_KEY);
+        match fs::rename(&from, self.root.join(REJECTED_NODE_KEY)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Io { path: from, source }),
+        }
+    }
+
+    /// The node key set aside by [`set_aside_node_key`](Self::set_aside_node_key), if any.
+    pub fn rejected_node_key(&self) -> Option<String> {
+        fs::read_to_string(self.root.join(REJECTED_NODE_KEY))
+            .ok()
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty())
+    }
+
+    fn remove(&self, name: &str) -> Result<(), StateError> {
+        let path = self.root.join(name);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Io { path, source }),
+        }
     }
 
     /// The undelivered snapshot, if any. A corrupt file is moved aside (never silently lost).
@@ -97,12 +129,7 @@ impl StateDir {
     }
 
     pub fn clear_spool(&self) -> Result<(), StateError> {
-        let path = self.root.join(SPOOL);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(StateError::Io { path, source }),
-        }
+        self.remove(SPOOL)
     }
 
     /// Atomic write (temp file + rename) with owner-only permissions from creation on.
@@ -162,6 +189,20 @@ mod tests {
         assert_eq!(state.spooled().unwrap().unwrap().report_id, "r2");
         state.clear_spool().unwrap();
         assert!(state.spooled().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_rejected_node_key_is_set_aside_until_the_next_enrollment() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        state.save_node_key("old").unwrap();
+        state.set_aside_node_key().unwrap();
+        assert_eq!(state.node_key().unwrap(), None, "not enrolled any more");
+        assert_eq!(state.rejected_node_key().as_deref(), Some("old"));
+        state.save_node_key("new").unwrap();
+        assert_eq!(state.rejected_node_key(), None);
+        state.set_aside_node_key().unwrap();
+        state.set_aside_node_key().unwrap();
     }
 
     #[test]

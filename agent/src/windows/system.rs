@@ -86,7 +86,8 @@ impl Drop for LocalMemory {
     }
 }
 
-fn sid_to_string(sid: PSID) -> Option<String> {
+/// The `S-1-…` text of a SID the caller keeps alive.
+pub(crate) fn sid_string(sid: PSID) -> Option<String> {
     let mut text: *mut u16 = ptr::null_mut();
     // SAFETY: `sid` is a valid SID owned by the caller; the API allocates `text`.
     if unsafe { ConvertSidToStringSidW(sid, &mut text) } == 0 {
@@ -124,7 +125,7 @@ pub fn current_user_sid() -> Option<String> {
     let sid = if ok != 0 {
         // SAFETY: on success the buffer starts with a TOKEN_USER whose SID points into it.
         let user = unsafe { &*(buf.as_ptr().cast::<TOKEN_USER>()) };
-        sid_to_string(user.User.Sid)
+        sid_string(user.User.Sid)
     } else {
         None
     };
