@@ -40,7 +40,10 @@ mod tests {
 
     #[test]
     fn short_values_are_untouched() {
-        assert!(matches!(truncate_friendly_name("国保連"), Cow::Borrowed("国保連")));
+        assert!(matches!(
+            truncate_friendly_name("国保連"),
+            Cow::Borrowed("国保連")
+        ));
         let exact = "a".repeat(MAX_FRIENDLY_NAME_BYTES);
         assert_eq!(truncate_friendly_name(&exact), exact);
     }
