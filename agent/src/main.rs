@@ -2,6 +2,7 @@
 //! library; all logic lives in the library so the reporting subcommands can share it.
 #![forbid(unsafe_code)]
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,20 +57,20 @@ struct InstallArgs {
     /// The collector's CA certificate (ca.pem from `certfleet-collector init`); required on a
     /// first install. An empty value counts as not given (MSI properties).
     #[arg(long, env = "CERTFLEET_INSTALL_CA", value_name = "FILE")]
-    ca: Option<PathBuf>,
+    ca: Option<OsString>,
     /// File holding the enroll secret; required until this PC is enrolled.
     #[arg(
         long,
         env = "CERTFLEET_INSTALL_ENROLL_SECRET_FILE",
         value_name = "FILE"
     )]
-    enroll_secret_file: Option<PathBuf>,
+    enroll_secret_file: Option<OsString>,
     /// An agent.toml to install (otherwise an existing one is kept, or a default written).
     #[arg(long, env = "CERTFLEET_INSTALL_CONFIG", value_name = "FILE")]
-    config: Option<PathBuf>,
+    config: Option<OsString>,
     /// Data directory (configuration, CA, secret, state) [default: %ProgramData%\certfleet].
     #[arg(long, env = "CERTFLEET_INSTALL_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    data_dir: Option<OsString>,
     /// Scheduled Task name, in the task folder \certfleet.
     #[arg(
         long,
@@ -117,7 +118,7 @@ struct InstallArgs {
 struct UninstallArgs {
     /// Data directory [default: %ProgramData%\certfleet].
     #[arg(long, env = "CERTFLEET_INSTALL_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    data_dir: Option<OsString>,
     /// Scheduled Task name, in the task folder \certfleet.
     #[arg(
         long,
@@ -541,9 +542,10 @@ fn run_forever(args: &RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// An empty path (an unset MSI property) means "not given".
-fn given(path: &Option<PathBuf>) -> Option<PathBuf> {
-    path.clone().filter(|p| !p.as_os_str().is_empty())
+/// An empty path (an unset MSI property) means "not given". Taken as OsString because clap
+/// refuses an empty PathBuf.
+fn given(path: &Option<OsString>) -> Option<PathBuf> {
+    path.clone().filter(|p| !p.is_empty()).map(PathBuf::from)
 }
 
 /// `%ProgramData%\certfleet`.

@@ -894,3 +894,259 @@ fn agent_scans_reports_and_installs_under_wine() {
     assert!(data.join("state").join("node-key").exists());
     drop(collector);
 }
+
+/// `msiinfo export MSI TABLE`, rows as tab-separated fields (the three header lines dropped).
+fn msi_table(msi: &Path, table: &str) -> Vec<Vec<String>> {
+    let out = must_run(
+        Command::new("msiinfo").arg("export").arg(msi).arg(table),
+        "msiinfo (msitools)",
+    );
+    stdout(&out)
+        .lines()
+        .skip(3)
+        .map(|l| {
+            l.trim_end_matches('\r')
+                .split('\t')
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+/// The ARP entry ("Programs and Features") of the installed certfleet agent: its DisplayVersion.
+fn installed_version(wine: &Wine) -> Option<String> {
+    let out = wine.wine(&[
+        "reg",
+        "query",
+        "HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall",
+        "/s",
+    ]);
+    let text = stdout(&out);
+    let block = text
+        .split("\nHKEY_")
+        .find(|b| b.contains("certfleet agent"))?;
+    block.lines().find_map(|l| {
+        let mut parts = l.split_whitespace();
+        (parts.next() == Some("DisplayVersion")).then(|| parts.nth(1).unwrap_or("").to_owned())
+    })
+}
+
+#[test]
+fn msi_installs_upgrades_and_uninstalls_under_wine() {
+    let _one = ONE_PREFIX_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let wine = Wine::boot();
+    // msiexec runs the custom action from C:\Program Files: the shim goes into system32 (test
+    // prefix only; an MSI never carries it).
+    std::fs::copy(
+        wine.work.join("bcryptprimitives.dll"),
+        wine.c("C:\\windows\\system32\\bcryptprimitives.dll"),
+    )
+    .unwrap();
+
+    // Two versions of the package: this one and the next patch release.
+    let version = env!("CARGO_PKG_VERSION");
+    let mut numbers: Vec<u32> = version.split('.').map(|n| n.parse().unwrap()).collect();
+    numbers[2] += 1;
+    let next = format!("{}.{}.{}", numbers[0], numbers[1], numbers[2]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/windows/build-msi.sh");
+    let msi = |v: &str| {
+        let out = wine.work.join(format!("certfleet-agent-{v}.msi"));
+        must_run(
+            Command::new("bash")
+                .arg(&script)
+                .arg(windows_agent_exe())
+                .arg(v)
+                .arg(&out),
+            "deploy/windows/build-msi.sh (wixl, msitools)",
+        );
+        out
+    };
+    let (v1, v2) = (msi(version), msi(&next));
+
+    // The tables, as msiinfo reads them.
+    let wxs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/windows/certfleet-agent.wxs"),
+    )
+    .unwrap();
+    let upgrade_code = wxs
+        .split("UpgradeCode=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_uppercase();
+    let actions = msi_table(&v1, "CustomAction");
+    let action = |id: &str| {
+        actions
+            .iter()
+            .find(|r| r[0] == id)
+            .unwrap_or_else(|| panic!("no custom action {id}: {actions:?}"))
+            .clone()
+    };
+    // 3090 = 18 (run an installed file) + 0x400 (deferred) + 0x800 (no impersonation: SYSTEM).
+    let register = action("RegisterTask");
+    assert_eq!(register[1], "3090", "{register:?}");
+    assert_eq!(register[2], "certfleet_agent.exe");
+    assert!(
+        register[3].starts_with("install --collector \"[COLLECTORURL]\""),
+        "{register:?}"
+    );
+    assert_eq!(action("UnregisterTask")[3], "uninstall");
+    let sequence = msi_table(&v1, "InstallExecuteSequence");
+    let at = |name: &str| -> (String, u32) {
+        let row = sequence.iter().find(|r| r[0] == name).unwrap();
+        (row[1].clone(), row[2].parse().unwrap())
+    };
+    assert!(at("RegisterTask").1 > at("InstallFiles").1);
+    assert_eq!(at("RegisterTask").0, "NOT REMOVE");
+    assert!(at("UnregisterTask").1 < at("RemoveFiles").1);
+    assert_eq!(
+        at("UnregisterTask").0,
+        "REMOVE=\"ALL\" AND NOT UPGRADINGPRODUCTCODE"
+    );
+    assert_eq!(
+        at("RemoveExistingProducts").1,
+        at("InstallInitialize").1 + 1
+    );
+    let upgrade = msi_table(&v1, "Upgrade");
+    assert!(
+        upgrade
+            .iter()
+            .all(|r| r[0].to_uppercase() == format!("{{{upgrade_code}}}")),
+        "{upgrade:?}"
+    );
+    let properties = msi_table(&v1, "Property");
+    let property = |name: &str| {
+        properties
+            .iter()
+            .find(|r| r[0] == name)
+            .map(|r| r[1].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(property("ProductVersion"), version);
+    assert_eq!(property("Manufacturer"), "certfleet project");
+    assert!(property("SecureCustomProperties").contains("COLLECTORURL;CAFILE;ENROLLSECRETFILE"));
+    let files = msi_table(&v1, "File");
+    assert_eq!(
+        files.len(),
+        1,
+        "the exe and nothing else (no shim): {files:?}"
+    );
+    assert_eq!(files[0][2], "certfleet-agent.exe");
+    assert!(
+        msi_table(&v1, "LaunchCondition")
+            .iter()
+            .any(|r| r[0] == "Installed OR COLLECTORURL")
+    );
+
+    let deployment = Deployment::init(wine.tmp.path());
+    let collector = deployment.serve();
+    let ca = Wine::z(&deployment.dir.join("ca.pem"));
+    let secret = Wine::z(&deployment.dir.join("enroll-secret.txt"));
+    let msiexec = |args: &[&str]| {
+        let mut all = vec!["msiexec"];
+        all.extend_from_slice(args);
+        all.push("/qn");
+        wine.wine(&all)
+    };
+    let exe_path = wine.c("C:\\Program Files\\certfleet\\certfleet-agent.exe");
+    let task_file = wine.c("C:\\windows\\system32\\tasks\\certfleet\\certfleet-agent");
+    let data = wine.c("C:\\ProgramData\\certfleet");
+
+    // A failing custom action (no such CA file) rolls the whole installation back.
+    let url = format!("COLLECTORURL={}", collector.grpc_url());
+    let out = msiexec(&[
+        "/i",
+        &Wine::z(&v1),
+        &url,
+        "CAFILE=C:\\nowhere\\ca.pem",
+        &format!("ENROLLSECRETFILE={secret}"),
+    ]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(!exe_path.exists(), "rolled back");
+    assert!(!task_file.exists());
+    assert_eq!(installed_version(&wine), None);
+    // Without the collector URL the package refuses to start.
+    let out = msiexec(&["/i", &Wine::z(&v1)]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(!exe_path.exists());
+
+    // Install with properties: the custom action registers the task as install-agent.ps1 does.
+    let log = Wine::z(&wine.work.join("install.log"));
+    let out = msiexec(&[
+        "/i",
+        &Wine::z(&v1),
+        "/l*v",
+        &log,
+        &url,
+        &format!("CAFILE={ca}"),
+        &format!("ENROLLSECRETFILE={secret}"),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains("task \\certfleet\\certfleet-agent: registered"),
+        "{}",
+        describe(&out)
+    );
+    assert!(exe_path.exists() && task_file.exists());
+    assert_eq!(installed_version(&wine).as_deref(), Some(version));
+    let (command_line, workdir) = task_action(&wine);
+    assert!(
+        command_line.contains("--random-delay 1800"),
+        "the MSI's default: {command_line}"
+    );
+    // Run it now (without the 30-minute wait) to enroll this PC.
+    let command_line = command_line.replace("--random-delay 1800", "--random-delay 0");
+    let out = wine.run_command_line(&command_line, &workdir);
+    assert!(out.status.success(), "{}", describe(&out));
+    let node_key = std::fs::read(data.join("state").join("node-key")).expect("enrolled");
+    assert!(!data.join("enroll-secret.txt").exists());
+
+    // Upgrade in place, without passing the properties again: the URL is remembered, the
+    // node key kept, the same terminal goes on reporting. (Wine's msiexec removes the old
+    // version without UPGRADINGPRODUCTCODE, so its uninstall action runs and the new version
+    // registers the task again; Windows keeps it. Either way the task is there afterwards.)
+    let out = msiexec(&["/i", &Wine::z(&v2)]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(installed_version(&wine).as_deref(), Some(next.as_str()));
+    assert!(exe_path.exists() && task_file.exists());
+    assert_eq!(
+        std::fs::read(data.join("state").join("node-key")).unwrap(),
+        node_key
+    );
+    let (upgraded_line, _) = task_action(&wine);
+    assert!(
+        upgraded_line.contains(&format!("--collector {}", collector.grpc_url())),
+        "{upgraded_line}"
+    );
+    let out = wine.run_command_line(
+        &upgraded_line.replace("--random-delay 1800", "--random-delay 0"),
+        &workdir,
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let terminals = deployment.query(&["report", "terminals", "--within", "3650"]);
+    assert_eq!(
+        terminals["rows"].as_array().unwrap().len(),
+        1,
+        "one terminal: {terminals:#}"
+    );
+
+    // Uninstall: program, task, task folder and remembered URL go; the node key stays.
+    let out = msiexec(&["/x", &Wine::z(&v2)]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(!exe_path.exists());
+    assert!(!wine.c("C:\\windows\\system32\\tasks\\certfleet").exists());
+    assert_eq!(installed_version(&wine), None);
+    let out = wine.wine(&["reg", "query", "HKLM\\Software\\certfleet\\agent"]);
+    assert!(
+        !out.status.success(),
+        "remembered URL removed: {}",
+        describe(&out)
+    );
+    assert_eq!(
+        std::fs::read(data.join("state").join("node-key")).unwrap(),
+        node_key
+    );
+    drop(collector);
+}

@@ -522,6 +522,23 @@ pub fn uninstall(
         out.change(format!("task folder \\{TASK_FOLDER}: deleted"));
     }
     let dir = &opts.data_dir;
+    // The fleet-wide enroll secret does not stay on a PC without the agent (it is there only
+    // when the PC never enrolled); a reinstall brings it again.
+    let secret = dir.join("enroll-secret.txt");
+    if !opts.remove_data && exists(&secret)? {
+        if !opts.dry_run {
+            fs::remove_file(&secret).map_err(io("cannot remove", &secret))?;
+        }
+        out.change(format!(
+            "{}: {}",
+            secret.display(),
+            if opts.dry_run {
+                "would be removed"
+            } else {
+                "removed"
+            }
+        ));
+    }
     if opts.remove_data {
         if exists(dir)? {
             if !opts.dry_run {
@@ -814,6 +831,10 @@ mod tests {
         );
         assert!(platform.tasks.borrow().is_empty());
         assert!(s.opts.data_dir.join("ca.pem").exists(), "data kept");
+        assert!(
+            !s.opts.data_dir.join("enroll-secret.txt").exists(),
+            "but not the fleet-wide secret"
+        );
         opts.remove_data = true;
         uninstall(&opts, &platform).unwrap();
         assert!(!s.opts.data_dir.exists());
