@@ -87,7 +87,7 @@ fn build_helpers(dir: &Path) {
             .args(["-municode", "-O2", "-Wall", "-Werror", "-s", "-o"])
             .arg(dir.join("certstore-helper.exe"))
             .arg(sources.join("certstore-helper.c"))
-            .args(["-lcrypt32", "-lversion"]),
+            .args(["-lcrypt32", "-lversion", "-lpsapi"]),
         "x86_64-w64-mingw32-gcc (gcc-mingw-w64-x86-64)",
     );
     must_run(
@@ -951,19 +951,22 @@ fn msi_installs_upgrades_and_uninstalls_under_wine() {
     numbers[2] += 1;
     let next = format!("{}.{}.{}", numbers[0], numbers[1], numbers[2]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/windows/build-msi.sh");
-    let msi = |v: &str| {
+    let msi = |v: &str, properties: &[&str]| {
         let out = wine.work.join(format!("certfleet-agent-{v}.msi"));
         must_run(
             Command::new("bash")
                 .arg(&script)
                 .arg(windows_agent_exe())
                 .arg(v)
-                .arg(&out),
+                .arg(&out)
+                .args(properties),
             "deploy/windows/build-msi.sh (wixl, msitools)",
         );
         out
     };
-    let (v1, v2) = (msi(version), msi(&next));
+    // The next version is a site's own package: a setting baked in (what Group Policy, which
+    // passes no command line, deploys), the collector URL left to the remembered one.
+    let (v1, v2) = (msi(version, &[]), msi(&next, &["DAILYAT=11:15"]));
 
     // The tables, as msiinfo reads them.
     let wxs = std::fs::read_to_string(
@@ -1008,6 +1011,13 @@ fn msi_installs_upgrades_and_uninstalls_under_wine() {
     assert_eq!(
         at("RemoveExistingProducts").1,
         at("InstallInitialize").1 + 1
+    );
+    // The remembered URL is used only when none is given, and before the launch condition.
+    assert!(at("UseRememberedUrl").1 > at("AppSearch").1);
+    assert!(at("UseRememberedUrl").1 < at("LaunchConditions").1);
+    assert_eq!(
+        at("UseRememberedUrl").0,
+        "NOT COLLECTORURL AND REMEMBEREDURL"
     );
     let upgrade = msi_table(&v1, "Upgrade");
     assert!(
@@ -1119,6 +1129,17 @@ fn msi_installs_upgrades_and_uninstalls_under_wine() {
     assert!(
         upgraded_line.contains(&format!("--collector {}", collector.grpc_url())),
         "{upgraded_line}"
+    );
+    let xml = std::fs::read(data.join("task.xml")).unwrap();
+    let xml = String::from_utf16_lossy(
+        &xml[2..]
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        xml.contains("T11:15:00</StartBoundary>"),
+        "the baked DAILYAT: {xml}"
     );
     let out = wine.run_command_line(
         &upgraded_line.replace("--random-delay 1800", "--random-delay 0"),

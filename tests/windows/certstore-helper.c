@@ -21,6 +21,10 @@
  *       Scheduler starts an Exec action (lpApplicationName NULL, so Windows' own command-line
  *       parsing applies), waits and exits with the child's exit code.
  *
+ *   certstore-helper measure CMDLINE-FILE [WORKDIR]
+ *       As run, then prints to stderr the child's wall-clock time and its peak working set and
+ *       peak committed memory (GetProcessMemoryInfo): the figures of tests/windows/bench-wine-scan.sh.
+ *
  *   certstore-helper version EXE
  *       Prints FileVersion, ProductVersion, ProductName, CompanyName and FileDescription from
  *       the version resource, one "Name=value" line each, in UTF-8.
@@ -33,6 +37,7 @@
 #endif
 #include <windows.h>
 #include <wincrypt.h>
+#include <psapi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,7 +235,7 @@ static int cmd_store(const wchar_t *spec_path)
     return 0;
 }
 
-static int cmd_run(const wchar_t *cmdline_path, const wchar_t *workdir)
+static int cmd_run(const wchar_t *cmdline_path, const wchar_t *workdir, int measure)
 {
     DWORD len, code = 1;
     char *text = (char *)read_file(cmdline_path, &len);
@@ -250,7 +255,23 @@ static int cmd_run(const wchar_t *cmdline_path, const wchar_t *workdir)
         fprintf(stderr, "certstore-helper: CreateProcessW failed (error %lu): %s\n", GetLastError(), text);
         return 1;
     }
-    WaitForSingleObject(pi.hProcess, INFINITE);
+    {
+        LARGE_INTEGER freq, start, end;
+        QueryPerformanceFrequency(&freq);
+        QueryPerformanceCounter(&start);
+        WaitForSingleObject(pi.hProcess, INFINITE);
+        QueryPerformanceCounter(&end);
+        if (measure) {
+            PROCESS_MEMORY_COUNTERS pmc;
+            memset(&pmc, 0, sizeof(pmc));
+            pmc.cb = sizeof(pmc);
+            GetProcessMemoryInfo(pi.hProcess, &pmc, sizeof(pmc));
+            fprintf(stderr, "elapsed_ms=%.1f peak_working_set_kib=%llu peak_commit_kib=%llu\n",
+                    (double)(end.QuadPart - start.QuadPart) * 1000.0 / (double)freq.QuadPart,
+                    (unsigned long long)pmc.PeakWorkingSetSize / 1024,
+                    (unsigned long long)pmc.PeakPagefileUsage / 1024);
+        }
+    }
     GetExitCodeProcess(pi.hProcess, &code);
     CloseHandle(pi.hProcess);
     CloseHandle(pi.hThread);
@@ -298,9 +319,12 @@ int wmain(int argc, wchar_t **argv)
     if (argc >= 3 && wcscmp(argv[1], L"store") == 0)
         return cmd_store(argv[2]);
     if (argc >= 3 && wcscmp(argv[1], L"run") == 0)
-        return cmd_run(argv[2], argc >= 4 ? argv[3] : NULL);
+        return cmd_run(argv[2], argc >= 4 ? argv[3] : NULL, 0);
+    if (argc >= 3 && wcscmp(argv[1], L"measure") == 0)
+        return cmd_run(argv[2], argc >= 4 ? argv[3] : NULL, 1);
     if (argc >= 3 && wcscmp(argv[1], L"version") == 0)
         return cmd_version(argv[2]);
-    fprintf(stderr, "usage: certstore-helper store SPEC | run CMDLINE-FILE [WORKDIR] | version EXE\n");
+    fprintf(stderr, "usage: certstore-helper store SPEC | run CMDLINE-FILE [WORKDIR] | "
+                    "measure CMDLINE-FILE [WORKDIR] | version EXE\n");
     return 2;
 }
