@@ -9,7 +9,8 @@
 # EXE defaults to scripts/build-windows-agent.sh's output. Each run is timed inside Wine by
 # certstore-helper's `measure` (CreateProcessW to exit; GetProcessMemoryInfo), so Wine's own
 # start-up (wineserver, wineboot) is not counted; the process start inside Wine is. Prints the
-# median and the range over RUNS runs (default 11).
+# median and the range over RUNS runs (default 11). Needs Wine, mingw-w64, openssl and GNU time
+# (Debian packages wine64, gcc-mingw-w64-x86-64, openssl, time).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -41,27 +42,51 @@ mkdir -p "$agent_dir"
 cp "$exe" "$work/bcryptprimitives.dll" "$agent_dir/"
 echo "certfleet-agent.exe: $(stat -c %s "$exe") bytes ($exe)"
 
+# measure LABEL ARGUMENTS...: RUNS runs of certfleet-agent.exe ARGUMENTS, summarized.
 measure() {
   local label=$1
-  printf '"C:\\Program Files\\certfleet\\certfleet-agent.exe" scan --format json\n' >"$work/cmdline.txt"
-  : >"$work/$label.txt"
+  shift
+  printf '"C:\\Program Files\\certfleet\\certfleet-agent.exe" %s\n' "$*" >"$work/cmdline.txt"
+  : >"$work/runs.txt"
   for _ in $(seq "$runs"); do
     wine "$(z "$work/certstore-helper.exe")" measure "$(z "$work/cmdline.txt")" \
-      >"$work/$label.json" 2>>"$work/$label.txt"
+      >"$work/out.txt" 2>>"$work/runs.txt"
   done
-  python3 - "$label" "$work/$label.txt" "$work/$label.json" <<'EOF'
+  python3 - "$label" "$work/runs.txt" "$work/out.txt" <<'EOF'
 import json, statistics, sys
 label, path, out = sys.argv[1:]
 rows = [dict(kv.split("=") for kv in line.split()) for line in open(path) if line.startswith("elapsed_ms=")]
-doc = json.load(open(out))
 for key, unit in (("elapsed_ms", "ms"), ("peak_working_set_kib", "KiB"), ("peak_commit_kib", "KiB")):
-    v = sorted(float(r[key]) for r in rows)
-    print(f"{label}: {key} median {statistics.median(v):.1f} {unit} (min {v[0]:.1f}, max {v[-1]:.1f}, {len(v)} runs)")
-print(f"{label}: {len(doc['certificates'])} certificates listed, {len(doc['errors'])} errors")
+    v = sorted(float(r[key]) for r in rows if r[key] != "n/a")
+    if v:
+        print(f"{label}: {key} median {statistics.median(v):.1f} {unit} "
+              f"(min {v[0]:.1f}, max {v[-1]:.1f}, {len(v)} of {len(rows)} runs)")
+try:
+    doc = json.load(open(out))
+    print(f"{label}: {len(doc['certificates'])} certificates listed, {len(doc['errors'])} errors")
+except ValueError:
+    pass
 EOF
 }
 
-measure empty
+# rss LABEL ARGUMENTS...: the maximum resident set of the Wine process running the agent, as
+# Linux sees it (GNU time; Wine's own counters above cannot always be read back).
+rss() {
+  local label=$1
+  shift
+  : >"$work/rss.txt"
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -a -o "$work/rss.txt" -f '%M' wine 'C:\Program Files\certfleet\certfleet-agent.exe' "$@" >/dev/null
+  done
+  python3 -c 'import statistics, sys
+v = sorted(int(l) for l in open(sys.argv[2]) if l.strip().isdigit())
+print(f"{sys.argv[1]}: max RSS of the Wine process median {statistics.median(v)} KiB (min {v[0]}, max {v[-1]}, {len(v)} runs)")' "$label" "$work/rss.txt"
+}
+
+# Process start and exit under Wine, for reference.
+measure "--version" --version
+measure "empty prefix" scan --format json
+rss "empty prefix" scan --format json
 
 # N office certificates, each in the profile's Personal store as crypt32 serializes it.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/ca.key" \
@@ -80,4 +105,5 @@ for i in $(seq "$count"); do
     >>"$work/spec.txt"
 done
 wine "$(z "$work/certstore-helper.exe")" store "$(z "$work/spec.txt")"
-measure "profile with $count certificates"
+measure "profile with $count certificates" scan --format json
+rss "profile with $count certificates" scan --format json

@@ -265,11 +265,15 @@ static int cmd_run(const wchar_t *cmdline_path, const wchar_t *workdir, int meas
             PROCESS_MEMORY_COUNTERS pmc;
             memset(&pmc, 0, sizeof(pmc));
             pmc.cb = sizeof(pmc);
-            GetProcessMemoryInfo(pi.hProcess, &pmc, sizeof(pmc));
-            fprintf(stderr, "elapsed_ms=%.1f peak_working_set_kib=%llu peak_commit_kib=%llu\n",
-                    (double)(end.QuadPart - start.QuadPart) * 1000.0 / (double)freq.QuadPart,
-                    (unsigned long long)pmc.PeakWorkingSetSize / 1024,
-                    (unsigned long long)pmc.PeakPagefileUsage / 1024);
+            fprintf(stderr, "elapsed_ms=%.1f",
+                    (double)(end.QuadPart - start.QuadPart) * 1000.0 / (double)freq.QuadPart);
+            /* Wine sometimes cannot read the counters of a process that just exited. */
+            if (GetProcessMemoryInfo(pi.hProcess, &pmc, sizeof(pmc)) && pmc.PeakWorkingSetSize)
+                fprintf(stderr, " peak_working_set_kib=%llu peak_commit_kib=%llu\n",
+                        (unsigned long long)pmc.PeakWorkingSetSize / 1024,
+                        (unsigned long long)pmc.PeakPagefileUsage / 1024);
+            else
+                fprintf(stderr, " peak_working_set_kib=n/a peak_commit_kib=n/a\n");
         }
     }
     GetExitCodeProcess(pi.hProcess, &code);
