@@ -137,8 +137,25 @@ pub fn current_user_sid() -> Option<String> {
 }
 
 /// `DOMAIN\name` of a SID (LookupAccountSidW); `None` when the SID is unknown here (a deleted
-/// account, a domain controller out of reach) or malformed.
+/// account, a domain controller out of reach) or malformed. Each SID is looked up once per
+/// process: the same SIDs label profiles, registry hives and CryptoAPI, and a domain account's
+/// lookup can wait on an unreachable domain controller.
 pub fn account_name(sid: &str) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<String>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(known) = cache.lock().ok().and_then(|c| c.get(sid).cloned()) {
+        return known;
+    }
+    let name = lookup_account_sid(sid);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(sid.to_owned(), name.clone());
+    }
+    name
+}
+
+fn lookup_account_sid(sid: &str) -> Option<String> {
     let text = wide(sid);
     let mut psid: PSID = ptr::null_mut();
     // SAFETY: `text` is NUL-terminated; the API allocates `psid` (freed by LocalMemory).
