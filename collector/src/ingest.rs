@@ -200,13 +200,10 @@ fn convert_certificate(
             cert.locations.len()
         ));
     }
-    if cert.friendly_name.len() > MAX_NAME_LEN * 2 {
-        return Err(format!(
-            "friendly_name is {} bytes, more than {}",
-            cert.friendly_name.len(),
-            MAX_NAME_LEN * 2
-        ));
-    }
+    // The agent cuts friendly names to the shared limit; an older or foreign agent's longer
+    // name is cut the same way here rather than costing the certificate.
+    let friendly_name =
+        certfleet_certinfo::limits::truncate_friendly_name(&cert.friendly_name).into_owned();
     let mut locations = Vec::with_capacity(cert.locations.len());
     for loc in &cert.locations {
         if loc.path.len() > MAX_PATH_LEN
@@ -244,7 +241,7 @@ fn convert_certificate(
         sha256: info.sha256,
         locations,
         has_private_key: cert.has_private_key,
-        friendly_name: cert.friendly_name,
+        friendly_name,
     };
     Ok((record, holding))
 }
@@ -385,6 +382,25 @@ mod tests {
             v.snapshot.certificates[0].office_number.as_deref(),
             Some("1234567890")
         );
+    }
+
+    #[test]
+    fn long_friendly_names_are_cut_to_the_shared_limit_not_refused() {
+        use certfleet_certinfo::limits::{MAX_FRIENDLY_NAME_BYTES, TRUNCATION_MARKER};
+        let mut long = cert(der("1234567890", "KANAGAWA KOKUHOREN CA"), "a", Some(true));
+        long.friendly_name = "国保連".repeat(200);
+        let v = validate_report(
+            request(vec![long]),
+            &terminal(),
+            &Selector::default(),
+            &Limits::default(),
+            Utc::now(),
+        )
+        .unwrap();
+        assert!(v.rejected.is_empty(), "{:?}", v.rejected);
+        let name = &v.snapshot.holdings[0].friendly_name;
+        assert!(name.len() <= MAX_FRIENDLY_NAME_BYTES);
+        assert!(name.starts_with("国保連国保連") && name.ends_with(TRUNCATION_MARKER));
     }
 
     #[test]
