@@ -267,15 +267,19 @@ async fn import_registry(
 }
 
 async fn open_store(db: &DatabaseSettings) -> Result<SharedStore> {
-    store::open(db.database_url.as_deref(), &db.data_dir, db.max_connections)
-        .await
-        .with_context(|| match &db.database_url {
-            Some(_) => "cannot open the PostgreSQL database given by --database-url".to_owned(),
-            None => format!(
-                "cannot open the SQLite database in {}",
-                db.data_dir.display()
-            ),
-        })
+    store::open(
+        db.database_url.as_ref().map(|u| u.expose()),
+        &db.data_dir,
+        db.max_connections,
+    )
+    .await
+    .with_context(|| match &db.database_url {
+        Some(_) => "cannot open the PostgreSQL database given by --database-url".to_owned(),
+        None => format!(
+            "cannot open the SQLite database in {}",
+            db.data_dir.display()
+        ),
+    })
 }
 
 /// Resolves serve settings from file, flags and environment (validated, nothing bound yet).

@@ -198,7 +198,7 @@ mod tests {
                 .unwrap();
         assert!(settings.tls.is_some());
         assert_eq!(settings.enroll_secrets.len(), 1);
-        assert!(settings.api_token.is_some());
+        assert!(settings.http.api_token.is_some());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
