@@ -5,7 +5,6 @@
 //! download the CSV, switch language, check that nothing hostile executed or was injected, log
 //! out. Screenshots land in `target/screenshots/` as test artefacts.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration as StdDuration, Instant};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use certfleet_e2e::{
     CollectorProcess, HttpResponse, bin, collector_cmd, describe, hash_password, http_request,
-    step, step_sync,
+    step_sync,
 };
 use certfleet_testsupport::PgCluster;
 
