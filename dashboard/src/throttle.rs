@@ -1,8 +1,10 @@
 //! Login throttling: after too many failed logins for one account, or from one address, within
 //! a window, further attempts are refused (429 with `Retry-After`) without running argon2,
 //! until the window has passed. Per process: with N replicas a guesser gets at most N times
-//! the limit. Memory is bounded: accounts are only the configured ones, addresses are capped
-//! (IPv6 counted per /64, which one attacker usually owns whole).
+//! the limit. Unknown names are counted like accounts, so a 429 does not tell which names
+//! exist. Memory is bounded: names (their first 64 characters) and addresses are capped, the
+//! oldest window forgotten first (IPv6 counted per /64, which one attacker usually owns
+//! whole).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -29,8 +31,35 @@ impl Default for ThrottleLimits {
     }
 }
 
-/// Addresses tracked at once; when full, the oldest window is forgotten first.
+/// Addresses (and names) tracked at once; when full, the oldest window is forgotten first.
 const MAX_ADDRESSES: usize = 16_384;
+/// Characters of a submitted name that identify it here.
+const NAME_KEY_CHARS: usize = 64;
+
+fn name_key(user: &str) -> String {
+    user.chars().take(NAME_KEY_CHARS).collect()
+}
+
+/// Inserts `key` into a map capped at [`MAX_ADDRESSES`]: expired windows go first, then the
+/// oldest one. The scan happens only when the map is full.
+fn make_room<K: std::hash::Hash + Eq + Clone>(
+    map: &mut HashMap<K, Window>,
+    key: &K,
+    now: Instant,
+    window: Duration,
+) {
+    if map.len() >= MAX_ADDRESSES && !map.contains_key(key) {
+        map.retain(|_, w| now.duration_since(w.started) < window);
+        if map.len() >= MAX_ADDRESSES
+            && let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, w)| w.started)
+                .map(|(k, _)| k.clone())
+        {
+            map.remove(&oldest);
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Window {
@@ -67,8 +96,8 @@ impl LoginThrottle {
         }
     }
 
-    /// `Err(retry_after)` when `user` (a configured account, else `None`) or `address` has
-    /// used up its failures.
+    /// `Err(retry_after)` when the submitted name `user` or `address` has used up its
+    /// failures.
     pub fn check(
         &self,
         user: Option<&str>,
@@ -82,7 +111,7 @@ impl LoginThrottle {
         };
         if let Some(user) = user {
             let users = self.users.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(wait) = blocked(users.get(user), self.limits.per_user) {
+            if let Some(wait) = blocked(users.get(&name_key(user)), self.limits.per_user) {
                 return Err(wait);
             }
         }
@@ -112,23 +141,15 @@ impl LoginThrottle {
             failures: 0,
         };
         if let Some(user) = user {
+            let key = name_key(user);
             let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
-            count(users.entry(user.to_owned()).or_insert(fresh));
+            make_room(&mut users, &key, now, window);
+            count(users.entry(key).or_insert(fresh));
         }
         if let Some(ip) = address {
             let key = address_key(ip);
             let mut addresses = self.addresses.lock().unwrap_or_else(|e| e.into_inner());
-            if addresses.len() >= MAX_ADDRESSES && !addresses.contains_key(&key) {
-                addresses.retain(|_, w| now.duration_since(w.started) < window);
-                if addresses.len() >= MAX_ADDRESSES
-                    && let Some(oldest) = addresses
-                        .iter()
-                        .min_by_key(|(_, w)| w.started)
-                        .map(|(k, _)| *k)
-                {
-                    addresses.remove(&oldest);
-                }
-            }
+            make_room(&mut addresses, &key, now, window);
             count(addresses.entry(key).or_insert(fresh));
         }
     }
@@ -139,7 +160,7 @@ impl LoginThrottle {
         self.users
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(user);
+            .remove(&name_key(user));
     }
 }
 
@@ -198,8 +219,9 @@ mod tests {
         t.succeeded("admin");
         assert!(t.check(Some("admin"), None, now).is_ok());
         for i in 0..(MAX_ADDRESSES as u32 + 100) {
-            t.failed(None, Some(IpAddr::V4(i.into())), now);
+            t.failed(Some(&format!("name-{i}")), Some(IpAddr::V4(i.into())), now);
         }
         assert!(t.addresses.lock().unwrap().len() <= MAX_ADDRESSES);
+        assert!(t.users.lock().unwrap().len() <= MAX_ADDRESSES);
     }
 }

@@ -553,12 +553,8 @@ async fn login_submit(
         return StatusCode::FORBIDDEN.into_response();
     }
     let next = safe_next(form.next.as_deref()).to_owned();
-    let account = app
-        .config
-        .users
-        .iter()
-        .find(|(u, _)| *u == form.username)
-        .map(|(u, _)| u.as_str());
+    // Every submitted name is counted, known or not, so a 429 does not reveal which exist.
+    let account = Some(form.username.as_str());
     let address = auth.client.address;
     if let Err(wait) = app
         .throttle

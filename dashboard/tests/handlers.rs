@@ -1499,6 +1499,20 @@ async fn logins_are_throttled_per_account_and_per_address() {
         StatusCode::TOO_MANY_REQUESTS,
         "the address is throttled"
     );
+
+    // An unknown name is throttled like a real one: a 429 does not tell which names exist.
+    for i in 0..3 {
+        let r = login(
+            &app,
+            "nobody",
+            "wrong",
+            &format!("198.51.100.{}:1000", 10 + i),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = login(&app, "nobody", "wrong", "198.51.100.20:1000").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 /// A `MakeWriter` that keeps everything logged, for asserting on log lines.
