@@ -31,7 +31,7 @@ use chrono::{DateTime, Duration, Utc};
 pub struct DemoOptions {
     /// Where to put everything; a fresh temporary directory when `None`.
     pub dir: Option<PathBuf>,
-    /// HTTP listener of the dashboard (loopback, so no login is needed).
+    /// HTTP listener of the dashboard (it asks for the printed login).
     pub http_listen: SocketAddr,
 }
 
