@@ -15,6 +15,7 @@ pub mod limits;
 pub mod reports;
 pub mod secrets;
 pub mod tls;
+pub mod tracking;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,8 @@ pub struct FileConfig {
     pub alerts: alerts::AlertsSection,
     #[serde(default)]
     pub dashboard: dashboard::DashboardSection,
+    #[serde(default)]
+    pub tracking: tracking::TrackingSection,
 }
 
 impl FileConfig {
@@ -121,7 +124,9 @@ impl FileConfig {
 
     /// `[reports]` alone, for commands that need no server settings (`report …`).
     pub fn report_settings(&self) -> Result<ReportSettings, ConfigError> {
-        ReportSettings::resolve(&self.reports)
+        let mut reports = ReportSettings::resolve(&self.reports)?;
+        reports.tracking = tracking::TrackingSettings::resolve(&self.tracking)?;
+        Ok(reports)
     }
 
     /// `[reports]` and `[alerts]`, for `alerts run` (no TLS or enroll secrets needed).
@@ -207,7 +212,8 @@ impl Settings {
         let mut limits = Limits::resolve(&file.limits)?;
         limits.database_max_connections = db.max_connections;
         let selector = selector(&file.selection)?;
-        let reports = ReportSettings::resolve(&file.reports)?;
+        let mut reports = ReportSettings::resolve(&file.reports)?;
+        reports.tracking = tracking::TrackingSettings::resolve(&file.tracking)?;
         let http = HttpSettings::resolve(&file.http)?;
         let alerts = AlertSettings::resolve(&file.alerts, reports.time_zone)?;
         let dashboard = DashboardSettings::resolve(&file.dashboard)?;

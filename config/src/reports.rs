@@ -29,6 +29,8 @@ pub struct ReportSettings {
     pub stale_after_days: u32,
     pub billing_window_start_day: u32,
     pub billing_window_end_day: u32,
+    /// `[tracking]` (issue 17 §1), resolved from its own section.
+    pub tracking: crate::tracking::TrackingSettings,
 }
 
 impl Default for ReportSettings {
@@ -40,6 +42,7 @@ impl Default for ReportSettings {
             stale_after_days: 7,
             billing_window_start_day: 1,
             billing_window_end_day: 10,
+            tracking: crate::tracking::TrackingSettings::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ mod postgres;
 pub mod reports;
 mod sessions;
 mod sqlite;
+pub mod tracking;
 
 pub use alerts::{AlertStore, DueDelivery, LeaderGuard, NewAlert};
 
@@ -23,6 +24,7 @@ pub use postgres::PgStore;
 pub use reports::ReportStore;
 pub use sessions::SessionStore;
 pub use sqlite::SqliteStore;
+pub use tracking::{TrackingError, TrackingStore};
 
 /// Database-assigned identifier of a terminal.
 pub type TerminalId = i64;
@@ -54,6 +56,10 @@ pub enum StoreError {
     NoSuchTerminal(String),
     #[error("{0:?} matches more than one terminal; use the numeric id")]
     AmbiguousTerminal(String),
+    /// A renewal-tracking change was refused (unknown pair, bad date, senseless transition);
+    /// nothing was written.
+    #[error(transparent)]
+    Tracking(#[from] TrackingError),
 }
 
 /// A failure inside the database driver or the database, kept as an opaque error: its text
@@ -251,7 +257,9 @@ pub struct HoldingRecord {
 
 /// The storage interface. Every method is one transaction: it fully happens or not at all.
 #[async_trait]
-pub trait Store: AlertStore + ReportStore + SessionStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    AlertStore + ReportStore + SessionStore + TrackingStore + Send + Sync + std::fmt::Debug
+{
     /// Applies pending migrations (also done at open).
     async fn migrate(&self) -> Result<(), StoreError>;
 

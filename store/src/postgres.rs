@@ -266,6 +266,9 @@ impl PgStore {
                 .map_err(classify)?;
                 self.update_terminal(&mut tx, terminal, snapshot, Some(&snapshot.holdings_digest))
                     .await?;
+                // The triggers have moved `pair_expiry`; a tracked pair that now ends later
+                // was renewed (issue 17 §1).
+                crate::tracking::pg::renew_tracked_pairs(&mut tx, terminal, received).await?;
             }
         }
         tx.commit().await.map_err(classify)?;

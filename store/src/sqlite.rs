@@ -412,6 +412,10 @@ impl Store for SqliteStore {
                 .map_err(classify)?;
                 Self::update_terminal(&mut tx, terminal, snapshot, Some(&snapshot.holdings_digest))
                     .await?;
+                // The triggers have moved `pair_expiry`; a tracked pair that now ends later
+                // was renewed (issue 17 §1).
+                crate::tracking::lite::renew_tracked_pairs(&mut tx, terminal, snapshot.received_at)
+                    .await?;
             }
         }
         tx.commit().await.map_err(classify)?;

@@ -8,9 +8,10 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+use certfleet_store::tracking::{StoredState, TrackingAction, TrackingChange, TrackingFilter};
 use certfleet_store::{
     self as store, CertificateRecord, EnrollAuthority, IngestOutcome, Location, ScanErrorRecord,
-    SharedStore, Snapshot, SnapshotHolding, StoreError, TerminalFacts, TerminalId,
+    SharedStore, Snapshot, SnapshotHolding, StoreError, TerminalFacts, TerminalId, TrackingError,
 };
 use certfleet_testsupport::PgCluster;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -85,6 +86,8 @@ certfleet_testsupport::both_backends!(
     migrations_are_idempotent,
     timestamps_round_trip_and_order,
     session_revocations_persist_and_expire,
+    tracking_changes_are_recorded_and_a_newer_certificate_renews,
+    tracking_refusals_write_nothing,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1089,4 +1092,262 @@ async fn session_revocations_persist_and_expire(fx: Fixture) {
         !fx.store.session_revoked(&a, t(0)).await.unwrap(),
         "pruned at t(61)"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Renewal tracking (issue 17 §1)
+// ---------------------------------------------------------------------------------------------
+
+fn tracking_change(
+    terminal_id: TerminalId,
+    office: &str,
+    action: TrackingAction,
+    minutes: i64,
+) -> TrackingChange {
+    TrackingChange {
+        terminal_id,
+        office_number: office.into(),
+        action,
+        who: "alice".into(),
+        now: t(minutes),
+        today: t(minutes).date_naive(),
+    }
+}
+
+/// Request, reissue and hold are stored with their history; a snapshot whose effective
+/// certificate ends later closes the entry as renewed (by certfleet, in the history); one that
+/// does not (same certificate, an older one) leaves it open. Another process sees it all.
+async fn tracking_changes_are_recorded_and_a_newer_certificate_renews(fx: Fixture) {
+    let s = &fx.store;
+    let id = enrolled(s, "m-1", "pc-1").await;
+    let f = facts("m-1", "pc-1");
+    let old = cert("old", Some("1400000001"));
+    let other = cert("oth", Some("1400000002"));
+    s.ingest(
+        id,
+        &snapshot("r1", &f, t(1), t(1), &[old.clone(), other.clone()]),
+    )
+    .await
+    .unwrap();
+    let today = t(10).date_naive();
+    let e = s
+        .change_tracking(&tracking_change(
+            id,
+            "1400000001",
+            TrackingAction::Requested {
+                on: today,
+                note: "certsrv #12".into(),
+            },
+            10,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.state, StoredState::Requested);
+    assert_eq!(e.baseline_not_after, old.not_after);
+    s.change_tracking(&tracking_change(
+        id,
+        "1400000002",
+        TrackingAction::Hold {
+            until: today + Duration::days(20),
+            reason: "office closed".into(),
+        },
+        11,
+    ))
+    .await
+    .unwrap();
+    s.change_tracking(&tracking_change(
+        id,
+        "1400000001",
+        TrackingAction::Reissue {
+            on: today,
+            note: "password lost".into(),
+        },
+        12,
+    ))
+    .await
+    .unwrap();
+
+    // The same holdings again (another scan) and a snapshot adding an older certificate do
+    // not renew.
+    let mut older = cert("older", Some("1400000001"));
+    older.not_after = old.not_after - Duration::days(400);
+    s.ingest(
+        id,
+        &snapshot("r2", &f, t(20), t(20), &[old.clone(), other.clone(), older]),
+    )
+    .await
+    .unwrap();
+    let entries = s
+        .tracking_entries(&TrackingFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        entries.iter().map(|e| e.state).collect::<Vec<_>>(),
+        [StoredState::Reissue, StoredState::OnHold]
+    );
+
+    // The renewed certificate arrives beside the old one.
+    let mut new = cert("new", Some("1400000001"));
+    new.not_after = old.not_after + Duration::days(730);
+    s.ingest(
+        id,
+        &snapshot(
+            "r3",
+            &f,
+            t(30),
+            t(30),
+            &[old.clone(), new.clone(), other.clone()],
+        ),
+    )
+    .await
+    .unwrap();
+    let other_process = fx.reopen().await;
+    let entries = other_process
+        .tracking_entries(&TrackingFilter {
+            terminal_ids: vec![id],
+            offices: vec!["1400000001".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    let renewed = &entries[0];
+    assert_eq!(renewed.state, StoredState::Renewed);
+    assert_eq!(renewed.renewed_at, Some(t(30)));
+    assert_eq!(renewed.renewed_not_after, Some(new.not_after));
+    assert_eq!(renewed.requested_on, Some(today));
+    assert_eq!(renewed.changed_by, "certfleet");
+
+    let history = other_process
+        .tracking_history(id, "1400000001")
+        .await
+        .unwrap();
+    let steps: Vec<(Option<StoredState>, Option<StoredState>, &str)> = history
+        .iter()
+        .map(|h| (h.from_state, h.to_state, h.changed_by.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (None, Some(StoredState::Requested), "alice"),
+            (
+                Some(StoredState::Requested),
+                Some(StoredState::Reissue),
+                "alice"
+            ),
+            (
+                Some(StoredState::Reissue),
+                Some(StoredState::Renewed),
+                "certfleet"
+            ),
+        ]
+    );
+    assert_eq!(history[0].note, "certsrv #12");
+    assert_eq!(history[0].changed_at, t(10));
+    // The hold on the other office is untouched: its certificate did not change.
+    let held = other_process
+        .tracking_entries(&TrackingFilter {
+            terminal_ids: vec![],
+            offices: vec!["1400000002".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(held[0].state, StoredState::OnHold);
+    assert_eq!(held[0].note, "office closed");
+}
+
+/// An unknown pair, a date in the past and a senseless transition are refused with an error
+/// naming them, and what was stored stays as it was.
+async fn tracking_refusals_write_nothing(fx: Fixture) {
+    let s = &fx.store;
+    let id = enrolled(s, "m-1", "pc-1").await;
+    let f = facts("m-1", "pc-1");
+    s.ingest(
+        id,
+        &snapshot("r1", &f, t(1), t(1), &[cert("a", Some("1400000001"))]),
+    )
+    .await
+    .unwrap();
+    let today = t(10).date_naive();
+    let unknown = s
+        .change_tracking(&tracking_change(
+            id,
+            "1499999999",
+            TrackingAction::Requested {
+                on: today,
+                note: String::new(),
+            },
+            10,
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            unknown,
+            StoreError::Tracking(TrackingError::UnknownPair { .. })
+        ),
+        "{unknown}"
+    );
+    let no_terminal = s
+        .change_tracking(&tracking_change(
+            id + 100,
+            "1400000001",
+            TrackingAction::Retire {
+                note: String::new(),
+            },
+            10,
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        no_terminal,
+        StoreError::Tracking(TrackingError::UnknownPair { .. })
+    ));
+    s.change_tracking(&tracking_change(
+        id,
+        "1400000001",
+        TrackingAction::Retire {
+            note: "PC scrapped".into(),
+        },
+        11,
+    ))
+    .await
+    .unwrap();
+    let past = s
+        .change_tracking(&tracking_change(
+            id,
+            "1400000001",
+            TrackingAction::Hold {
+                until: today - Duration::days(1),
+                reason: "x".into(),
+            },
+            12,
+        ))
+        .await
+        .unwrap_err();
+    assert!(past.to_string().contains("retired"), "{past}");
+    let again = s
+        .change_tracking(&tracking_change(
+            id,
+            "1400000001",
+            TrackingAction::Requested {
+                on: today,
+                note: String::new(),
+            },
+            12,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        again.to_string(),
+        "cannot apply requested to a pair that is retired: clear the retirement first"
+    );
+    let entries = s
+        .tracking_entries(&TrackingFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].state, StoredState::Retired);
+    assert_eq!(entries[0].note, "PC scrapped");
+    assert_eq!(s.tracking_history(id, "1400000001").await.unwrap().len(), 1);
 }
