@@ -4,7 +4,7 @@
 //! once, across restarts and replicas.
 
 use certfleet_config::Thresholds;
-use certfleet_model::{OfficeRow, PairRow, PairStatus, StaleRow};
+use certfleet_model::{OfficeRow, PairRow, PairStatus, StaleRow, TrackingState};
 use chrono::{DateTime, Utc};
 
 /// A threshold a pair can reach.
@@ -99,6 +99,9 @@ pub fn pair_candidates(
         let Some(level) = nearest(thresholds, row.status, row.days_left) else {
             continue;
         };
+        if !alerted_in_state(row.tracking.state, level) {
+            continue;
+        }
         if already(row, level) {
             continue;
         }
@@ -110,6 +113,43 @@ pub fn pair_candidates(
         });
     }
     out
+}
+
+/// Below this many days a requested pair is alerted again (the request may not make it).
+pub const REQUESTED_ALERT_DAYS: u32 = 7;
+
+/// Whether a pair in tracking `state` is alerted at `level` (issue 17 §2): on-hold and retired
+/// pairs never; a pair whose renewal was requested only from the 7-day threshold on (being
+/// stuck has its own alert, [`stuck_candidates`]); every other pair at every threshold.
+pub fn alerted_in_state(state: TrackingState, level: Level) -> bool {
+    match state {
+        TrackingState::OnHold | TrackingState::Retired => false,
+        TrackingState::Requested | TrackingState::Reissue | TrackingState::Stuck => {
+            level.urgency() <= i64::from(REQUESTED_ALERT_DAYS)
+        }
+        TrackingState::NotStarted | TrackingState::Renewed => true,
+    }
+}
+
+/// Alerts for stuck requests: one per request (identified by its day), so a stuck pair is
+/// escalated once, and again only after a new request gets stuck.
+pub fn stuck_candidates(rows: &[PairRow]) -> Vec<Candidate> {
+    rows.iter()
+        .filter(|r| r.tracking.state == TrackingState::Stuck)
+        .map(|r| Candidate {
+            dedupe_key: format!(
+                "stuck:{}:{}:{}",
+                r.terminal.id,
+                r.office_number,
+                r.tracking
+                    .requested_on
+                    .map_or_else(String::new, |d| d.to_string())
+            ),
+            threshold: "stuck".to_owned(),
+            urgency: r.days_left.max(0),
+            subject: Subject::Pair(Box::new(r.clone())),
+        })
+        .collect()
 }
 
 /// The dedupe key of a pair alert.
@@ -180,6 +220,18 @@ mod tests {
         assert_eq!(nearest(&t, PairStatus::Ok, 61), None);
         assert_eq!(nearest(&t, PairStatus::Expiring, 0), Some(Level::Days(1)));
         assert_eq!(nearest(&t, PairStatus::Expired, -3), Some(Level::Expired));
+    }
+
+    #[test]
+    fn tracking_states_silence_or_escalate() {
+        for level in [Level::Days(30), Level::Days(7), Level::Expired] {
+            assert!(!alerted_in_state(TrackingState::OnHold, level));
+            assert!(!alerted_in_state(TrackingState::Retired, level));
+            assert!(alerted_in_state(TrackingState::NotStarted, level));
+        }
+        assert!(!alerted_in_state(TrackingState::Requested, Level::Days(14)));
+        assert!(alerted_in_state(TrackingState::Requested, Level::Days(7)));
+        assert!(alerted_in_state(TrackingState::Reissue, Level::Expired));
     }
 
     #[test]

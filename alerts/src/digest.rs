@@ -24,6 +24,13 @@ pub struct AlertItem {
     pub renew_by: Option<NaiveDate>,
     pub billing_month: Option<String>,
     pub last_report_at: Option<DateTime<Utc>>,
+    /// The pair's renewal-tracking state when decided (`not_started`, `requested`, `reissue`,
+    /// `stuck`, `on_hold`, `renewed`); absent in alerts decided before issue 17.
+    #[serde(default)]
+    pub tracking_state: Option<String>,
+    /// Days since the request, while it is open.
+    #[serde(default)]
+    pub days_waiting: Option<i64>,
 }
 
 /// A composed message.
@@ -51,6 +58,7 @@ fn threshold_text(t: &str, texts: &DigestTexts) -> String {
         "expired" => texts.expired.to_owned(),
         "stale" => texts.stale.to_owned(),
         "uncovered" => texts.uncovered.to_owned(),
+        "stuck" => texts.stuck.to_owned(),
         d => (texts.days_notice)(d.trim_end_matches('d')),
     }
 }
@@ -63,6 +71,21 @@ pub struct PairLine<'a> {
     pub renew_by: &'a str,
     pub billing_month: &'a str,
     pub label: &'a str,
+}
+
+/// The sections of a digest, in order: what needs a push first.
+const STATE_SECTIONS: [&str; 4] = ["stuck", "not_started", "requested", "on_hold"];
+
+/// The section of an item: its tracking state, with a reissue counted as requested and a
+/// renewed pair (alerted again for its new certificate) as not started.
+fn section_of(item: &AlertItem) -> &'static str {
+    match item.tracking_state.as_deref() {
+        _ if item.threshold == "stuck" => "stuck",
+        Some("stuck") => "stuck",
+        Some("requested" | "reissue") => "requested",
+        Some("on_hold") => "on_hold",
+        _ => "not_started",
+    }
 }
 
 /// Every text of a digest in one language (a [`Catalog`], like the dashboard's labels).
@@ -81,7 +104,15 @@ pub struct DigestTexts {
     pub stale_terminal: fn(&str, &str) -> String,
     /// The renewal steps of the manual, ending the message.
     pub steps: &'static str,
+    /// Headings of the state sections (`stuck`, `not_started`, `requested`, `on_hold`).
+    pub section: fn(&str) -> &'static str,
+    /// How long a request has waited.
+    pub waiting: fn(i64) -> String,
+    /// The billing consequence of a pair, from the last day, the blocked month (`YYYY/MM`)
+    /// and the host.
+    pub consequence: fn(&str, &str, &str) -> String,
     /// Threshold labels.
+    pub stuck: &'static str,
     pub expired: &'static str,
     pub stale: &'static str,
     pub uncovered: &'static str,
@@ -111,6 +142,17 @@ pub static JA: DigestTexts = DigestTexts {
     stale_heading: "■ 報告が途絶えている端末",
     stale_terminal: |host, last| format!("  - 端末 {host}: 最終報告 {last}"),
     steps: STEPS_JA,
+    section: |state| match state {
+        "stuck" => "━━ 申請後に進んでいないもの（停滞）",
+        "requested" => "━━ 申請済み（承認・インストール待ち）",
+        "on_hold" => "━━ 保留中",
+        _ => "━━ 未着手",
+    },
+    waiting: |days| format!("申請から {days} 日"),
+    consequence: |by, month, host| {
+        format!("{by} までにインストールされないと、端末 {host} から {month} 分の請求ができません")
+    },
+    stuck: "停滞",
     expired: "期限切れ",
     stale: "報告途絶",
     uncovered: "有効な証明書なし",
@@ -143,6 +185,17 @@ pub static EN: DigestTexts = DigestTexts {
     stale_heading: "* Terminals that stopped reporting",
     stale_terminal: |host, last| format!("  - terminal {host}: last report {last}"),
     steps: STEPS_EN,
+    section: |state| match state {
+        "stuck" => "== Requested but not moving (stuck)",
+        "requested" => "== Requested (waiting for approval or installation)",
+        "on_hold" => "== On hold",
+        _ => "== Not started",
+    },
+    waiting: |days| format!("waiting {days} days"),
+    consequence: |by, month, host| {
+        format!("if not installed by {by}, claims for {month} cannot be submitted from PC {host}")
+    },
+    stuck: "stuck",
     expired: "expired",
     stale: "not reporting",
     uncovered: "no valid certificate",
@@ -175,6 +228,41 @@ How to renew (needed per office and per terminal):
   4. On a terminal holding several offices' certificates, repeat for each office.
 Claims are accepted from the 1st to the 10th of each month; a request after the 9th may miss that month's billing.
 ";
+
+/// One office item's lines: the pair (or the uncovered office) and its billing consequence.
+fn write_item(text: &mut String, i: &AlertItem, texts: &DigestTexts, tz: chrono_tz::Tz) {
+    let host = i.hostname.as_deref().unwrap_or("-");
+    let mut label = threshold_text(&i.threshold, texts);
+    if i.threshold == "uncovered" {
+        let _ = writeln!(text, "{} [{label}]", texts.no_valid_certificate);
+        return;
+    }
+    if let Some(days) = i.days_waiting {
+        label = format!("{label}, {}", (texts.waiting)(days));
+    }
+    let expiry = i.not_after.map(|t| date(t, tz)).unwrap_or_default();
+    let renew = i
+        .renew_by
+        .map(|d| d.format("%Y/%m/%d").to_string())
+        .unwrap_or_default();
+    let month = i.billing_month.clone().unwrap_or_default();
+    let line = PairLine {
+        host,
+        expiry: &expiry,
+        days_left: i.days_left.unwrap_or_default(),
+        renew_by: &renew,
+        billing_month: &month,
+        label: &label,
+    };
+    let _ = writeln!(text, "{}", (texts.pair)(&line));
+    if !month.is_empty() && !expiry.is_empty() {
+        let _ = writeln!(
+            text,
+            "      → {}",
+            (texts.consequence)(&expiry, &month.replace('-', "/"), host)
+        );
+    }
+}
 
 /// Composes the digest of `items` for one recipient.
 pub fn compose(items: &[AlertItem], lang: Lang, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Digest {
@@ -213,34 +301,29 @@ pub fn compose(items: &[AlertItem], lang: Lang, tz: chrono_tz::Tz, now: DateTime
     let subject = (texts.subject)(expired, expiring, other);
     let mut text = String::new();
     let _ = writeln!(text, "{}", (texts.intro)(&date(now, tz), tz.name()));
-    for office in &office_order {
-        let group = &by_office[office];
-        let name = group.iter().find_map(|i| i.office_name.as_deref());
-        let _ = writeln!(text, "{}", (texts.office)(office, name));
-        for i in group {
-            let host = i.hostname.as_deref().unwrap_or("-");
-            let label = threshold_text(&i.threshold, texts);
-            if i.threshold == "uncovered" {
-                let _ = writeln!(text, "{} [{label}]", texts.no_valid_certificate);
-                continue;
-            }
-            let expiry = i.not_after.map(|t| date(t, tz)).unwrap_or_default();
-            let renew = i
-                .renew_by
-                .map(|d| d.format("%Y/%m/%d").to_string())
-                .unwrap_or_default();
-            let month = i.billing_month.clone().unwrap_or_default();
-            let line = PairLine {
-                host,
-                expiry: &expiry,
-                days_left: i.days_left.unwrap_or_default(),
-                renew_by: &renew,
-                billing_month: &month,
-                label: &label,
-            };
-            let _ = writeln!(text, "{}", (texts.pair)(&line));
+    for section in STATE_SECTIONS {
+        let offices: Vec<&String> = office_order
+            .iter()
+            .filter(|o| by_office[*o].iter().any(|i| section_of(i) == section))
+            .collect();
+        if offices.is_empty() {
+            continue;
         }
-        text.push('\n');
+        let _ = writeln!(text, "{}\n", (texts.section)(section));
+        for office in offices {
+            let group: Vec<&&AlertItem> = by_office[office]
+                .iter()
+                .filter(|i| section_of(i) == section)
+                .collect();
+            let name = by_office[office]
+                .iter()
+                .find_map(|i| i.office_name.as_deref());
+            let _ = writeln!(text, "{}", (texts.office)(office, name));
+            for i in group {
+                write_item(&mut text, i, texts, tz);
+            }
+            text.push('\n');
+        }
     }
     if !stale.is_empty() {
         let _ = writeln!(text, "{}", texts.stale_heading);
@@ -280,6 +363,8 @@ mod tests {
             renew_by: Some(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()),
             billing_month: Some("2027-01".into()),
             last_report_at: None,
+            tracking_state: None,
+            days_waiting: None,
         }
     }
 
@@ -306,5 +391,47 @@ mod tests {
         let en = compose(&items, Lang::En, chrono_tz::Asia::Tokyo, now);
         assert!(en.text.contains("renew by 2026/12/01"), "{}", en.text);
         assert!(en.subject.starts_with("[certfleet]"));
+        assert!(
+            en.text.contains(
+                "if not installed by 2026/12/02, claims for 2027/01 cannot be submitted from PC pc-a"
+            ),
+            "{}",
+            en.text
+        );
+        assert!(d.text.contains("2026/12/02 までにインストールされないと、端末 pc-a から 2027/01 分の請求ができません"), "{}", d.text);
+    }
+
+    #[test]
+    fn sections_follow_the_tracking_state() {
+        let now: DateTime<Utc> = "2026-11-26T00:00:00Z".parse().unwrap();
+        let mut stuck = item("1111111111", "pc-a", "stuck", 10, "2026-12-06T00:00:00Z");
+        stuck.tracking_state = Some("stuck".into());
+        stuck.days_waiting = Some(9);
+        let mut requested = item("1111111111", "pc-b", "7d", 5, "2026-12-01T00:00:00Z");
+        requested.tracking_state = Some("requested".into());
+        requested.days_waiting = Some(2);
+        let fresh = item("2222222222", "pc-c", "30d", 30, "2026-12-20T00:00:00Z");
+        let d = compose(
+            &[fresh, requested, stuck],
+            Lang::En,
+            chrono_tz::Asia::Tokyo,
+            now,
+        );
+        let at = |needle: &str| {
+            d.text
+                .find(needle)
+                .unwrap_or_else(|| panic!("{needle} in\n{}", d.text))
+        };
+        assert!(at("(stuck)") < at("pc-a"));
+        assert!(at("pc-a") < at("== Not started"));
+        assert!(at("== Not started") < at("pc-c"));
+        assert!(at("pc-c") < at("== Requested"));
+        assert!(at("== Requested") < at("pc-b"));
+        assert!(d.text.contains("[stuck, waiting 9 days]"), "{}", d.text);
+        assert!(
+            d.text.contains("[7-day notice, waiting 2 days]"),
+            "{}",
+            d.text
+        );
     }
 }

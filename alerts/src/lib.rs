@@ -74,6 +74,8 @@ fn item_for(c: &Candidate) -> AlertItem {
         renew_by: None,
         billing_month: None,
         last_report_at: None,
+        tracking_state: None,
+        days_waiting: None,
     };
     match &c.subject {
         Subject::Pair(p) => {
@@ -86,6 +88,8 @@ fn item_for(c: &Candidate) -> AlertItem {
             item.renew_by = Some(p.renew_by);
             item.billing_month = Some(p.first_blocked_billing_month.clone());
             item.last_report_at = p.last_report_at;
+            item.tracking_state = Some(p.tracking.state.as_str().to_owned());
+            item.days_waiting = p.tracking.days_waiting;
         }
         Subject::Stale(s) => {
             item.terminal_id = Some(s.terminal.id);
@@ -138,6 +142,9 @@ pub async fn gather_inputs(
         offices: Vec::new(),
         terminals: Vec::new(),
         include_ok: false,
+        // Every state but retired (on-hold pairs are read so the digest can say so; they are
+        // not alerted).
+        states: Vec::new(),
     };
     let pairs = reports::expiring(store, &query, reports_settings)
         .await?
@@ -183,10 +190,12 @@ pub async fn candidates(
     let mut all: Vec<Candidate> = Vec::new();
     let stale = decide::stale_candidates(&inputs.stale);
     let uncovered = decide::uncovered_candidates(&inputs.offices);
+    let stuck = decide::stuck_candidates(&inputs.pairs);
     lookup.extend(
         stale
             .iter()
             .chain(uncovered.iter())
+            .chain(stuck.iter())
             .map(|c| c.dedupe_key.clone()),
     );
     let existing = store.existing_alert_keys(&lookup).await?;
@@ -209,6 +218,7 @@ pub async fn candidates(
         stale
             .into_iter()
             .chain(uncovered)
+            .chain(stuck)
             .filter(|c| !existing.contains(&c.dedupe_key)),
     );
     all.sort_by(|a, b| (a.urgency, &a.dedupe_key).cmp(&(b.urgency, &b.dedupe_key)));

@@ -11,6 +11,9 @@ use certfleet_store::{self as store, SharedStore};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
+mod track;
+pub use track::TrackCommand;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "certfleet-collector",
@@ -87,6 +90,11 @@ pub enum Command {
     Alerts {
         #[command(subcommand)]
         command: AlertsCommand,
+    },
+    /// Renewal tracking per (terminal, office) pair: requested, reissue, hold, retire, clear.
+    Track {
+        #[command(subcommand)]
+        command: TrackCommand,
     },
 }
 
@@ -173,6 +181,10 @@ pub enum ReportCommand {
         /// Also list pairs that are fine.
         #[arg(long)]
         include_ok: bool,
+        /// Only pairs in these tracking states (comma-separated: not_started, requested,
+        /// reissue, stuck, on_hold, retired, renewed). Default: all but retired.
+        #[arg(long, value_name = "STATES")]
+        state: Option<String>,
         #[command(flatten)]
         common: ReportArgs,
     },
@@ -387,6 +399,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Report { command } => run_report(&cli.global, command).await,
         Command::Offices { command } => run_offices(&cli.global, command).await,
         Command::Alerts { command } => run_alerts(&cli.global, command).await,
+        Command::Track { command } => track::run_track(&cli.global, command).await,
         Command::HashPassword => {
             let mut password = String::new();
             std::io::stdin()
@@ -489,6 +502,7 @@ async fn run_report(global: &GlobalArgs, command: ReportCommand) -> Result<()> {
             offices,
             terminals,
             include_ok,
+            state,
             common,
         } => (
             ReportKind::Expiring,
@@ -497,6 +511,10 @@ async fn run_report(global: &GlobalArgs, command: ReportCommand) -> Result<()> {
                 offices,
                 terminals,
                 include_ok,
+                states: match state {
+                    Some(text) => certfleet_reports::params::parse_states(&text)?,
+                    None => Vec::new(),
+                },
                 ..ReportParams::default()
             },
             common,

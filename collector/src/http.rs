@@ -22,6 +22,8 @@ use certfleet_reports::format::{self, Format};
 use certfleet_reports::{self as reports, Fleet, ReportError, ReportKind, ReportParams};
 use certfleet_store::{SharedStore, StoreError};
 
+use crate::tracking::{TrackingRequest, TrackingRequestError};
+
 /// Shared state of the HTTP handlers.
 #[derive(Debug, Clone)]
 pub struct HttpState {
@@ -94,6 +96,7 @@ impl HttpState {
 pub fn router(state: HttpState) -> Router {
     let api = Router::new()
         .route("/api/v1/reports/{kind}", get(report))
+        .route("/api/v1/tracking", axum::routing::post(track))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_token,
@@ -168,6 +171,14 @@ pub enum ApiError {
     Unauthorized,
     NotFound(String),
     Report(ReportError),
+    /// A renewal-tracking change that was not applied (issue 17 §1).
+    Tracking(TrackingRequestError),
+}
+
+impl From<TrackingRequestError> for ApiError {
+    fn from(e: TrackingRequestError) -> Self {
+        ApiError::Tracking(e)
+    }
 }
 
 impl From<ReportError> for ApiError {
@@ -200,6 +211,20 @@ impl IntoResponse for ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     serde_json::json!({"error": "database temporarily unavailable, retry later"}),
                 )
+            }
+            ApiError::Tracking(TrackingRequestError::Invalid { field, message }) => (
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({
+                    "error": format!("invalid {field}: {message}"),
+                    "parameter": field,
+                }),
+            ),
+            ApiError::Tracking(TrackingRequestError::Conflict(e)) => (
+                StatusCode::CONFLICT,
+                serde_json::json!({"error": e.to_string()}),
+            ),
+            ApiError::Tracking(TrackingRequestError::Store(e)) => {
+                return ApiError::Report(ReportError::Store(e)).into_response();
             }
             ApiError::Report(ReportError::Store(e)) => {
                 tracing::error!(error = %e, "report failed");
@@ -255,6 +280,7 @@ fn parse_query(query: Option<&str>) -> Result<(ReportParams, Format), ReportErro
             "terminal" => params.terminals.extend(list()),
             "include_ok" => params.include_ok = parse_bool("include_ok", &value)?,
             "older_than" => params.older_than = Some(parse_u32("older_than", &value)?),
+            "state" => params.states.extend(reports::params::parse_states(&value)?),
             "format" => {
                 format = match Format::from_name(&value) {
                     Some(Format::Table) | None => {
@@ -314,6 +340,33 @@ async fn report(
     };
     Ok((headers, body).into_response())
 }
+
+/// `POST /api/v1/tracking`: one renewal-tracking change, as JSON
+/// ([`crate::tracking::TrackingRequest`]). The caller passed the API token (the middleware),
+/// so the history names `api-token`; a malformed body is a 400 naming the field.
+async fn track(
+    State(state): State<HttpState>,
+    body: Result<axum::Json<TrackingRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let axum::Json(req) = body.map_err(|e| {
+        ApiError::Tracking(TrackingRequestError::Invalid {
+            field: "body",
+            message: e.body_text(),
+        })
+    })?;
+    let entry = crate::tracking::apply(
+        state.store.as_ref(),
+        &req,
+        API_OPERATOR,
+        chrono::Utc::now(),
+        &state.reports,
+    )
+    .await?;
+    Ok(axum::Json(serde_json::json!({ "entry": entry })).into_response())
+}
+
+/// The operator the tracking history names for changes made with the API token.
+pub const API_OPERATOR: &str = "api-token";
 
 /// Size of the chunks a streamed body is cut into.
 const BODY_CHUNK: usize = 64 * 1024;

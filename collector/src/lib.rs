@@ -17,4 +17,5 @@ pub mod pki;
 pub mod registry;
 pub mod server;
 pub mod service;
+pub mod tracking;
 pub mod web;

@@ -8,7 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use certfleet_dashboard::{Access, DashboardConfig, DashboardData, DataError, ListPage, SessionId};
+use certfleet_dashboard::{
+    Access, DashboardConfig, DashboardData, DataError, ListPage, SessionId, TrackingForm,
+    TrackingRejection,
+};
+
+use crate::tracking::{TrackingRequest, TrackingRequestError};
 use certfleet_model::{
     AlertRecord, ExpiringQuery, ExpiringReport, OfficeRow, OfficesReport, Overview, StaleReport,
     TerminalDetail, TerminalId, TerminalRow, TerminalsReport,
@@ -63,6 +68,11 @@ struct Recent<T> {
 }
 
 impl<T: Send + Sync + 'static> Recent<T> {
+    /// Forgets the entry, so the next read loads (after a change made through this replica).
+    async fn clear(&self) {
+        *self.entry.lock().await = None;
+    }
+
     fn new(max_age: Duration) -> Self {
         Recent {
             max_age,
@@ -135,6 +145,7 @@ impl ReportData {
 fn answers(recent: &ExpiringQuery, q: &ExpiringQuery, horizon: Duration) -> bool {
     recent.within_days == q.within_days
         && recent.include_ok == q.include_ok
+        && recent.states == q.states
         && recent.offices.is_empty()
         && recent.terminals.is_empty()
         && (q.as_of - recent.as_of)
@@ -299,6 +310,42 @@ impl DashboardData for ReportData {
             .await
             .map_err(store_error)
     }
+
+    async fn change_tracking(
+        &self,
+        terminal: TerminalId,
+        form: &TrackingForm,
+        who: &str,
+    ) -> Result<(), TrackingRejection> {
+        let text = |s: &str| (!s.trim().is_empty()).then(|| s.to_owned());
+        let req = TrackingRequest {
+            terminal: terminal.to_string(),
+            office: form.office.clone(),
+            action: form.action.clone(),
+            date: text(&form.date),
+            until: text(&form.until),
+            note: text(&form.note),
+        };
+        let result =
+            crate::tracking::apply(self.store.as_ref(), &req, who, Utc::now(), &self.settings)
+                .await;
+        // The change shows on the next page view, not after the cache's age.
+        self.fleet.clear().await;
+        self.expiring.clear().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(TrackingRequestError::Invalid { field, message }) => {
+                Err(TrackingRejection::Invalid {
+                    field: field.to_owned(),
+                    message,
+                })
+            }
+            Err(TrackingRequestError::Conflict(e)) => {
+                Err(TrackingRejection::Conflict(e.to_string()))
+            }
+            Err(TrackingRequestError::Store(e)) => Err(store_error(e).into()),
+        }
+    }
 }
 
 /// The dashboard router, under the listener's access rules (see `http::access_rules`).
@@ -430,6 +477,7 @@ mod tests {
             offices: vec![],
             terminals: vec![],
             include_ok: false,
+            states: vec![],
         };
         let later = ExpiringQuery {
             as_of: now + chrono::Duration::seconds(9),

@@ -215,6 +215,7 @@ fn query(within: u32) -> ExpiringQuery {
         offices: vec![],
         terminals: vec![],
         include_ok: false,
+        states: Vec::new(),
     }
 }
 

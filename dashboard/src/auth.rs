@@ -134,6 +134,31 @@ impl Sessions {
     /// The session of a cookie signed with this key for one of `users` with that user's
     /// current password hash, and not expired at `now`. (Whether it was logged out is the
     /// database's to say.)
+    /// The CSRF token of the forms shown to `session` (`None`: a request without a session,
+    /// allowed by the local or token rules): an HMAC under the session key, so it is the same
+    /// on every replica, cannot be computed by another site, and dies with the session.
+    pub fn csrf_token(&self, session: Option<&SessionId>) -> String {
+        hex::encode(self.csrf_mac(session).finalize().into_bytes())
+    }
+
+    /// Whether `token` is the CSRF token of `session` (constant-time comparison).
+    pub fn csrf_ok(&self, session: Option<&SessionId>, token: &str) -> bool {
+        let Ok(bytes) = hex::decode(token.trim()) else {
+            return false;
+        };
+        self.csrf_mac(session).verify_slice(&bytes).is_ok()
+    }
+
+    fn csrf_mac(&self, session: Option<&SessionId>) -> HmacSha256 {
+        let mut m = HmacSha256::new_from_slice(&self.key).expect("any key length");
+        m.update(b"certfleet-dashboard-csrf\0");
+        match session {
+            Some(id) => m.update(&id[..]),
+            None => m.update(b"no-session"),
+        }
+        m
+    }
+
     pub fn verify(
         &self,
         value: &str,

@@ -232,6 +232,7 @@ impl ExpiringFilter {
             offices: self.offices.clone(),
             terminals: self.terminals.clone(),
             include_ok: self.status.include_ok(),
+            states: Vec::new(),
         }
     }
 

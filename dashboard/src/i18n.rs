@@ -5,6 +5,7 @@
 
 use certfleet_model::Catalog;
 pub use certfleet_model::Lang;
+use certfleet_model::TrackingState;
 
 /// Every label of the dashboard in one language.
 #[derive(Debug)]
@@ -100,6 +101,17 @@ pub struct Tr {
     pub office_terminal_placeholder: &'static str,
     /// "Rows a–b of n" (from, to, total).
     pub showing: fn(usize, usize, usize) -> String,
+    /// Renewal tracking (issue 17 §1): column, state names, form.
+    pub tracking: &'static str,
+    pub tracking_state: fn(TrackingState) -> &'static str,
+    pub tracking_action: fn(&str) -> &'static str,
+    pub tracking_date: &'static str,
+    pub tracking_until: &'static str,
+    pub tracking_note: &'static str,
+    pub tracking_submit: &'static str,
+    /// "waiting n days" after a request.
+    pub tracking_waiting: fn(i64) -> String,
+    pub tracking_bad_form: &'static str,
 }
 
 impl Catalog for Tr {
@@ -205,6 +217,29 @@ pub static JA: Tr = Tr {
         0 => "0件".to_owned(),
         _ => format!("{total}件中 {from}–{to}件を表示"),
     },
+    tracking: "更新の進み具合",
+    tracking_state: |s| match s {
+        TrackingState::NotStarted => "未着手",
+        TrackingState::Requested => "申請済み",
+        TrackingState::Reissue => "パスワード再発行中",
+        TrackingState::Stuck => "停滞",
+        TrackingState::OnHold => "保留",
+        TrackingState::Retired => "廃止",
+        TrackingState::Renewed => "更新済み",
+    },
+    tracking_action: |a| match a {
+        "requested" => "申請した",
+        "reissue" => "パスワード再発行を依頼した",
+        "hold" => "保留する",
+        "retire" => "廃止する",
+        _ => "記録を消す",
+    },
+    tracking_date: "申請日",
+    tracking_until: "保留の終了日",
+    tracking_note: "メモ・理由",
+    tracking_submit: "記録",
+    tracking_waiting: |days| format!("申請から {days} 日"),
+    tracking_bad_form: "フォームを処理できません。ページを再読み込みしてやり直してください。",
 };
 
 pub static EN: Tr = Tr {
@@ -301,6 +336,29 @@ pub static EN: Tr = Tr {
         0 => "0 rows".to_owned(),
         _ => format!("Showing {from}–{to} of {total}"),
     },
+    tracking: "Renewal",
+    tracking_state: |s| match s {
+        TrackingState::NotStarted => "Not started",
+        TrackingState::Requested => "Requested",
+        TrackingState::Reissue => "Password reissue",
+        TrackingState::Stuck => "Stuck",
+        TrackingState::OnHold => "On hold",
+        TrackingState::Retired => "Retired",
+        TrackingState::Renewed => "Renewed",
+    },
+    tracking_action: |a| match a {
+        "requested" => "Requested",
+        "reissue" => "Password reissue requested",
+        "hold" => "Put on hold",
+        "retire" => "Retire",
+        _ => "Clear",
+    },
+    tracking_date: "Request date",
+    tracking_until: "Hold until",
+    tracking_note: "Note / reason",
+    tracking_submit: "Record",
+    tracking_waiting: |days| format!("waiting {days} days"),
+    tracking_bad_form: "The form could not be processed; reload the page and try again.",
 };
 
 #[cfg(test)]

@@ -42,6 +42,34 @@ pub enum DataError {
     Internal(String),
 }
 
+/// A renewal-tracking change submitted from the terminal page (issue 17 §1): the form's
+/// fields as text; the collector parses them with the same code as the CLI and the API.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct TrackingForm {
+    pub office: String,
+    /// `requested`, `reissue`, `hold`, `retire` or `clear`.
+    pub action: String,
+    #[serde(default)]
+    pub date: String,
+    #[serde(default)]
+    pub until: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Why a tracking change was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum TrackingRejection {
+    /// A field is missing or malformed (or names an unknown pair); shown to the user.
+    #[error("invalid {field}: {message}")]
+    Invalid { field: String, message: String },
+    /// The change makes no sense from the pair's state; shown to the user.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
 /// Where the dashboard's data comes from. The collector implements it over its report engine.
 #[async_trait::async_trait]
 pub trait DashboardData: Send + Sync + 'static {
@@ -133,6 +161,17 @@ pub trait DashboardData: Send + Sync + 'static {
     /// Whether the session `id` was logged out. Asked on every request with a valid session
     /// cookie, so it must be a cheap lookup.
     async fn session_revoked(&self, id: &SessionId) -> Result<bool, DataError>;
+    /// Applies a renewal-tracking change to a pair of `terminal` for operator `who`. The
+    /// default refuses: a data source without tracking.
+    async fn change_tracking(
+        &self,
+        terminal: TerminalId,
+        form: &TrackingForm,
+        who: &str,
+    ) -> Result<(), TrackingRejection> {
+        let _ = (terminal, form, who);
+        Err(DataError::Internal("renewal tracking is not available".into()).into())
+    }
 }
 
 /// One page of a long list: its rows and the length of the whole list.

@@ -18,7 +18,7 @@ use crate::html::{Ctx, Markup};
 use crate::i18n::Lang;
 use crate::pages;
 use crate::throttle::LoginThrottle;
-use crate::{DashboardConfig, DashboardData, DataError, ListPage, assets};
+use crate::{DashboardConfig, DashboardData, DataError, ListPage, TrackingRejection, assets};
 
 const SESSION_COOKIE: &str = "cf_session";
 /// The session cookie's name with `cookie_host_prefix`: browsers keep a `__Host-` cookie only
@@ -79,6 +79,7 @@ pub fn router(config: DashboardConfig, data: Arc<dyn DashboardData>) -> Router {
         .route("/offices", get(offices))
         .route("/offices/{number}", get(office))
         .route("/terminals/{id}", get(terminal))
+        .route("/terminals/{id}/tracking", post(change_tracking))
         .route("/multi-office", get(multi_office))
         .route("/stale", get(stale))
         .route("/alerts", get(alerts))
@@ -153,6 +154,7 @@ async fn context(State(app): State<AppState>, mut req: Request, next: Next) -> R
         path: req.uri().path().to_owned(),
         params,
         page_size: app.config.page_size.max(1),
+        csrf: app.sessions.csrf_token(session.as_ref().map(|s| &s.id)),
     };
     req.extensions_mut().insert(Arc::new(ctx));
     req.extensions_mut().insert(Auth {
@@ -373,6 +375,8 @@ async fn office(
         offices: vec![number.clone()],
         terminals: Vec::new(),
         include_ok: true,
+        // The office's whole picture, retired PCs included.
+        states: certfleet_model::TrackingState::ALL.to_vec(),
     };
     let (row, report) = tryd!(
         ctx,
@@ -403,6 +407,69 @@ async fn terminal(
         Some(d) => html(StatusCode::OK, pages::terminal(&ctx, &d)),
         None => not_found(&ctx),
     }
+}
+
+/// `POST /terminals/{id}/tracking`: a tracking change from the terminal page's forms. Same
+/// origin and the form's CSRF token are required (the session cookie alone proves nothing
+/// about who built the request); then back to the terminal page (303), or a 400 page naming
+/// the field that was wrong, or 409 when the change makes no sense from the pair's state.
+async fn change_tracking(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    form: Result<Form<TrackingFormWithToken>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    if !same_origin(
+        &headers,
+        browser_host(&app, &auth, &headers, &uri).as_deref(),
+    ) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let Ok(id) = id.parse::<i64>() else {
+        return not_found(&ctx);
+    };
+    let Ok(Form(form)) = form else {
+        return html(
+            StatusCode::BAD_REQUEST,
+            pages::error(&ctx, ctx.tr().tracking_bad_form),
+        );
+    };
+    let session = auth.session.as_ref().map(|s| &s.id);
+    if !app.sessions.csrf_ok(session, &form.csrf) {
+        tracing::warn!(path = %ctx.path, "dashboard: tracking form with a wrong CSRF token");
+        return html(
+            StatusCode::FORBIDDEN,
+            pages::error(&ctx, ctx.tr().tracking_bad_form),
+        );
+    }
+    // A browser session names its user; otherwise the request passed the local or token rule.
+    let who = match &auth.session {
+        Some(s) => s.user.clone(),
+        None if access::bearer_token(&headers).is_some() => "api-token".to_owned(),
+        None => "dashboard".to_owned(),
+    };
+    match app.data.change_tracking(id, &form.fields, &who).await {
+        Ok(()) => see_other(&format!("/terminals/{id}")),
+        Err(TrackingRejection::Data(e)) => data_error(&ctx, &e),
+        Err(e @ TrackingRejection::Invalid { .. }) => {
+            html(StatusCode::BAD_REQUEST, pages::error(&ctx, &e.to_string()))
+        }
+        Err(e @ TrackingRejection::Conflict(_)) => {
+            html(StatusCode::CONFLICT, pages::error(&ctx, &e.to_string()))
+        }
+    }
+}
+
+/// The tracking form as posted: its fields and the CSRF token [`crate::html::post_form`] adds.
+#[derive(Debug, Deserialize)]
+struct TrackingFormWithToken {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    fields: crate::TrackingForm,
 }
 
 async fn multi_office(State(app): State<AppState>, Extension(ctx): Cx) -> Response {

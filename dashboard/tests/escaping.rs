@@ -79,6 +79,7 @@ fn pairs() -> Vec<PairRow> {
                 subject: h("subject"),
                 issuer: h("issuer"),
             },
+            tracking: certfleet_model::TrackingView::not_started(),
         })
         .collect()
 }
@@ -237,6 +238,14 @@ impl DashboardData for Hostile {
         Ok(Some(TerminalDetail {
             row: terminal_row(),
             holdings,
+            tracking: vec![certfleet_model::OfficeTracking {
+                office_number: h("tracking_office"),
+                tracking: certfleet_model::TrackingView {
+                    note: h("tracking_note"),
+                    changed_by: Some(h("tracking_by")),
+                    ..certfleet_model::TrackingView::not_started()
+                },
+            }],
         }))
     }
 

@@ -70,6 +70,7 @@ fn pair(
             subject: format!("CN={office}"),
             issuer: "CN=KANAGAWA KOKUHOREN CA".into(),
         },
+        tracking: certfleet_model::TrackingView::not_started(),
     }
 }
 
@@ -355,7 +356,11 @@ impl DashboardData for Fake {
                 effective: true,
             })
             .collect();
-        Ok(Some(TerminalDetail { row, holdings }))
+        Ok(Some(TerminalDetail {
+            row,
+            holdings,
+            tracking: Vec::new(),
+        }))
     }
 
     async fn alert_history(&self, limit: u32) -> Result<Vec<AlertRecord>, DataError> {

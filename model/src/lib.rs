@@ -37,6 +37,93 @@ impl PairStatus {
     }
 }
 
+/// Renewal-tracking state of a (terminal, office) pair (issue 17 §1, SPEC §5b), as every
+/// report shows it: the stored entry read at `as_of` (a request turns *stuck*, a hold lapses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackingState {
+    /// Nobody has marked anything: the renewal has not started.
+    NotStarted,
+    /// The certsrv request was made and is waiting (approval, installation).
+    Requested,
+    /// Requested with a password reissue by post (its lead time moves `renew_by` earlier).
+    Reissue,
+    /// Requested, and still no newer certificate after `tracking.stuck_after_days`.
+    Stuck,
+    /// Nothing to do until `hold_until`.
+    OnHold,
+    /// The PC or the office is gone; never alerted.
+    Retired,
+    /// A newer certificate arrived; the entry closed itself.
+    Renewed,
+}
+
+impl TrackingState {
+    pub const ALL: [TrackingState; 7] = [
+        TrackingState::NotStarted,
+        TrackingState::Requested,
+        TrackingState::Reissue,
+        TrackingState::Stuck,
+        TrackingState::OnHold,
+        TrackingState::Retired,
+        TrackingState::Renewed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackingState::NotStarted => "not_started",
+            TrackingState::Requested => "requested",
+            TrackingState::Reissue => "reissue",
+            TrackingState::Stuck => "stuck",
+            TrackingState::OnHold => "on_hold",
+            TrackingState::Retired => "retired",
+            TrackingState::Renewed => "renewed",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<TrackingState> {
+        TrackingState::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// A pair's tracking as reports carry it (`tracking` of a row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrackingView {
+    pub state: TrackingState,
+    /// The day the request was made (requested, reissue, stuck, renewed).
+    pub requested_on: Option<NaiveDate>,
+    /// Days from `requested_on` to `as_of` while the request is open.
+    pub days_waiting: Option<i64>,
+    /// The day an on-hold entry ends.
+    pub hold_until: Option<NaiveDate>,
+    /// The operator's note or the reason of a hold (empty when none).
+    pub note: String,
+    /// When the snapshot with the newer certificate arrived (renewed).
+    pub renewed_at: Option<DateTime<Utc>>,
+    /// Days from the request to the renewal (renewed).
+    pub days_to_renew: Option<i64>,
+    /// Who changed the entry last, and when (`None`: not tracked).
+    pub changed_by: Option<String>,
+    pub changed_at: Option<DateTime<Utc>>,
+}
+
+impl TrackingView {
+    /// An untracked pair.
+    pub fn not_started() -> TrackingView {
+        TrackingView {
+            state: TrackingState::NotStarted,
+            requested_on: None,
+            days_waiting: None,
+            hold_until: None,
+            note: String::new(),
+            renewed_at: None,
+            days_to_renew: None,
+            changed_by: None,
+            changed_at: None,
+        }
+    }
+}
+
 /// The terminal a row is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TerminalRef {
@@ -85,6 +172,8 @@ pub struct PairRow {
     pub stale: bool,
     pub last_report_at: Option<DateTime<Utc>>,
     pub certificate: CertificateRef,
+    /// The renewal-tracking state (issue 17 §1).
+    pub tracking: TrackingView,
 }
 
 /// `report expiring`: pairs that are expired or expiring (or all with `include_ok`).
@@ -196,6 +285,9 @@ pub struct ExpiringQuery {
     pub terminals: Vec<String>,
     /// Also return `ok` pairs.
     pub include_ok: bool,
+    /// Only pairs in these tracking states; empty: every state but `retired` (retired pairs
+    /// have their own list, `--state retired`).
+    pub states: Vec<TrackingState>,
 }
 
 /// Pairs expiring in one month, by status (for the dashboard's timeline chart).
@@ -259,6 +351,16 @@ pub struct HoldingView {
 pub struct TerminalDetail {
     pub row: TerminalRow,
     pub holdings: Vec<HoldingView>,
+    /// The renewal-tracking state of each office on the terminal (issue 17 §1), in the order
+    /// of `row.offices`.
+    pub tracking: Vec<OfficeTracking>,
+}
+
+/// One office's renewal tracking on a terminal (the terminal page).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OfficeTracking {
+    pub office_number: String,
+    pub tracking: TrackingView,
 }
 
 /// One alert that was decided (and possibly delivered), for `alerts history` and the dashboard.

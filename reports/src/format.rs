@@ -96,6 +96,12 @@ fn expiring_cells(r: &ExpiringReport, tz: Tz) -> (Vec<&'static str>, Rows<'_>) {
         "subject",
         "issuer",
         "superseded",
+        "tracking_state",
+        "requested_on",
+        "days_waiting",
+        "hold_until",
+        "tracking_note",
+        "renewed_at",
     ];
     let rows = r.rows.iter().map(move |p| {
         vec![
@@ -123,6 +129,15 @@ fn expiring_cells(r: &ExpiringReport, tz: Tz) -> (Vec<&'static str>, Rows<'_>) {
                 .map(|s| format!("{} ({})", s.sha256, local_date(s.not_after, tz)))
                 .collect::<Vec<_>>()
                 .join(" "),
+            p.tracking.state.as_str().to_owned(),
+            p.tracking.requested_on.map(date).unwrap_or_default(),
+            p.tracking
+                .days_waiting
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            p.tracking.hold_until.map(date).unwrap_or_default(),
+            p.tracking.note.clone(),
+            opt_time(p.tracking.renewed_at, tz),
         ]
     });
     (header, Box::new(rows))
@@ -307,13 +322,25 @@ fn render_table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A pair's tracking state for the table: the state with the days waiting or the hold's end.
+fn tracking_cell(t: &certfleet_model::TrackingView) -> String {
+    let state = t.state.as_str();
+    match (t.days_waiting, t.hold_until) {
+        (Some(days), _) => format!("{state} ({days}d)"),
+        (None, Some(until)) if t.state == certfleet_model::TrackingState::OnHold => {
+            format!("{state} (to {})", date(until))
+        }
+        _ => state.to_owned(),
+    }
+}
+
 /// The report as an aligned table for people.
 pub fn to_table(report: &Report, tz: Tz) -> String {
     match report {
         Report::Expiring(r) => {
             let header = [
                 "status", "office", "name", "hostname", "expires", "days", "renew by", "blocked",
-                "offices", "notes",
+                "offices", "state", "notes",
             ];
             let rows: Vec<Vec<String>> = r
                 .rows
@@ -347,6 +374,7 @@ pub fn to_table(report: &Report, tz: Tz) -> String {
                         date(p.renew_by),
                         p.first_blocked_billing_month.replace('-', "/"),
                         p.terminal_office_count.to_string(),
+                        tracking_cell(&p.tracking),
                         notes.join(", "),
                     ]
                 })

@@ -221,6 +221,7 @@ mod tests {
                         subject: format!("CN={i}"),
                         issuer: "CN=KANAGAWA KOKUHOREN CA".into(),
                     },
+                    tracking: certfleet_model::TrackingView::not_started(),
                 })
                 .collect(),
         }

@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use certfleet_model::{
     CertificateRef, ExpiringQuery, ExpiringReport, HoldingView, LocationView, OfficeEntry,
-    OfficeOnTerminal, OfficeRow, OfficesReport, Overview, PairRow, PairStatus, StaleReport,
-    StaleRow, SupersededCert, TerminalDetail, TerminalOfOffice, TerminalRef, TerminalRow,
-    TerminalsReport, TimelineBucket,
+    OfficeOnTerminal, OfficeRow, OfficeTracking, OfficesReport, Overview, PairRow, PairStatus,
+    StaleReport, StaleRow, SupersededCert, TerminalDetail, TerminalOfOffice, TerminalRef,
+    TerminalRow, TerminalsReport, TimelineBucket, TrackingState, TrackingView,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -26,6 +26,7 @@ use certfleet_store::reports::{
     PairExpiry, PairFilter, PairHolding, PairReportRow, PairRowFilter, TerminalActivity,
     TerminalFilter, TerminalInfo,
 };
+use certfleet_store::tracking::{StoredState, TrackingEntry, TrackingFilter};
 use certfleet_store::{Store, StoreError, TerminalId};
 
 pub use params::{Report, ReportKind, ReportParams, parse_as_of};
@@ -117,25 +118,36 @@ pub async fn expiring(
     let today = semantics::local_date(q.as_of, s.time_zone);
     let mut rows: Vec<PairRow> = Vec::new();
     // Rows are built while the database is still sending (the conversion overlaps the
-    // reads); the terminals' activity arrives with the last row and completes them.
-    let activity = store
-        .pair_report_rows(
-            &PairRowFilter {
-                // Without include_ok only pairs ending by the cutoff can produce a row; the
-                // database finds them through the not_after index.
-                not_after_max: (!q.include_ok).then_some(cutoff),
-                offices: q.offices.clone(),
-                hostnames: q.terminals.clone(),
-            },
-            &mut |p| rows.push(pair_row(p, q.as_of, today, within, s)),
-        )
-        .await?;
+    // reads); the terminals' activity arrives with the last row and completes them. The
+    // tracking entries (a small table: the pairs someone acted on) are read at the same time.
+    let row_filter = PairRowFilter {
+        // Without include_ok only pairs ending by the cutoff can produce a row; the
+        // database finds them through the not_after index.
+        not_after_max: (!q.include_ok).then_some(cutoff),
+        offices: q.offices.clone(),
+        hostnames: q.terminals.clone(),
+    };
+    let tracking_filter = TrackingFilter {
+        terminal_ids: Vec::new(),
+        offices: q.offices.clone(),
+    };
+    let mut each = |p| rows.push(pair_row(p, q.as_of, today, within, s));
+    let (activity, tracking) = tokio::join!(
+        store.pair_report_rows(&row_filter, &mut each),
+        store.tracking_entries(&tracking_filter)
+    );
     let activity: HashMap<TerminalId, TerminalActivity> =
-        activity.into_iter().map(|a| (a.id, a)).collect();
+        activity?.into_iter().map(|a| (a.id, a)).collect();
+    let tracking = tracking_index(tracking?);
     rows.retain_mut(|r| {
         let Some(a) = activity.get(&r.terminal.id) else {
             return false;
         };
+        let entry = tracking.get(r.terminal.id, &r.office_number);
+        apply_tracking(r, entry, today, s);
+        if !state_selected(&q.states, r.tracking.state) {
+            return false;
+        }
         r.last_report_at = a.last_report_at;
         r.stale = semantics::is_stale(a.last_report_at, q.as_of, s.stale_after_days);
         // At least this pair's office, even if the count raced a concurrent change.
@@ -147,6 +159,72 @@ pub async fn expiring(
         within_days: within,
         rows: in_urgency_order(rows),
     })
+}
+
+/// Tracking entries by (terminal, office), for joining onto report rows.
+pub(crate) fn tracking_index(entries: Vec<TrackingEntry>) -> TrackingIndex {
+    let mut index = TrackingIndex::default();
+    for e in entries {
+        index
+            .0
+            .entry(e.terminal_id)
+            .or_default()
+            .insert(e.office_number.clone(), e);
+    }
+    index
+}
+
+/// Tracking entries by terminal, then office.
+#[derive(Debug, Default)]
+pub(crate) struct TrackingIndex(HashMap<TerminalId, HashMap<String, TrackingEntry>>);
+
+impl TrackingIndex {
+    pub(crate) fn get(&self, terminal: TerminalId, office: &str) -> Option<&TrackingEntry> {
+        self.0.get(&terminal).and_then(|m| m.get(office))
+    }
+}
+
+/// Whether a row in `state` belongs to a report filtered on `states` (empty: every state but
+/// retired, which has its own list).
+pub fn state_selected(states: &[TrackingState], state: TrackingState) -> bool {
+    if states.is_empty() {
+        state != TrackingState::Retired
+    } else {
+        states.contains(&state)
+    }
+}
+
+/// Sets a row's tracking view from its entry, and moves `renew_by` earlier for a password
+/// reissue.
+fn apply_tracking(
+    r: &mut PairRow,
+    entry: Option<&TrackingEntry>,
+    today: chrono::NaiveDate,
+    s: &ReportSettings,
+) {
+    let Some(entry) = entry else {
+        return;
+    };
+    r.tracking = semantics::tracking_view(
+        Some(entry),
+        r.not_after,
+        r.status,
+        today,
+        s.time_zone,
+        &s.tracking,
+    );
+    let reissue = entry.state == StoredState::Reissue;
+    if reissue {
+        r.renew_by = semantics::tracked_renew_by(
+            r.not_after,
+            s.lead_days,
+            r.tracking.state,
+            reissue,
+            &s.tracking,
+            s.time_zone,
+        );
+        r.renew_now = semantics::renew_now_on(r.renew_by, today);
+    }
 }
 
 /// `rows` sorted by [`semantics::urgency_cmp`]. The indices are sorted, not the rows: a row is
@@ -215,6 +293,7 @@ fn pair_row(
             issuer: p.issuer,
         },
         office_number: p.office_number,
+        tracking: TrackingView::not_started(),
     }
 }
 
@@ -228,6 +307,8 @@ pub struct FleetData {
     /// 300k-holding fleet has 260k of them in memory at once.
     pairs: Vec<PairExpiry>,
     registry: Vec<OfficeEntry>,
+    /// Renewal-tracking entries (issue 17 §1), for the state of each pair.
+    tracking: TrackingIndex,
 }
 
 impl FleetData {
@@ -245,12 +326,19 @@ impl FleetData {
             ids: terminal_ids.clone(),
             ..TerminalFilter::default()
         };
-        let (pairs, terminals, registry) = tokio::try_join!(
+        let tracking_filter = TrackingFilter {
+            terminal_ids: terminal_ids.clone(),
+            offices: Vec::new(),
+        };
+        let (pairs, terminals, registry, tracking) = tokio::try_join!(
             store.pair_expiries(&terminal_ids, &[]),
             store.report_terminals(&terminal_filter),
             store.list_offices(),
+            store.tracking_entries(&tracking_filter),
         )?;
-        Ok(FleetData::new(terminals, pairs, registry))
+        let mut data = FleetData::new(terminals, pairs, registry);
+        data.tracking = tracking_index(tracking);
+        Ok(data)
     }
 
     /// Keeps the pairs sorted by terminal id then office number, which [`Fleet`] relies on.
@@ -270,6 +358,7 @@ impl FleetData {
             terminals,
             pairs,
             registry,
+            tracking: TrackingIndex::default(),
         }
     }
 
@@ -326,6 +415,32 @@ impl Fleet {
 
     fn status(&self, not_after: DateTime<Utc>) -> PairStatus {
         semantics::status(not_after, self.as_of, self.within_days)
+    }
+
+    /// The renewal-tracking view of a pair at `as_of`.
+    pub fn tracking(&self, p: &FleetPair<'_>, s: &ReportSettings) -> TrackingView {
+        let entry = self.data.tracking.get(p.terminal.id, p.office_number);
+        if entry.is_none() {
+            return TrackingView::not_started();
+        }
+        semantics::tracking_view(
+            entry,
+            p.not_after,
+            p.status,
+            semantics::local_date(self.as_of, s.time_zone),
+            s.time_zone,
+            &s.tracking,
+        )
+    }
+
+    /// Pairs by tracking state (every state listed, zeros included), for `/metrics`.
+    pub fn tracking_counts(&self, s: &ReportSettings) -> Vec<(TrackingState, u32)> {
+        let mut counts: BTreeMap<TrackingState, u32> =
+            TrackingState::ALL.into_iter().map(|st| (st, 0)).collect();
+        for p in self.pairs() {
+            *counts.entry(self.tracking(&p, s).state).or_default() += 1;
+        }
+        counts.into_iter().collect()
     }
 
     /// Every evaluated pair whose terminal is known, with its terminal.
@@ -973,9 +1088,34 @@ pub async fn terminal_detail(
                 &b.certificate.sha256,
             ))
     });
+    let entries = tracking_index(
+        store
+            .tracking_entries(&TrackingFilter {
+                terminal_ids: vec![id],
+                offices: Vec::new(),
+            })
+            .await?,
+    );
+    let today = semantics::local_date(as_of, s.time_zone);
+    let tracking = row
+        .offices
+        .iter()
+        .map(|o| OfficeTracking {
+            office_number: o.office_number.clone(),
+            tracking: semantics::tracking_view(
+                entries.get(id, &o.office_number),
+                o.not_after,
+                o.status,
+                today,
+                s.time_zone,
+                &s.tracking,
+            ),
+        })
+        .collect();
     Ok(Some(TerminalDetail {
         row,
         holdings: views,
+        tracking,
     }))
 }
 
@@ -1012,6 +1152,7 @@ mod tests {
                 subject: String::new(),
                 issuer: String::new(),
             },
+            tracking: TrackingView::not_started(),
         };
         let expected = vec![
             row(-3, "2", "b", 9),

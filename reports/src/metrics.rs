@@ -1,6 +1,6 @@
 //! Fleet gauges for Prometheus `/metrics`, computed from the same [`Fleet`] as the reports:
 //! per-pair expiry timestamps, pair counts by status, renew-now pairs, stale terminals and
-//! uncovered offices.
+//! uncovered offices, pairs by renewal-tracking state.
 
 use std::io::{self, Write};
 
@@ -70,6 +70,18 @@ pub fn write(fleet: &Fleet, s: &ReportSettings, out: &mut dyn Write) -> io::Resu
         "certfleet_uncovered_offices {}",
         overview.uncovered_offices
     )?;
+    // Renewal tracking (issue 17 §1).
+    out.write_all(
+        b"# HELP certfleet_tracking_pairs (terminal, office) pairs by renewal-tracking state.\n",
+    )?;
+    out.write_all(b"# TYPE certfleet_tracking_pairs gauge\n")?;
+    for (state, n) in fleet.tracking_counts(s) {
+        writeln!(
+            out,
+            "certfleet_tracking_pairs{{state=\"{}\"}} {n}",
+            state.as_str()
+        )?;
+    }
     out.write_all(b"# HELP certfleet_terminals Non-revoked terminals.\n")?;
     out.write_all(b"# TYPE certfleet_terminals gauge\n")?;
     writeln!(out, "certfleet_terminals {}", overview.terminals)

@@ -2,7 +2,7 @@
 //! string become one [`ReportParams`], which [`run`] turns into one [`Report`]. That single
 //! path is why the CLI and the API return identical JSON for the same query.
 
-use certfleet_model::{ExpiringQuery, ExpiringReport, StaleReport};
+use certfleet_model::{ExpiringQuery, ExpiringReport, StaleReport, TrackingState};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -58,6 +58,8 @@ pub struct ReportParams {
     pub include_ok: bool,
     /// Stale threshold in days (default: `reports.stale_after_days`, 7).
     pub older_than: Option<u32>,
+    /// Tracking states (`--state`, `state=`); empty: every state but retired.
+    pub states: Vec<TrackingState>,
 }
 
 /// A built report of any kind; serializes as the model type inside (no wrapper).
@@ -109,6 +111,28 @@ pub fn parse_as_of(text: &str, tz: Tz) -> Result<DateTime<Utc>, ReportError> {
     ))
 }
 
+/// Parses a `--state` / `state=` value: tracking state names, comma-separated
+/// (`requested,stuck`).
+pub fn parse_states(text: &str) -> Result<Vec<TrackingState>, ReportError> {
+    let mut out = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let state = TrackingState::from_name(name).ok_or_else(|| {
+            let known: Vec<&str> = TrackingState::ALL.iter().map(|s| s.as_str()).collect();
+            ReportError::invalid(
+                "state",
+                format!(
+                    "{name:?} is not a tracking state (one of {})",
+                    known.join(", ")
+                ),
+            )
+        })?;
+        if !out.contains(&state) {
+            out.push(state);
+        }
+    }
+    Ok(out)
+}
+
 /// Builds the requested report: the one code path behind `certfleet-collector report …` and
 /// `/api/v1/reports/…`.
 pub async fn run(
@@ -137,6 +161,7 @@ pub async fn run(
     only_for("office", !params.offices.is_empty(), is_expiring)?;
     only_for("terminal", !params.terminals.is_empty(), is_expiring)?;
     only_for("include_ok", params.include_ok, is_expiring)?;
+    only_for("state", !params.states.is_empty(), is_expiring)?;
     only_for(
         "older_than",
         params.older_than.is_some(),
@@ -150,6 +175,7 @@ pub async fn run(
                 offices: params.offices.clone(),
                 terminals: params.terminals.clone(),
                 include_ok: params.include_ok,
+                states: params.states.clone(),
             };
             Report::Expiring(super::expiring(store, &q, s).await?)
         }

@@ -4,7 +4,9 @@
 
 use std::cmp::Ordering;
 
-use certfleet_model::PairStatus;
+use certfleet_config::tracking::TrackingSettings;
+use certfleet_model::{PairStatus, TrackingState, TrackingView};
+use certfleet_store::tracking::{StoredState, TrackingEntry};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 
@@ -152,6 +154,92 @@ pub fn urgency_cmp(
     b: (DateTime<Utc>, &str, &str, i64),
 ) -> Ordering {
     a.cmp(&b)
+}
+
+/// A pair's tracking as reports show it on `today` (local date), from its stored entry
+/// (issue 17 §1): an open request past `stuck_after_days` (plus the reissue lead time for a
+/// password reissue) is *stuck*; a hold past its day has lapsed (*not started*); a renewal is
+/// shown while the new certificate is not itself due (`status` ok), after which the pair is
+/// *not started* again; an open entry whose pair already ends later than its baseline is
+/// *renewed* even before ingest closed it.
+pub fn tracking_view(
+    entry: Option<&TrackingEntry>,
+    not_after: DateTime<Utc>,
+    status: PairStatus,
+    today: NaiveDate,
+    tz: Tz,
+    t: &TrackingSettings,
+) -> TrackingView {
+    let Some(e) = entry else {
+        return TrackingView::not_started();
+    };
+    let mut view = TrackingView {
+        requested_on: e.requested_on,
+        note: e.note.clone(),
+        changed_by: Some(e.changed_by.clone()),
+        changed_at: Some(e.changed_at),
+        ..TrackingView::not_started()
+    };
+    let renewed = |view: &mut TrackingView, at: DateTime<Utc>| {
+        view.state = TrackingState::Renewed;
+        view.renewed_at = Some(at);
+        view.days_to_renew = e
+            .requested_on
+            .map(|on| (local_date(at, tz) - on).num_days());
+    };
+    match e.state {
+        StoredState::Requested | StoredState::Reissue if not_after > e.baseline_not_after => {
+            renewed(&mut view, e.changed_at);
+        }
+        StoredState::Requested | StoredState::Reissue => {
+            let waiting = e.requested_on.map_or(0, |on| (today - on).num_days());
+            let mut limit = i64::from(t.stuck_after_days);
+            if e.state == StoredState::Reissue {
+                limit += i64::from(t.password_reissue_lead_days);
+            }
+            view.days_waiting = Some(waiting);
+            view.state = if waiting >= limit {
+                TrackingState::Stuck
+            } else if e.state == StoredState::Reissue {
+                TrackingState::Reissue
+            } else {
+                TrackingState::Requested
+            };
+        }
+        StoredState::OnHold => {
+            view.hold_until = e.hold_until;
+            if e.hold_until.is_some_and(|until| until > today) {
+                view.state = TrackingState::OnHold;
+            }
+        }
+        StoredState::Retired => view.state = TrackingState::Retired,
+        StoredState::Renewed => {
+            if status == PairStatus::Ok {
+                renewed(&mut view, e.renewed_at.unwrap_or(e.changed_at));
+            } else {
+                return TrackingView::not_started();
+            }
+        }
+    }
+    view
+}
+
+/// The renew-by date of a pair in tracking state `state`: a password reissue by post needs
+/// its lead time on top of the request's.
+pub fn tracked_renew_by(
+    not_after: DateTime<Utc>,
+    lead_days: u32,
+    state: TrackingState,
+    entry_is_reissue: bool,
+    t: &TrackingSettings,
+    tz: Tz,
+) -> NaiveDate {
+    let extra = match state {
+        TrackingState::Reissue => t.password_reissue_lead_days,
+        TrackingState::Stuck if entry_is_reissue => t.password_reissue_lead_days,
+        _ => 0,
+    };
+    renew_by(not_after, lead_days + extra, tz)
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ pub fn page(ctx: &Ctx, title: &str, current: Option<Nav>, content: &Markup) -> M
                         (language_switch(ctx))
                         @if let Some(user) = &ctx.user {
                             span class="user" { (user) }
-                            (post_form("logout", "/logout", &html! {
+                            (post_form(ctx, "logout", "/logout", &html! {
                                 button type="submit" data-testid="logout" { (tr.logout) }
                             }))
                         }

@@ -9,7 +9,7 @@
 //!   doctype; the test `raw_output_is_confined_to_the_layout` below fails on any other use.
 //! - Every page goes through [`page`] (one skeleton: head, navigation, language switch,
 //!   user, footer), every table through [`Table`] (header, empty row, pager), every POST form
-//!   through [`post_form`] (where a CSRF field will go, once, for every form).
+//!   through [`post_form`] (which adds the CSRF token field, once, for every form).
 //!
 //! The strict CSP holds because nothing here writes a `style` attribute, a `<style>` element or
 //! an inline script: styling is classes from the embedded stylesheet.
@@ -28,7 +28,7 @@ pub use layout::{Nav, page};
 pub use maud::Markup;
 pub use parts::{
     badge, filter_form, key_label, number_input, office_link, opt_stamp, post_form, stale_mark,
-    terminal_link, window_form,
+    terminal_link, tracking_badge, window_form,
 };
 pub use table::{Column, Paging, Table};
 
@@ -45,6 +45,9 @@ pub struct Ctx {
     pub params: Params,
     /// Rows per page of long tables.
     pub page_size: usize,
+    /// The CSRF token every POST form carries ([`post_form`]); checked by the handlers that
+    /// change state.
+    pub csrf: String,
 }
 
 impl Ctx {

@@ -1,7 +1,7 @@
 //! Small pieces the pages share: status badges, links to offices and terminals, marks, times
 //! that may be missing, and the forms (GET filter forms, POST forms).
 
-use certfleet_model::PairStatus;
+use certfleet_model::{PairStatus, TrackingState, TrackingView};
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -14,6 +14,27 @@ use crate::i18n::Tr;
 pub fn badge(tr: &Tr, status: PairStatus, renew_now: bool) -> Markup {
     let (label, class) = status_of(tr, status, renew_now);
     html! { span class={ "badge " (class) } { (label) } }
+}
+
+/// A pair's renewal-tracking state as a badge, with how long a request has waited, a hold's
+/// end, the note and who changed it last.
+pub fn tracking_badge(ctx: &Ctx, t: &TrackingView) -> Markup {
+    let tr = ctx.tr();
+    let class = match t.state {
+        TrackingState::Stuck => "badge st-expired",
+        TrackingState::Requested | TrackingState::Reissue => "badge st-expiring",
+        TrackingState::Renewed => "badge st-ok",
+        _ => "badge st-superseded",
+    };
+    html! {
+        span class=(class) data-testid="tracking-state" data-state=(t.state.as_str()) {
+            ((tr.tracking_state)(t.state))
+        }
+        @if let Some(days) = t.days_waiting { " " ((tr.tracking_waiting)(days)) }
+        @if let (TrackingState::OnHold, Some(until)) = (t.state, t.hold_until) { " → " (until) }
+        @if !t.note.is_empty() { " " span class="note" { (t.note) } }
+        @if let Some(by) = &t.changed_by { " " span class="who" { "(" (by) ")" } }
+    }
 }
 
 /// A link to an office's page. Office numbers come from certificates, so the path segment is
@@ -77,6 +98,11 @@ pub fn window_form(ctx: &Ctx, action: &str, name: &str, label: &str, value: u32)
 
 /// Every form that changes state (POST) is built here, so that protection every such form
 /// needs (a CSRF token field) is added once for all of them.
-pub fn post_form(class: &str, action: &str, fields: &Markup) -> Markup {
-    html! { form class=(class) method="post" action=(action) { (fields) } }
+pub fn post_form(ctx: &Ctx, class: &str, action: &str, fields: &Markup) -> Markup {
+    html! {
+        form class=(class) method="post" action=(action) {
+            input type="hidden" name="csrf" value=(ctx.csrf);
+            (fields)
+        }
+    }
 }

@@ -8,7 +8,7 @@ use crate::display::{Date, Day};
 use crate::filters::{ExpiringFilter, SortKey, StatusFilter};
 use crate::html::{
     Column, Ctx, Nav, Paging, Table, badge, filter_form, number_input, office_link, page,
-    stale_mark, terminal_link,
+    stale_mark, terminal_link, tracking_badge,
 };
 use crate::i18n::Tr;
 
@@ -24,7 +24,7 @@ fn status_filter_label(tr: &Tr, f: StatusFilter) -> &'static str {
 }
 
 /// The columns of a pair shared by the expiring table and the office page.
-pub(super) fn pair_columns(tr: &Tr) -> [&'static str; 10] {
+pub(super) fn pair_columns(tr: &Tr) -> [&'static str; 11] {
     [
         tr.office_number,
         tr.office_name,
@@ -36,6 +36,7 @@ pub(super) fn pair_columns(tr: &Tr) -> [&'static str; 10] {
         tr.billing_month,
         tr.multi_office,
         tr.stale,
+        tr.tracking,
     ]
 }
 
@@ -57,6 +58,7 @@ pub(super) fn pair_cells(ctx: &Ctx, r: &PairRow) -> Markup {
             }
         }
         td { @if r.stale { (stale_mark(tr)) } }
+        td { (tracking_badge(ctx, &r.tracking)) }
     }
 }
 

@@ -16,7 +16,7 @@ pub fn login(ctx: &Ctx, next: &str, error: Option<&str>, no_users: bool) -> Mark
         @if no_users {
             p class="note" { (tr.login_no_users) }
         }
-        (post_form("login", "/login", &html! {
+        (post_form(ctx, "login", "/login", &html! {
             input type="hidden" name="next" value=(next);
             label {
                 (tr.username) " "

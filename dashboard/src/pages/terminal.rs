@@ -5,7 +5,36 @@ use certfleet_model::TerminalDetail;
 use maud::{Markup, html};
 
 use crate::display::{Day, Stamp};
-use crate::html::{Ctx, Table, badge, key_label, office_link, opt_stamp, page, stale_mark};
+use crate::html::{
+    Ctx, Table, badge, key_label, office_link, opt_stamp, page, post_form, stale_mark,
+    tracking_badge,
+};
+
+/// The form that records a tracking change for one office of the terminal (issue 17 §1).
+fn tracking_form(ctx: &Ctx, terminal: i64, office: &str) -> Markup {
+    let tr = ctx.tr();
+    post_form(
+        ctx,
+        "tracking",
+        &format!("/terminals/{terminal}/tracking"),
+        &html! {
+            input type="hidden" name="office" value=(office);
+            select name="action" data-testid="tracking-action" {
+                @for a in ["requested", "reissue", "hold", "retire", "clear"] {
+                    option value=(a) { ((tr.tracking_action)(a)) }
+                }
+            }
+            " "
+            label { (tr.tracking_date) " " input type="date" name="date"; }
+            " "
+            label { (tr.tracking_until) " " input type="date" name="until"; }
+            " "
+            label { (tr.tracking_note) " " input type="text" name="note" maxlength="500"; }
+            " "
+            button type="submit" data-testid="tracking-submit" { (tr.tracking_submit) }
+        },
+    )
+}
 
 pub fn terminal(ctx: &Ctx, d: &TerminalDetail) -> Markup {
     let tr = ctx.tr();
@@ -18,18 +47,30 @@ pub fn terminal(ctx: &Ctx, d: &TerminalDetail) -> Markup {
             tr.status,
             tr.not_after,
             tr.days_left,
+            tr.tracking,
         ],
     )
     .render(
         tr,
         row.offices.iter().map(|o| {
+            let tracking = d
+                .tracking
+                .iter()
+                .find(|t| t.office_number == o.office_number)
+                .map(|t| &t.tracking);
             html! {
-                tr {
+                tr data-testid="terminal-office" {
                     td { (office_link(&o.office_number)) }
                     td { (o.office_name.as_deref().unwrap_or("")) }
                     td { (badge(tr, o.status, false)) }
                     td { (Day(o.not_after, ctx.tz)) }
                     td class="n" { (o.days_left) }
+                    td {
+                        @if let Some(t) = tracking {
+                            (tracking_badge(ctx, t))
+                        }
+                        (tracking_form(ctx, row.terminal.id, &o.office_number))
+                    }
                 }
             }
         }),

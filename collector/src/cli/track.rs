@@ -1,0 +1,169 @@
+//! `track …` and `calendar …` subcommands: renewal tracking from the command line (issue 17
+//! §1, §5). Kept apart from `cli.rs` so the tracking commands are one module.
+
+use anyhow::{Context, Result};
+use certfleet_model::TrackingState;
+use certfleet_reports::format::Format;
+use certfleet_reports::{ReportKind, ReportParams};
+use clap::Subcommand;
+
+use super::{GlobalArgs, quiet_on_broken_pipe, report_format};
+use crate::tracking::{TrackingRequest, TrackingRequestError};
+
+/// Who the history names for a CLI change: `--by`, else the login name.
+#[derive(Debug, clap::Args)]
+pub struct TrackTarget {
+    /// The terminal: id, machine id or unique hostname.
+    pub terminal: String,
+    /// The office number.
+    pub office: String,
+    /// Your name for the history (default: $CERTFLEET_OPERATOR, $USER).
+    #[arg(long, env = "CERTFLEET_OPERATOR")]
+    pub by: Option<String>,
+    /// A note kept with the entry and in the history.
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrackCommand {
+    /// Mark the pair's certsrv request as made (today, or --date).
+    Requested {
+        #[command(flatten)]
+        target: TrackTarget,
+        /// The day of the request (YYYY-MM-DD, default today).
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// Mark a password reissue as requested (moves renew-by earlier by
+    /// tracking.password_reissue_lead_days).
+    Reissue {
+        #[command(flatten)]
+        target: TrackTarget,
+        #[arg(long)]
+        date: Option<String>,
+    },
+    /// Put the pair on hold until a day, with a reason (--note): no alerts until then.
+    Hold {
+        #[command(flatten)]
+        target: TrackTarget,
+        /// The day the hold ends (YYYY-MM-DD, after today).
+        #[arg(long)]
+        until: String,
+    },
+    /// Retire the pair (PC decommissioned, office closed): never alerted again.
+    Retire {
+        #[command(flatten)]
+        target: TrackTarget,
+    },
+    /// Forget the pair's entry: it is "not started" again.
+    Clear {
+        #[command(flatten)]
+        target: TrackTarget,
+    },
+    /// Tracked pairs with their state (every tracked state, or --state).
+    List {
+        /// Only these states (comma-separated): not_started, requested, reissue, stuck,
+        /// on_hold, retired, renewed.
+        #[arg(long)]
+        state: Option<String>,
+        /// Evaluate at this time (RFC 3339, or a date meaning 00:00 in the display time zone).
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long, default_value = "table", value_parser = report_format())]
+        format: Format,
+    },
+}
+
+/// Runs `track …`.
+pub async fn run_track(global: &GlobalArgs, command: TrackCommand) -> Result<()> {
+    let settings = global.file_config()?.report_settings()?;
+    let store = global.open_store().await?;
+    let (target, action, date, until) = match command {
+        TrackCommand::List {
+            state,
+            as_of,
+            format,
+        } => {
+            let states = match state {
+                Some(text) => certfleet_reports::params::parse_states(&text)?,
+                None => TrackingState::ALL
+                    .into_iter()
+                    .filter(|s| *s != TrackingState::NotStarted)
+                    .collect(),
+            };
+            let params = ReportParams {
+                include_ok: true,
+                states,
+                as_of,
+                ..ReportParams::default()
+            };
+            let report = certfleet_reports::params::run(
+                store.as_ref(),
+                ReportKind::Expiring,
+                &params,
+                chrono::Utc::now(),
+                &settings,
+            )
+            .await?;
+            use std::io::Write as _;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let tz = settings.time_zone;
+            let written = match format {
+                Format::Json => report
+                    .write_json(&mut out)
+                    .and_then(|()| out.write_all(b"\n")),
+                Format::Csv => certfleet_reports::format::write_csv(&report, tz, &mut out),
+                Format::Table => {
+                    out.write_all(certfleet_reports::format::to_table(&report, tz).as_bytes())
+                }
+            };
+            return quiet_on_broken_pipe(written.and_then(|()| out.flush()));
+        }
+        TrackCommand::Requested { target, date } => (target, "requested", date, None),
+        TrackCommand::Reissue { target, date } => (target, "reissue", date, None),
+        TrackCommand::Hold { target, until } => (target, "hold", None, Some(until)),
+        TrackCommand::Retire { target } => (target, "retire", None, None),
+        TrackCommand::Clear { target } => (target, "clear", None, None),
+    };
+    let who = target
+        .by
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|w| !w.trim().is_empty())
+        .unwrap_or_else(|| "cli".to_owned());
+    let req = TrackingRequest {
+        terminal: target.terminal,
+        office: target.office,
+        action: action.to_owned(),
+        date,
+        until,
+        note: target.note,
+    };
+    let entry = crate::tracking::apply(store.as_ref(), &req, &who, chrono::Utc::now(), &settings)
+        .await
+        .map_err(|e| match e {
+            TrackingRequestError::Store(e) => anyhow::Error::new(e),
+            other => anyhow::anyhow!("{other}"),
+        })
+        .with_context(|| {
+            format!(
+                "{action} was not recorded for terminal {:?}, office {:?}",
+                req.terminal, req.office
+            )
+        })?;
+    match entry {
+        Some(e) => println!(
+            "terminal {} office {}: {} (by {})",
+            e.terminal_id,
+            e.office_number,
+            e.state.as_str(),
+            e.changed_by
+        ),
+        None => println!(
+            "terminal {:?} office {}: tracking cleared (by {who})",
+            req.terminal, req.office
+        ),
+    }
+    Ok(())
+}
