@@ -425,8 +425,8 @@ mod tests {
         assert!(at("(stuck)") < at("pc-a"));
         assert!(at("pc-a") < at("== Not started"));
         assert!(at("== Not started") < at("pc-c"));
-        assert!(at("pc-c") < at("== Requested"));
-        assert!(at("== Requested") < at("pc-b"));
+        assert!(at("pc-c") < at("== Requested (waiting"));
+        assert!(at("== Requested (waiting") < at("pc-b"));
         assert!(d.text.contains("[stuck, waiting 9 days]"), "{}", d.text);
         assert!(
             d.text.contains("[7-day notice, waiting 2 days]"),

@@ -24,6 +24,7 @@ use certfleet_collector::metrics::Metrics;
 use certfleet_collector::registry;
 use certfleet_config::{Limits, ReportSettings};
 use certfleet_proto::v1 as pb;
+use certfleet_store::tracking::{TrackingAction, TrackingChange};
 use certfleet_store::{self as store, AuthenticatedTerminal, SharedStore, TerminalFacts};
 use certfleet_testsupport::{PgCluster, TestCa, assert_golden, pretty_json};
 use chrono::{DateTime, Duration, Utc};
@@ -226,6 +227,56 @@ async fn fleet(store: &SharedStore) {
     report(store, &pc, "r-revoked-pc", &certs, received).await;
     let revoked = store.find_terminal("revoked-pc").await.unwrap();
     store.revoke_terminal(revoked.id, received).await.unwrap();
+
+    // Renewal tracking (issue 17 §1): a request 8 days old (stuck), a fresh one, a hold and a
+    // retired pair.
+    let today = received.with_timezone(&chrono_tz::Asia::Tokyo).date_naive();
+    for (host, office, action) in [
+        (
+            "kaigo-pc01",
+            "1410000014",
+            TrackingAction::Requested {
+                on: today - Duration::days(8),
+                note: "certsrv 申請済み".into(),
+            },
+        ),
+        (
+            "jimu-pc02",
+            "1410000013",
+            TrackingAction::Reissue {
+                on: today - Duration::days(2),
+                note: "password lost".into(),
+            },
+        ),
+        (
+            "honbu-pc01",
+            "1410000015",
+            TrackingAction::Hold {
+                until: today + Duration::days(20),
+                reason: "事業所改装中".into(),
+            },
+        ),
+        (
+            "kaigo-pc02",
+            "1410000016",
+            TrackingAction::Retire {
+                note: "PC 廃棄".into(),
+            },
+        ),
+    ] {
+        let terminal = store.find_terminal(host).await.unwrap();
+        store
+            .change_tracking(&TrackingChange {
+                terminal_id: terminal.id,
+                office_number: office.into(),
+                action,
+                who: "operator".into(),
+                now: received,
+                today,
+            })
+            .await
+            .unwrap();
+    }
 }
 
 async fn api(store: &SharedStore, uri: &str) -> String {

@@ -1,5 +1,7 @@
 //! Two `serve` processes on one PostgreSQL with the daily alert schedule due at the same
-//! moment: every alert is decided and delivered exactly once.
+//! moment: every alert is decided and delivered exactly once, and the renewal-tracking states
+//! set with the CLI (issue 17 §2) hold on both: a stuck request escalates once, a hold is
+//! silent, a fresh request is alerted only from the 7-day threshold on.
 
 use std::sync::{Arc, Mutex};
 
@@ -27,12 +29,12 @@ async fn two_replicas_deliver_each_alert_once() {
     let config = dir.join("collector.toml");
     let (ca, secret) = (dir.join("ca.pem"), dir.join("enroll-secret.txt"));
 
-    // Three terminals report through one collector (alerts off).
+    // Six terminals report through one collector (alerts off).
     let kanagawa = TestCa::kanagawa();
     let now = Utc::now();
     let first =
         CollectorProcess::serve(&["--config", config.to_str().unwrap(), "--database-url", &db]);
-    for (i, days) in [5i64, 20, 50].iter().enumerate() {
+    for (i, days) in [5i64, 20, 50, 20, 25, 6].iter().enumerate() {
         let fx = root.path().join(format!("pc-{i}"));
         write_cert(
             &fx,
@@ -65,6 +67,65 @@ async fn two_replicas_deliver_each_alert_once() {
         assert!(out.status.success(), "{}", describe(&out));
     }
     assert!(first.terminate());
+
+    // Renewal tracking through the CLI: pc-3 requested 6 days ago (stuck), pc-4 on hold,
+    // pc-5 requested yesterday.
+    let today = now.with_timezone(&chrono_tz::Asia::Tokyo).date_naive();
+    let day = |d: i64| (today + Duration::days(d)).to_string();
+    for args in [
+        vec![
+            "track",
+            "requested",
+            "pc-3",
+            "1000000003",
+            "--date",
+            &day(-6),
+            "--by",
+            "alice",
+        ],
+        vec![
+            "track",
+            "hold",
+            "pc-4",
+            "1000000004",
+            "--until",
+            &day(20),
+            "--note",
+            "改装中",
+        ],
+        vec![
+            "track",
+            "requested",
+            "pc-5",
+            "1000000005",
+            "--date",
+            &day(-1),
+        ],
+    ] {
+        let mut args = args;
+        args.extend(["--database-url", &db]);
+        let out = collector_cmd(&args);
+        assert!(out.status.success(), "{args:?}: {}", describe(&out));
+    }
+    // Bad input is refused with the field named, and nothing changes.
+    let out = collector_cmd(&[
+        "track",
+        "hold",
+        "pc-5",
+        "1000000005",
+        "--until",
+        &day(-1),
+        "--note",
+        "x",
+        "--database-url",
+        &db,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        describe(&out).contains("invalid until"),
+        "{}",
+        describe(&out)
+    );
 
     // A real webhook receiver.
     let bodies: Bodies = Arc::default();
@@ -108,11 +169,29 @@ async fn two_replicas_deliver_each_alert_once() {
         .iter()
         .map(|a| a["threshold"].as_str().unwrap().to_owned())
         .collect();
+    let hosts: Vec<String> = received[0]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["hostname"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(
-        thresholds,
-        vec!["7d", "30d", "60d"],
-        "most urgent first, nearest threshold only"
+        (thresholds, hosts),
+        (
+            vec!["7d", "7d", "stuck", "30d", "60d"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            vec!["pc-0", "pc-5", "pc-3", "pc-1", "pc-2"]
+                .into_iter()
+                .map(String::from)
+                .collect()
+        ),
+        "most urgent first, nearest threshold only; on hold silent, requested only from 7 days"
     );
+    assert_eq!(received[0]["alerts"][1]["tracking_state"], "requested");
+    assert_eq!(received[0]["alerts"][1]["days_waiting"], 1);
+    assert_eq!(received[0]["alerts"][2]["tracking_state"], "stuck");
 
     let out = collector_cmd(&[
         "alerts",
@@ -124,7 +203,7 @@ async fn two_replicas_deliver_each_alert_once() {
     ]);
     assert!(out.status.success(), "{}", describe(&out));
     let history: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(history.len(), 3, "{history:?}");
+    assert_eq!(history.len(), 5, "{history:?}");
     assert!(
         history
             .iter()
