@@ -97,6 +97,7 @@ certfleet_testsupport::both_backends!(
     csv_bytes_are_excel_friendly,
     api_errors_and_metrics,
     api_access_is_decided_per_request,
+    tracking_api_changes_state_and_names_bad_fields,
 );
 
 /// The federation's CA, one per test binary.
@@ -1815,4 +1816,137 @@ async fn a_stalled_metrics_scrape_does_not_block_the_next() {
         &text[..500]
     );
     drop(stalled);
+}
+
+async fn post_json(
+    api: Api,
+    uri: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (StatusCode, serde_json::Value) {
+    let mut req = Request::post(uri).header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let mut req = req.body(Body::from(body.to_owned())).unwrap();
+    req.extensions_mut().insert(ConnectInfo(api.peer));
+    let resp = http::router(api.state).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// `POST /api/v1/tracking` needs the API token, answers bad input with a 400 naming the field
+/// and a senseless transition with a 409, and what it records shows in `report expiring`
+/// filtered by `state=` (issue 17 §1).
+async fn tracking_api_changes_state_and_names_bad_fields(fx: Fixture) {
+    fleet_for_front_ends(&fx).await;
+    const TOKEN: &str = "api-token-0123456789";
+    let api = || state(&fx, Some(TOKEN), false);
+    let url = "/api/v1/tracking";
+    let ok = r#"{"terminal":"pc-a","office":"2222222222","action":"requested","note":"certsrv"}"#;
+    assert_eq!(
+        post_json(api(), url, None, ok).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::Asia::Tokyo)
+        .date_naive();
+    let yesterday = (today - Duration::days(1)).to_string();
+    let hold_past = format!(
+        r#"{{"terminal":"pc-a","office":"2222222222","action":"hold","until":"{yesterday}","note":"x"}}"#
+    );
+    for (body, field) in [
+        ("{not json", "body"),
+        (
+            r#"{"terminal":"pc-a","office":"2222222222","action":"snooze"}"#,
+            "action",
+        ),
+        (
+            r#"{"terminal":"pc-zz","office":"2222222222","action":"requested"}"#,
+            "terminal",
+        ),
+        (
+            r#"{"terminal":"pc-a","office":"3333333333","action":"requested"}"#,
+            "office",
+        ),
+        (
+            r#"{"terminal":"pc-a","office":"2222222222","action":"requested","date":"2099-01-01"}"#,
+            "date",
+        ),
+        (
+            r#"{"terminal":"pc-a","office":"2222222222","action":"requested","colour":"red"}"#,
+            "body",
+        ),
+        (hold_past.as_str(), "until"),
+    ] {
+        let (status, json) = post_json(api(), url, Some(TOKEN), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {json}");
+        assert_eq!(json["parameter"], field, "{body}: {json}");
+    }
+    let (status, json) = post_json(api(), url, Some(TOKEN), ok).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["entry"]["state"], "requested");
+    assert_eq!(json["entry"]["changed_by"], "api-token");
+    let (status, json) = post_json(api(), url, Some(TOKEN), ok).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{json}");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("already requested"),
+        "{json}"
+    );
+
+    let (status, _, body) = get(
+        api(),
+        "/api/v1/reports/expiring?include_ok&state=requested,stuck",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let report: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{report}");
+    assert_eq!(rows[0]["terminal"]["hostname"], "pc-a");
+    assert_eq!(rows[0]["tracking"]["state"], "requested");
+    assert_eq!(rows[0]["tracking"]["note"], "certsrv");
+    assert_eq!(rows[0]["tracking"]["days_waiting"], 0);
+    let (status, _, body) = get(
+        api(),
+        "/api/v1/reports/expiring?state=finished",
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&body).contains("\"parameter\":\"state\""));
+    // Retired pairs leave the default report and have their own list.
+    let retire =
+        r#"{"terminal":"pc-b","office":"1111111111","action":"retire","note":"PC scrapped"}"#;
+    assert_eq!(
+        post_json(api(), url, Some(TOKEN), retire).await.0,
+        StatusCode::OK
+    );
+    let (_, _, body) = get(api(), "/api/v1/reports/expiring?include_ok", Some(TOKEN)).await;
+    let report: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["terminal"]["hostname"] != "pc-b"),
+        "{report}"
+    );
+    let (_, _, body) = get(
+        api(),
+        "/api/v1/reports/expiring?include_ok&state=retired",
+        Some(TOKEN),
+    )
+    .await;
+    let report: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(report["rows"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["rows"][0]["tracking"]["state"], "retired");
 }
