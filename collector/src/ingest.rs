@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ServiceError;
 use certfleet_config::Limits;
+use certfleet_model::text;
 use certfleet_store::{
     AuthenticatedTerminal, CertificateRecord, Location, ScanErrorRecord, Snapshot, SnapshotHolding,
     TerminalFacts,
@@ -22,6 +23,8 @@ pub const MAX_PATH_LEN: usize = 4096;
 pub const MAX_LOCATIONS_PER_CERT: usize = 64;
 /// Scan errors beyond this are dropped (with a note): they are diagnostics, not inventory.
 pub const MAX_SCAN_ERRORS: usize = 200;
+/// Longest stored scan error message, in bytes.
+pub const MAX_SCAN_ERROR_MESSAGE_LEN: usize = 1024;
 
 /// A validated report plus the certificates that were refused.
 #[derive(Debug)]
@@ -30,21 +33,23 @@ pub struct ValidatedReport {
     pub rejected: Vec<pb::RejectedCertificate>,
 }
 
-/// Checks and converts terminal facts (used by Enroll and Report).
+/// Checks and converts terminal facts (used by Enroll and Report). Every string is bounded and
+/// free of control and bidi characters; the hostname keeps to a hostname's characters.
 pub fn validate_facts(facts: Option<pb::TerminalFacts>) -> Result<TerminalFacts, ServiceError> {
     let f =
         facts.ok_or_else(|| ServiceError::InvalidArgument("terminal facts are missing".into()))?;
+    // Checked before trimming: trim() would silently drop a trailing U+2028.
+    check_text("terminal.machine_id", &f.machine_id, MAX_ID_LEN).map_err(invalid)?;
     let machine_id = f.machine_id.trim().to_owned();
     if machine_id.is_empty() {
         return Err(ServiceError::InvalidArgument(
             "terminal.machine_id is empty".into(),
         ));
     }
-    check_len("terminal.machine_id", &machine_id, MAX_ID_LEN)?;
-    check_len("terminal.hostname", &f.hostname, MAX_NAME_LEN)?;
-    check_len("terminal.os_name", &f.os_name, MAX_NAME_LEN)?;
-    check_len("terminal.os_version", &f.os_version, MAX_NAME_LEN)?;
-    check_len("terminal.agent_version", &f.agent_version, MAX_NAME_LEN)?;
+    check_hostname(&f.hostname).map_err(invalid)?;
+    check_text("terminal.os_name", &f.os_name, MAX_NAME_LEN).map_err(invalid)?;
+    check_text("terminal.os_version", &f.os_version, MAX_NAME_LEN).map_err(invalid)?;
+    check_text("terminal.agent_version", &f.agent_version, MAX_NAME_LEN).map_err(invalid)?;
     Ok(TerminalFacts {
         machine_id,
         hostname: f.hostname,
@@ -54,12 +59,47 @@ pub fn validate_facts(facts: Option<pb::TerminalFacts>) -> Result<TerminalFacts,
     })
 }
 
-fn check_len(field: &str, value: &str, max: usize) -> Result<(), ServiceError> {
+fn invalid(message: String) -> ServiceError {
+    ServiceError::InvalidArgument(message)
+}
+
+/// A string an agent sent: at most `max` bytes and no character of
+/// [`certfleet_model::text::is_forbidden`] (control, bidi, line separator), which could
+/// rewrite a line of an alert or an operator's terminal, and which PostgreSQL partly refuses
+/// (NUL). The message names the field.
+pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), String> {
     if value.len() > max {
-        return Err(ServiceError::InvalidArgument(format!(
+        return Err(format!(
             "{field} is {} bytes, more than the {max}-byte limit",
             value.len()
-        )));
+        ));
+    }
+    if let Some(c) = text::first_forbidden(value) {
+        return Err(format!(
+            "{field} contains {}, which is not allowed",
+            text::describe_forbidden(c)
+        ));
+    }
+    Ok(())
+}
+
+/// A hostname: 1 to 255 bytes of letters and digits (any script: Windows allows Japanese
+/// computer names), `-`, `_` and `.`. Everything a chat message or e-mail could read as markup
+/// or a link (`<`, `|`, `*`, `:`, `/`, spaces …) is refused.
+pub fn check_hostname(value: &str) -> Result<(), String> {
+    const FIELD: &str = "terminal.hostname";
+    check_text(FIELD, value, MAX_NAME_LEN)?;
+    if value.is_empty() {
+        return Err(format!("{FIELD} is empty"));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "{FIELD} contains U+{:04X}; a hostname holds only letters, digits, '-', '_' and '.'",
+            u32::from(c)
+        ));
     }
     Ok(())
 }
@@ -84,11 +124,11 @@ pub fn validate_report(
     limits: &Limits,
     now: DateTime<Utc>,
 ) -> Result<ValidatedReport, ServiceError> {
+    check_text("report_id", &req.report_id, MAX_ID_LEN).map_err(invalid)?;
     let report_id = req.report_id.trim().to_owned();
     if report_id.is_empty() {
         return Err(ServiceError::InvalidArgument("report_id is empty".into()));
     }
-    check_len("report_id", &report_id, MAX_ID_LEN)?;
     let facts = validate_facts(req.terminal)?;
     if facts.machine_id != terminal.machine_id {
         return Err(ServiceError::PermissionDenied(format!(
@@ -140,26 +180,7 @@ pub fn validate_report(
         }
     }
 
-    let mut scan_errors: Vec<ScanErrorRecord> = req
-        .errors
-        .iter()
-        .take(MAX_SCAN_ERRORS)
-        .map(|e| ScanErrorRecord {
-            source: source_name(e.source).to_owned(),
-            path: truncate(&e.path, MAX_PATH_LEN),
-            message: truncate(&e.message, 1024),
-        })
-        .collect();
-    if req.errors.len() > MAX_SCAN_ERRORS {
-        scan_errors.push(ScanErrorRecord {
-            source: "collector".into(),
-            path: String::new(),
-            message: format!(
-                "{} more scan errors were dropped",
-                req.errors.len() - MAX_SCAN_ERRORS
-            ),
-        });
-    }
+    let scan_errors = stored_scan_errors(&req.errors, limits.max_scan_error_bytes);
 
     let (certificates, holdings): (Vec<_>, Vec<_>) = by_sha.into_values().unzip();
     let holdings_digest = digest_holdings(&holdings);
@@ -177,6 +198,52 @@ pub fn validate_report(
         },
         rejected,
     })
+}
+
+/// The scan errors kept with a report: in the agent's order, each path and message truncated,
+/// at most [`MAX_SCAN_ERRORS`] of them and `max_bytes` of paths and messages in all, then one
+/// note saying how many were dropped. An error whose text holds a forbidden character is kept
+/// as a note naming the field instead of its text.
+fn stored_scan_errors(errors: &[pb::ScanError], max_bytes: usize) -> Vec<ScanErrorRecord> {
+    let mut kept = Vec::new();
+    let mut used = 0usize;
+    for (index, e) in errors.iter().enumerate() {
+        let source = source_name(e.source).to_owned();
+        let refused = [("path", &e.path), ("message", &e.message)]
+            .into_iter()
+            .find_map(|(field, value)| text::first_forbidden(value).map(|c| (field, c)));
+        let record = match refused {
+            Some((field, c)) => ScanErrorRecord {
+                source,
+                path: String::new(),
+                message: format!(
+                    "scan error {index} not stored: its {field} contains {}",
+                    text::describe_forbidden(c)
+                ),
+            },
+            None => ScanErrorRecord {
+                source,
+                path: truncate(&e.path, MAX_PATH_LEN),
+                message: truncate(&e.message, MAX_SCAN_ERROR_MESSAGE_LEN),
+            },
+        };
+        let size = record.path.len() + record.message.len();
+        if kept.len() == MAX_SCAN_ERRORS || used + size > max_bytes {
+            kept.push(ScanErrorRecord {
+                source: "collector".into(),
+                path: String::new(),
+                message: format!(
+                    "{} more scan errors were dropped (a report keeps at most {MAX_SCAN_ERRORS} \
+                     scan errors and {max_bytes} bytes of them)",
+                    errors.len() - index
+                ),
+            });
+            break;
+        }
+        used += size;
+        kept.push(record);
+    }
+    kept
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -200,21 +267,12 @@ fn convert_certificate(
             cert.locations.len()
         ));
     }
-    if cert.friendly_name.len() > MAX_NAME_LEN * 2 {
-        return Err(format!(
-            "friendly_name is {} bytes, more than {}",
-            cert.friendly_name.len(),
-            MAX_NAME_LEN * 2
-        ));
-    }
+    check_text("friendly_name", &cert.friendly_name, MAX_NAME_LEN * 2)?;
     let mut locations = Vec::with_capacity(cert.locations.len());
-    for loc in &cert.locations {
-        if loc.path.len() > MAX_PATH_LEN
-            || loc.store.len() > MAX_NAME_LEN
-            || loc.user.len() > MAX_NAME_LEN
-        {
-            return Err("a location field exceeds its length limit".into());
-        }
+    for (i, loc) in cert.locations.iter().enumerate() {
+        check_text(&format!("locations[{i}].store"), &loc.store, MAX_NAME_LEN)?;
+        check_text(&format!("locations[{i}].user"), &loc.user, MAX_NAME_LEN)?;
+        check_text(&format!("locations[{i}].path"), &loc.path, MAX_PATH_LEN)?;
         locations.push(Location {
             source: source_name(loc.source).to_owned(),
             store: loc.store.clone(),
@@ -225,6 +283,13 @@ fn convert_certificate(
     locations.sort();
     locations.dedup();
     let info = parse_der(&cert.der).map_err(|e| e.to_string())?;
+    // The names come from the DER, which the agent controls as much as its strings: a NUL in a
+    // commonName would fail the PostgreSQL insert, a newline would rewrite an alert line.
+    check_text("the certificate's subject", &info.subject, usize::MAX)?;
+    check_text("the certificate's issuer", &info.issuer, usize::MAX)?;
+    for cn in [&info.subject_cn, &info.issuer_cn].into_iter().flatten() {
+        check_text("a commonName of the certificate", cn, usize::MAX)?;
+    }
     let office_number = selector.office_number(&info);
     let record = CertificateRecord {
         sha256: info.sha256.clone(),
@@ -309,7 +374,7 @@ pub fn digest_holdings(holdings: &[SnapshotHolding]) -> String {
 mod tests {
     use super::*;
 
-    fn terminal() -> AuthenticatedTerminal {
+    pub(super) fn terminal() -> AuthenticatedTerminal {
         AuthenticatedTerminal {
             id: 1,
             machine_id: "m-1".into(),
@@ -318,7 +383,7 @@ mod tests {
     }
 
     /// A certificate for `cn` from a fresh CA named `issuer_cn`.
-    fn der(cn: &str, issuer_cn: &str) -> Vec<u8> {
+    pub(super) fn der(cn: &str, issuer_cn: &str) -> Vec<u8> {
         let now = Utc::now();
         certfleet_testsupport::TestCa::new(issuer_cn).office_cert_der(
             cn,
@@ -327,7 +392,7 @@ mod tests {
         )
     }
 
-    fn request(certs: Vec<pb::ReportedCertificate>) -> pb::ReportRequest {
+    pub(super) fn request(certs: Vec<pb::ReportedCertificate>) -> pb::ReportRequest {
         pb::ReportRequest {
             report_id: "r-1".into(),
             terminal: Some(pb::TerminalFacts {
@@ -344,7 +409,7 @@ mod tests {
         }
     }
 
-    fn cert(der: Vec<u8>, path: &str, key: Option<bool>) -> pb::ReportedCertificate {
+    pub(super) fn cert(der: Vec<u8>, path: &str, key: Option<bool>) -> pb::ReportedCertificate {
         pb::ReportedCertificate {
             der,
             locations: vec![pb::Location {
@@ -535,5 +600,153 @@ mod tests {
         )
         .unwrap();
         assert_ne!(v1.snapshot.holdings_digest, v3.snapshot.holdings_digest);
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    //! The character rules of agent strings and the scan-error budget.
+    use super::tests::{cert, der, request, terminal};
+    use super::*;
+
+    fn validate(req: pb::ReportRequest) -> Result<ValidatedReport, ServiceError> {
+        validate_report(
+            req,
+            &terminal(),
+            &Selector::default(),
+            &Limits::default(),
+            Utc::now(),
+        )
+    }
+
+    fn invalid_message(req: pb::ReportRequest) -> String {
+        match validate(req) {
+            Err(ServiceError::InvalidArgument(m)) => m,
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hostnames_keep_to_hostname_characters() {
+        for bad in [
+            "<!channel>",
+            "pc|evil",
+            "pc-01 renew now",
+            "*urgent*",
+            "evil.example/renew",
+            "pc:01",
+            "",
+        ] {
+            let mut req = request(vec![]);
+            req.terminal.as_mut().unwrap().hostname = bad.into();
+            let m = invalid_message(req);
+            assert!(m.starts_with("terminal.hostname"), "{bad:?}: {m}");
+        }
+        for good in ["HONBU-PC01", "pc_2.office.local", "事務所ＰＣ1"] {
+            let mut req = request(vec![]);
+            req.terminal.as_mut().unwrap().hostname = good.into();
+            assert!(validate(req).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn control_and_bidi_characters_are_refused_naming_the_field() {
+        type Edit = fn(&mut pb::ReportRequest);
+        let cases: [(&str, Edit); 6] = [
+            ("terminal.hostname", |r| {
+                r.terminal.as_mut().unwrap().hostname = "pc\u{0}01".into()
+            }),
+            ("terminal.os_name", |r| {
+                r.terminal.as_mut().unwrap().os_name = "Windows\n<!channel>".into()
+            }),
+            ("terminal.os_version", |r| {
+                r.terminal.as_mut().unwrap().os_version = "10\u{1b}[2J".into()
+            }),
+            ("terminal.agent_version", |r| {
+                r.terminal.as_mut().unwrap().agent_version = "1.0\u{202e}".into()
+            }),
+            ("terminal.machine_id", |r| {
+                r.terminal.as_mut().unwrap().machine_id = "m-1\u{2028}".into()
+            }),
+            ("report_id", |r| r.report_id = "r-1\u{0}".into()),
+        ];
+        for (field, edit) in cases {
+            let mut req = request(vec![]);
+            edit(&mut req);
+            let m = invalid_message(req);
+            assert!(m.starts_with(field), "{field}: {m}");
+            assert!(m.contains("U+"), "{field}: the character is named: {m}");
+        }
+    }
+
+    #[test]
+    fn a_certificate_with_forbidden_text_is_rejected_alone() {
+        let good = der("1234567890", "KANAGAWA KOKUHOREN CA");
+        let mut named = cert(good.clone(), "a", Some(true));
+        named.friendly_name = "renew at\u{0}evil".into();
+        let mut pathed = cert(good.clone(), "b", Some(true));
+        pathed.locations[0].path = "C:\\certs\\\u{202e}rec.exe".into();
+        let nul_cn = der("12345\u{0}67890", "KANAGAWA KOKUHOREN CA");
+        let newline_issuer = der("1234567891", "KANAGAWA KOKUHOREN CA\nrenew at evil");
+        let req = request(vec![
+            named,
+            pathed,
+            cert(nul_cn, "c", None),
+            cert(newline_issuer, "d", None),
+            cert(good, "e", Some(true)),
+        ]);
+        let v = validate(req).unwrap();
+        let reasons: Vec<(u32, &str)> = v
+            .rejected
+            .iter()
+            .map(|r| (r.index, r.reason.as_str()))
+            .collect();
+        assert_eq!(reasons.len(), 4, "{reasons:?}");
+        assert!(reasons[0].1.starts_with("friendly_name contains U+0000"));
+        assert!(reasons[1].1.starts_with("locations[0].path contains U+202E"));
+        assert!(reasons[2].1.contains("U+0000"), "{}", reasons[2].1);
+        assert!(reasons[3].1.contains("U+000A"), "{}", reasons[3].1);
+        assert_eq!(v.snapshot.holdings.len(), 1);
+        assert_eq!(v.snapshot.holdings[0].locations[0].path, "e");
+    }
+
+    #[test]
+    fn scan_errors_are_capped_in_bytes_and_forbidden_text_is_not_stored() {
+        let mut req = request(vec![]);
+        req.errors = (0..200)
+            .map(|i| pb::ScanError {
+                source: pb::Source::File as i32,
+                path: format!("C:\\certs\\{i}.cer"),
+                message: "x".repeat(5_000),
+            })
+            .collect();
+        req.errors[0].message = "bad\u{0}nul".into();
+        let v = validate(req).unwrap();
+        let errors = &v.snapshot.scan_errors;
+        let bytes: usize = errors[..errors.len() - 1]
+            .iter()
+            .map(|e| e.path.len() + e.message.len())
+            .sum();
+        assert!(bytes <= Limits::default().max_scan_error_bytes, "{bytes}");
+        assert!(
+            errors[0]
+                .message
+                .starts_with("scan error 0 not stored: its message contains U+0000"),
+            "{:?}",
+            errors[0]
+        );
+        assert!(errors.iter().all(|e| !e.message.contains('\u{0}')));
+        let note = errors.last().unwrap();
+        assert_eq!(note.source, "collector");
+        assert!(
+            note.message.starts_with(&format!(
+                "{} more scan errors were dropped",
+                200 - (errors.len() - 1)
+            )),
+            "{note:?}"
+        );
+        // 1 MB of scan errors, as an agent could send within one message, stores 16 KiB.
+        let stored = serde_json::to_string(errors).unwrap().len();
+        assert!(stored < 20 * 1024, "{stored} bytes stored");
     }
 }

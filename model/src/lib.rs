@@ -1,12 +1,14 @@
 //! The report data model of certfleet: what every report (CLI, JSON API, CSV, dashboard,
 //! alerts) is made of. Serde names are the public JSON contract; change them only additively.
 //! No report logic lives here: the collector computes these values, the dashboard renders
-//! them. Besides the types, the two conventions every front end shares have their one home
-//! here: the display languages ([`i18n`]) and CSV for spreadsheets ([`csv`]).
+//! them. Besides the types, the conventions every front end shares have their one home here:
+//! the display languages ([`i18n`]), CSV for spreadsheets ([`csv`]) and which characters of
+//! agent-supplied text are never shown raw ([`text`]).
 #![forbid(unsafe_code)]
 
 pub mod csv;
 pub mod i18n;
+pub mod text;
 
 pub use i18n::{Catalog, Lang};
 
