@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use certfleet_config::{DatabaseSettings, FileConfig, Overrides, Settings};
+use certfleet_model::text::printable;
 use certfleet_reports::format::Format;
 use certfleet_store::{self as store, SharedStore};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -409,7 +410,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                                 writeln!(
                                     text,
                                     "{:>6}  {:<24} {:<36} {:<20} {:>5}  {status}",
-                                    t.id, t.hostname, t.machine_id, last, t.certificate_count
+                                    t.id,
+                                    printable(&t.hostname),
+                                    printable(&t.machine_id),
+                                    last,
+                                    t.certificate_count
                                 )?;
                             }
                         }
@@ -440,7 +445,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                         .await?;
                     println!(
                         "terminal {} ({}, machine id {}) may enroll again; its old node key no longer works",
-                        t.id, t.hostname, t.machine_id
+                        t.id,
+                        printable(&t.hostname),
+                        printable(&t.machine_id)
                     );
                     Ok(())
                 }
@@ -449,7 +456,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                     let t = store.revoke_terminal(t.id, chrono::Utc::now()).await?;
                     println!(
                         "revoked terminal {} ({}, machine id {})",
-                        t.id, t.hostname, t.machine_id
+                        t.id,
+                        printable(&t.hostname),
+                        printable(&t.machine_id)
                     );
                     Ok(())
                 }
@@ -564,7 +573,10 @@ async fn run_offices(global: &GlobalArgs, command: OfficesCommand) -> Result<()>
                         writeln!(
                             text,
                             "{}  {}  {}  {}",
-                            o.office_number, o.name, o.site, o.owner_email
+                            printable(&o.office_number),
+                            printable(&o.name),
+                            printable(&o.site),
+                            printable(&o.owner_email)
                         )?;
                     }
                 }
@@ -608,13 +620,17 @@ async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
                 as_of.to_rfc3339()
             );
             for (key, threshold) in &summary.decided {
-                println!("  {threshold:<9} {key}");
+                println!("  {threshold:<9} {}", printable(key));
             }
             for (recipient, n) in &summary.delivered {
-                println!("delivered {n} alert(s) to {recipient}");
+                println!("delivered {n} alert(s) to {}", printable(recipient));
             }
             for (recipient, error) in &summary.failed {
-                println!("FAILED to deliver to {recipient}: {error} (will retry)");
+                println!(
+                    "FAILED to deliver to {}: {} (will retry)",
+                    printable(recipient),
+                    printable(error)
+                );
             }
             if !summary.failed.is_empty() {
                 anyhow::bail!("{} digest(s) could not be delivered", summary.failed.len());
@@ -637,11 +653,11 @@ async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
                             text,
                             "{:<17} {:<10} {:<11} {:<20} {:<32} {:<8} {}",
                             r.decided_at.format("%Y-%m-%d %H:%M"),
-                            r.threshold,
-                            r.office_number.as_deref().unwrap_or("-"),
-                            r.terminal.as_ref().map_or("-", |t| t.hostname.as_str()),
-                            r.recipient,
-                            r.state,
+                            printable(&r.threshold),
+                            printable(r.office_number.as_deref().unwrap_or("-")),
+                            printable(r.terminal.as_ref().map_or("-", |t| t.hostname.as_str())),
+                            printable(&r.recipient),
+                            printable(&r.state),
                             r.attempts
                         )?;
                     }
