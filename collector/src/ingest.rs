@@ -703,7 +703,11 @@ mod text_tests {
             .collect();
         assert_eq!(reasons.len(), 4, "{reasons:?}");
         assert!(reasons[0].1.starts_with("friendly_name contains U+0000"));
-        assert!(reasons[1].1.starts_with("locations[0].path contains U+202E"));
+        assert!(
+            reasons[1]
+                .1
+                .starts_with("locations[0].path contains U+202E")
+        );
         assert!(reasons[2].1.contains("U+0000"), "{}", reasons[2].1);
         assert!(reasons[3].1.contains("U+000A"), "{}", reasons[3].1);
         assert_eq!(v.snapshot.holdings.len(), 1);

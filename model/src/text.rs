@@ -78,7 +78,12 @@ mod tests {
 
     #[test]
     fn ordinary_text_is_untouched_and_borrowed() {
-        for s in ["honbu-pc01", "事務所ＰＣ", "C:\\Users\\佐藤\\cert.cer", "a b.c_d"] {
+        for s in [
+            "honbu-pc01",
+            "事務所ＰＣ",
+            "C:\\Users\\佐藤\\cert.cer",
+            "a b.c_d",
+        ] {
             assert!(matches!(printable(s), Cow::Borrowed(_)), "{s}");
             assert_eq!(first_forbidden(s), None);
         }
