@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use certfleet_certinfo::{Selector, parse_der};
+use certfleet_certinfo::{Selector, parse_der, verify_issued_by};
 use certfleet_proto::v1 as pb;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::error::ServiceError;
-use certfleet_config::Limits;
+use certfleet_config::{Limits, TrustSettings};
 use certfleet_model::text;
 use certfleet_store::{
     AuthenticatedTerminal, CertificateRecord, Location, ScanErrorRecord, Snapshot, SnapshotHolding,
@@ -115,8 +115,19 @@ pub fn source_name(source: i32) -> &'static str {
     }
 }
 
-/// Validates a report from `terminal`. Whole-report problems are errors; per-certificate
-/// problems reject only that certificate.
+/// What a report is checked against besides its own shape.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    pub selector: &'a Selector,
+    pub limits: &'a Limits,
+    /// Pinned issuer CAs (`[trust]`): an office certificate none of them signed is refused.
+    pub trust: Option<&'a TrustSettings>,
+}
+
+/// Notes about refused forgeries kept in one report's scan errors; more become one summary.
+const MAX_TRUST_NOTES: usize = 10;
+
+/// Validates a report from `terminal` with no pinned issuer. See [`validate`].
 pub fn validate_report(
     req: pb::ReportRequest,
     terminal: &AuthenticatedTerminal,
@@ -124,6 +135,23 @@ pub fn validate_report(
     limits: &Limits,
     now: DateTime<Utc>,
 ) -> Result<ValidatedReport, ServiceError> {
+    let rules = Rules {
+        selector,
+        limits,
+        trust: None,
+    };
+    validate(req, terminal, &rules, now)
+}
+
+/// Validates a report from `terminal`. Whole-report problems are errors; per-certificate
+/// problems reject only that certificate.
+pub fn validate(
+    req: pb::ReportRequest,
+    terminal: &AuthenticatedTerminal,
+    rules: &Rules<'_>,
+    now: DateTime<Utc>,
+) -> Result<ValidatedReport, ServiceError> {
+    let limits = rules.limits;
     check_text("report_id", &req.report_id, MAX_ID_LEN).map_err(invalid)?;
     let report_id = req.report_id.trim().to_owned();
     if report_id.is_empty() {
@@ -156,10 +184,11 @@ pub fn validate_report(
     }
 
     let mut rejected = Vec::new();
+    let mut trust_notes = Vec::new();
     let mut by_sha: BTreeMap<String, (CertificateRecord, SnapshotHolding)> = BTreeMap::new();
     for (index, cert) in req.certificates.into_iter().enumerate() {
         let index_u32 = u32::try_from(index).unwrap_or(u32::MAX);
-        match convert_certificate(cert, selector) {
+        match convert_certificate(cert, rules, &mut trust_notes) {
             Ok((record, holding)) => match by_sha.get_mut(&record.sha256) {
                 Some((_, existing)) => {
                     if let Err(reason) = merge_holding(existing, holding) {
@@ -180,7 +209,19 @@ pub fn validate_report(
         }
     }
 
-    let scan_errors = stored_scan_errors(&req.errors, limits.max_scan_error_bytes);
+    let mut scan_errors = stored_scan_errors(&req.errors, limits.max_scan_error_bytes);
+    let forgeries = trust_notes.len();
+    scan_errors.extend(trust_notes.into_iter().take(MAX_TRUST_NOTES));
+    if forgeries > MAX_TRUST_NOTES {
+        scan_errors.push(ScanErrorRecord {
+            source: "collector".into(),
+            path: String::new(),
+            message: format!(
+                "{} more office certificates were refused: no pinned issuer CA signed them",
+                forgeries - MAX_TRUST_NOTES
+            ),
+        });
+    }
 
     let (certificates, holdings): (Vec<_>, Vec<_>) = by_sha.into_values().unzip();
     let holdings_digest = digest_holdings(&holdings);
@@ -257,9 +298,12 @@ fn truncate(s: &str, max: usize) -> String {
     s[..end].to_owned()
 }
 
+/// One reported certificate as stored, or why it is refused. A refused forgery (an office
+/// certificate no pinned CA signed) also leaves a note in `trust_notes` for the report.
 fn convert_certificate(
     cert: pb::ReportedCertificate,
-    selector: &Selector,
+    rules: &Rules<'_>,
+    trust_notes: &mut Vec<ScanErrorRecord>,
 ) -> Result<(CertificateRecord, SnapshotHolding), String> {
     if cert.locations.len() > MAX_LOCATIONS_PER_CERT {
         return Err(format!(
@@ -290,7 +334,23 @@ fn convert_certificate(
     for cn in [&info.subject_cn, &info.issuer_cn].into_iter().flatten() {
         check_text("a commonName of the certificate", cn, usize::MAX)?;
     }
-    let office_number = selector.office_number(&info);
+    let office_number = rules.selector.office_number(&info);
+    if let (Some(office), Some(trust)) = (&office_number, rules.trust)
+        && let Err(reason) = verify_issued_by(&cert.der, &trust.issuer_cas)
+    {
+        let issuer = info.issuer_cn.as_deref().unwrap_or(&info.issuer);
+        trust_notes.push(ScanErrorRecord {
+            source: "collector".into(),
+            path: String::new(),
+            message: format!(
+                "refused certificate {} for office {office}: it names issuer {issuer:?}, but {reason}",
+                info.sha256
+            ),
+        });
+        return Err(format!(
+            "office certificate for {office} refused: {reason} (trust.issuer_ca_file)"
+        ));
+    }
     let record = CertificateRecord {
         sha256: info.sha256.clone(),
         sha1: info.sha1,
@@ -752,5 +812,78 @@ mod text_tests {
         // 1 MB of scan errors, as an agent could send within one message, stores 16 KiB.
         let stored = serde_json::to_string(errors).unwrap().len();
         assert!(stored < 20 * 1024, "{stored} bytes stored");
+    }
+}
+
+#[cfg(test)]
+mod trust_tests {
+    //! The pinned issuer: a certificate that only claims the federation's name is refused.
+    use super::tests::{cert, request, terminal};
+    use super::*;
+    use certfleet_testsupport::TestCa;
+
+    #[test]
+    fn office_certificates_no_pinned_ca_signed_are_refused_and_noted() {
+        let real = TestCa::kanagawa();
+        // Same issuer name, another key: a forgery whose far expiry would hide the real
+        // certificate's (the effective certificate is the latest one).
+        let forger = TestCa::kanagawa();
+        let other = TestCa::new("SOME OTHER CA");
+        let now = Utc::now();
+        let genuine = real.office_cert_der(
+            "1234567890",
+            now - chrono::Duration::days(1000),
+            now + chrono::Duration::days(5),
+        );
+        let forged = forger.office_cert_der(
+            "1234567890",
+            now - chrono::Duration::days(1),
+            now + chrono::Duration::days(3000),
+        );
+        let unrelated = other.office_cert_der(
+            "1234567890",
+            now - chrono::Duration::days(1),
+            now + chrono::Duration::days(300),
+        );
+        let trust = TrustSettings {
+            issuer_cas: vec![real.ca_cert().der.clone()],
+        };
+        let (selector, limits) = (Selector::default(), Limits::default());
+        let rules = Rules {
+            selector: &selector,
+            limits: &limits,
+            trust: Some(&trust),
+        };
+        let req = request(vec![
+            cert(genuine, "a", Some(true)),
+            cert(forged.clone(), "b", Some(true)),
+            cert(unrelated, "c", None),
+        ]);
+        let v = validate(req, &terminal(), &rules, now).unwrap();
+        assert_eq!(v.rejected.len(), 1, "{:?}", v.rejected);
+        assert_eq!(v.rejected[0].index, 1);
+        assert!(
+            v.rejected[0].reason.starts_with(
+                "office certificate for 1234567890 refused: its signature does not verify"
+            ),
+            "{}",
+            v.rejected[0].reason
+        );
+        // The genuine office certificate and the non-office one are stored.
+        assert_eq!(v.snapshot.certificates.len(), 2);
+        let note = v.snapshot.scan_errors.last().unwrap();
+        assert_eq!(note.source, "collector");
+        assert!(note.message.contains("KANAGAWA KOKUHOREN CA"), "{note:?}");
+
+        // Without a pin the forgery counts: what the option exists for.
+        let v = validate_report(
+            request(vec![cert(forged, "b", Some(true))]),
+            &terminal(),
+            &selector,
+            &limits,
+            now,
+        )
+        .unwrap();
+        assert!(v.rejected.is_empty());
     }
 }
