@@ -72,7 +72,10 @@ mod tests {
         // Same name, another key: what a forger makes.
         let (_, forged) = ca("KANAGAWA KOKUHOREN CA");
         let (next_der, _) = ca("KANAGAWA KOKUHOREN CA 2");
-        assert_eq!(verify_issued_by(&leaf(&real), &[real_der.clone()]), Ok(()));
+        assert_eq!(
+            verify_issued_by(&leaf(&real), std::slice::from_ref(&real_der)),
+            Ok(())
+        );
         assert_eq!(
             verify_issued_by(&leaf(&real), &[next_der.clone(), real_der.clone()]),
             Ok(()),
