@@ -143,9 +143,17 @@ pub enum TerminalCommand {
     /// Revoke a terminal (by id, machine id or hostname): its node key stops working and it
     /// cannot enroll again.
     Revoke { terminal: String },
-    /// Let the next agent with this terminal's machine id enroll again (a reinstalled PC that
-    /// lost its node key). Its current node key stops working.
+    /// Let this terminal's PC enroll again (a reinstalled PC that lost its node key): its
+    /// current node key stops working, and a one-time re-enroll token is printed. Only an agent
+    /// presenting that token can claim the machine id.
     Reset { terminal: String },
+    /// Terminals waiting for approval (`[enroll] approval = true`), oldest first.
+    Pending {
+        #[arg(long, default_value = "table", value_parser = list_format())]
+        format: Format,
+    },
+    /// Approve a pending terminal (by id, machine id or hostname): its reports count from now.
+    Approve { terminal: String },
 }
 
 /// Options shared by every report.
@@ -404,6 +412,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                                     .unwrap_or_else(|| "never".into());
                                 let status = if t.revoked_at.is_some() {
                                     "revoked"
+                                } else if t.pending_since.is_some() {
+                                    "pending"
                                 } else {
                                     "active"
                                 };
@@ -430,10 +440,13 @@ pub async fn run(cli: Cli) -> Result<()> {
                         os_version: t.os_version.clone(),
                         agent_version: t.agent_version.clone(),
                     };
+                    // The token has a node key's shape, so an agent can present it where it
+                    // would present its old key; the database keeps only its hash.
+                    let token = crate::service::new_node_key();
                     let placeholder = format!(
                         "{}{}",
                         certfleet_store::RESET_KEY_PREFIX,
-                        crate::init::random_secret()
+                        crate::service::node_key_hash(&token)
                     );
                     store
                         .enroll(
@@ -444,11 +457,69 @@ pub async fn run(cli: Cli) -> Result<()> {
                         )
                         .await?;
                     println!(
-                        "terminal {} ({}, machine id {}) may enroll again; its old node key no longer works",
+                        "terminal {} ({}, machine id {}) was reset: its old node key no longer works.\n\
+                         One-time re-enroll token (only the PC holding it can enroll this machine id again):\n\
+                         \n    {token}\n\n\
+                         On that PC, as an administrator, write the token into the agent's state directory as \
+                         the file node-key (replacing it) and run the agent once, with the enroll secret at \
+                         hand; it enrolls again and stores its new key. See docs/OPERATIONS.md.",
                         t.id,
                         printable(&t.hostname),
                         printable(&t.machine_id)
                     );
+                    Ok(())
+                }
+                TerminalCommand::Pending { format } => {
+                    let pending = store.pending_terminals().await?;
+                    let mut text = String::new();
+                    match format {
+                        Format::Json => {
+                            writeln!(text, "{}", certfleet_reports::json::to_string(&pending))?
+                        }
+                        Format::Table | Format::Csv => {
+                            writeln!(
+                                text,
+                                "{:>6}  {:<24} {:<36} {:<20} {:<39} {:>5}",
+                                "ID", "HOSTNAME", "MACHINE ID", "PENDING SINCE", "FROM", "CERTS"
+                            )?;
+                            for t in pending {
+                                let since = t
+                                    .pending_since
+                                    .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                                    .unwrap_or_default();
+                                writeln!(
+                                    text,
+                                    "{:>6}  {:<24} {:<36} {:<20} {:<39} {:>5}",
+                                    t.id,
+                                    printable(&t.hostname),
+                                    printable(&t.machine_id),
+                                    since,
+                                    printable(t.enrolled_from.as_deref().unwrap_or("-")),
+                                    t.certificate_count
+                                )?;
+                            }
+                        }
+                    }
+                    emit(&text)
+                }
+                TerminalCommand::Approve { terminal } => {
+                    let t = store.find_terminal(&terminal).await?;
+                    let was_pending = t.pending_since.is_some();
+                    let t = store.approve_terminal(t.id, chrono::Utc::now()).await?;
+                    if was_pending {
+                        println!(
+                            "approved terminal {} ({}, machine id {}): its reports count from now",
+                            t.id,
+                            printable(&t.hostname),
+                            printable(&t.machine_id)
+                        );
+                    } else {
+                        println!(
+                            "terminal {} ({}) was not pending; nothing changed",
+                            t.id,
+                            printable(&t.hostname)
+                        );
+                    }
                     Ok(())
                 }
                 TerminalCommand::Revoke { terminal } => {
