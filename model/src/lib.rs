@@ -161,6 +161,24 @@ pub struct OfficesReport {
     pub rows: Vec<OfficeRow>,
 }
 
+/// A terminal waiting for an operator's approval (`[enroll] approval`): its reports are
+/// stored but count nowhere until it is approved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingTerminal {
+    pub id: TerminalId,
+    pub hostname: String,
+    pub machine_id: String,
+    pub os_name: String,
+    pub os_version: String,
+    pub agent_version: String,
+    pub pending_since: DateTime<Utc>,
+    /// Client address of its latest enrollment, when known.
+    pub enrolled_from: Option<String>,
+    pub last_report_at: Option<DateTime<Utc>>,
+    /// Live holdings already stored.
+    pub certificate_count: i64,
+}
+
 /// A terminal that has not reported for longer than the threshold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StaleRow {

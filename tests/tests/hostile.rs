@@ -1422,6 +1422,12 @@ async fn locked_down_collector_limits_clients_before_any_work() {
                 pending.contains("m-1") && pending.contains("127.0.0.1"),
                 "{pending}"
             );
+            let (status, page) = listed("/pending");
+            assert_eq!(status, 200, "{page}");
+            assert!(
+                page.contains("host-m-1") && page.contains("data-testid=\"pending-row\""),
+                "the dashboard lists the pending terminal: {page}"
+            );
             let out = collector_cmd(&[&["terminal", "approve", "m-1"], &db[..]].concat());
             assert!(out.status.success(), "{}", describe(&out));
             assert!(String::from_utf8_lossy(&out.stdout).contains("approved terminal"));
