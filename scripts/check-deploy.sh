@@ -262,11 +262,15 @@ for var in "${vars[@]}"; do
   grep -rqF "\"$var\"" "$ROOT/agent/src" || fail "agent does not read $var (used in certfleet-agent.service)"
 done
 # The Windows task and the systemd unit must run the agent with the same flags.
-ps_flags=$(grep -oE "'--[a-z-]+'" "$DEPLOY/windows/install-agent.ps1" | tr -d "'" | sort -u)
+# The Windows task's flags are built by `certfleet-agent install` (agent/src/install/task.rs);
+# --random-delay and --remove-enroll-secret are Windows-only (the timer has
+# RandomizedDelaySec; systemd credentials are read-only, so the secret cannot be deleted).
+ps_flags=$(sed -n '/pub fn arguments/,/^    }/p' "$ROOT/agent/src/install/task.rs" | grep -oE '"--[a-z-]+"' |
+  tr -d '"' | grep -vxE -- '--random-delay|--remove-enroll-secret' | sort -u)
 sd_flags=$(sed -n '/^ExecStart=/,/^[^ ]/p' "$DEPLOY/systemd/certfleet-agent.service" |
   grep -oE -- '--[a-z-]+' | sort -u)
 if [ "$ps_flags" != "$sd_flags" ]; then
-  fail "agent flags differ: install-agent.ps1 [$(tr '\n' ' ' <<<"$ps_flags")] vs certfleet-agent.service [$(tr '\n' ' ' <<<"$sd_flags")]"
+  fail "agent flags differ: the Windows task (agent/src/install/task.rs) [$(tr '\n' ' ' <<<"$ps_flags")] vs certfleet-agent.service [$(tr '\n' ' ' <<<"$sd_flags")]"
 fi
 # Once the agent has its `report` subcommand, every flag must exist there.
 if grep -rqE '^\s*Report(\(|\s*\{)' "$ROOT/agent/src"; then
@@ -344,11 +348,12 @@ if [ -x "$BIN_DIR/certfleet-collector" ] && [ -x "$BIN_DIR/certfleet-agent" ]; t
     fail "smoke: collector does not start with the Kubernetes ConfigMap's collector.toml"
   fi
   stop_collector
-  # The default agent.toml that install-agent.ps1 writes.
-  sed -n "/^\$defaultConfig = @'\$/,/^'@\$/p" "$DEPLOY/windows/install-agent.ps1" | sed '1d;$d' >"$smoke/default-agent.toml"
+  # The default agent.toml that `certfleet-agent install` writes on Windows.
+  sed -n '/DEFAULT_AGENT_TOML: &str = r#"/,/"#;/p' "$ROOT/agent/src/install/mod.rs" |
+    sed '1s/.*r#"//; $d' >"$smoke/default-agent.toml"
   if ! "$BIN_DIR/certfleet-agent" scan --config "$smoke/default-agent.toml" --path "$smoke/scan" >/dev/null 2>"$smoke/scan.log"; then
     cat "$smoke/scan.log" >&2
-    fail "smoke: the agent rejects install-agent.ps1's default agent.toml"
+    fail "smoke: the agent rejects certfleet-agent install's default agent.toml"
   fi
 else
   echo "   note: no built binaries in $BIN_DIR; runtime smoke test skipped (run after cargo build/test)"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs every check and test of certfleet on a fresh Debian machine: installs what is missing
-# (PostgreSQL server binaries, openssl, Chromium and its driver), then fmt, clippy, the Windows
-# type-check and the whole test suite. Tests start their own throwaway PostgreSQL clusters.
+# (PostgreSQL server binaries, openssl, Chromium and its driver, Wine, mingw-w64, Debian's
+# Rust for the Windows cross-build, wixl and msitools), then fmt, clippy (also over the Windows
+# code), builds every binary and the Windows agent (certfleet-agent.exe), and runs the whole
+# test suite, including the Windows agent and its MSI under Wine (tests/tests/windows_wine.rs).
+# Tests start their own throwaway PostgreSQL clusters and Wine prefixes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +20,13 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
 { command -v fc-list >/dev/null && fc-list | grep -qi 'noto.*cjk'; } || need_apt+=(fonts-noto-cjk)
+# The Windows agent under Wine (tests/tests/windows_wine.rs): Wine 8 (64-bit), mingw-w64 for the
+# test helpers, wixl and msitools for the MSI. scripts/build-windows-agent.sh installs the
+# cross-building Rust packages itself.
+{ [ -x /usr/lib/wine/wine64 ] && command -v wine >/dev/null; } || need_apt+=(wine wine64)
+command -v x86_64-w64-mingw32-gcc >/dev/null || need_apt+=(gcc-mingw-w64-x86-64)
+command -v wixl >/dev/null || need_apt+=(wixl)
+{ command -v msiinfo >/dev/null && command -v msibuild >/dev/null; } || need_apt+=(msitools)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "== installing: ${need_apt[*]}"
   apt-get update -qq
@@ -42,12 +52,20 @@ cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== Windows code type-check (windows-sys compiles on Linux; cfg certfleet_check_windows)"
+echo "== Windows code: clippy -D warnings on Linux (windows-sys compiles here; cfg certfleet_check_windows)"
 CARGO_TARGET_DIR="$CARGO_TARGET_DIR/wincheck" RUSTFLAGS="--cfg certfleet_check_windows" \
-  cargo check -p certfleet-agent --all-targets --locked
+  cargo clippy -p certfleet-agent --all-targets --locked -- -D warnings
 
 echo "== build every binary (end-to-end tests run the real processes)"
 cargo build --workspace --bins --locked
+
+# The real Windows build (a type-check is not a build): Debian's Rust with -Zbuild-std and
+# mingw-w64, into $CARGO_TARGET_DIR/windows. tests/tests/windows_wine.rs runs it under Wine.
+echo "== Windows agent: cross-build (scripts/build-windows-agent.sh)"
+windows_started=$SECONDS
+CERTFLEET_WINDOWS_AGENT_EXE=$(./scripts/build-windows-agent.sh | tail -n 1)
+export CERTFLEET_WINDOWS_AGENT_EXE
+echo "   $CERTFLEET_WINDOWS_AGENT_EXE: $(stat -c %s "$CERTFLEET_WINDOWS_AGENT_EXE") bytes, $((SECONDS - windows_started)) s"
 
 echo "== cargo test"
 cargo test --workspace --locked

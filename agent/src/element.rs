@@ -32,26 +32,30 @@ const HEADER_LEN: usize = 12;
 /// More properties than Windows ever writes for one element (it writes about ten); the bound
 /// keeps a file of empty properties from turning into millions of loop iterations per element.
 const MAX_PROPERTIES_PER_ELEMENT: usize = 1024;
-/// Longest friendly name kept, in UTF-16 units.
-const MAX_FRIENDLY_NAME_UNITS: usize = 1024;
+/// Most UTF-16 units of a friendly name decoded: more than the byte limit shared with the
+/// collector (`certfleet_certinfo::limits::MAX_FRIENDLY_NAME_BYTES`), which the inventory
+/// applies to every source.
+pub const MAX_FRIENDLY_NAME_UNITS: usize = 1024;
 
 /// Why bytes are not a serialized element or store.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+///
+/// The messages name the position and the kind of damage but never a value read from the
+/// data: the SYSTEM agent may be pointed at a file it should not read, and its errors travel
+/// to the collector.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ElementError {
     #[error("serialized element is empty")]
     Empty,
-    #[error("property header at byte {offset} is truncated ({have} of {HEADER_LEN} bytes)")]
+    #[error("property header at byte {offset} is truncated")]
     TruncatedHeader { offset: usize, have: usize },
-    #[error(
-        "property {prop_id:#x} at byte {offset} declares {len} bytes but only {remaining} remain"
-    )]
+    #[error("property at byte {offset} declares more bytes than remain")]
     LengthOverrun {
         offset: usize,
         prop_id: u32,
         len: u32,
         remaining: usize,
     },
-    #[error("property {prop_id:#x} at byte {offset} has reserved field {value}, expected 1")]
+    #[error("property at byte {offset} has a reserved field other than 1")]
     BadReserved {
         offset: usize,
         prop_id: u32,
@@ -75,8 +79,12 @@ pub struct Element {
     /// True when KEY_PROV_INFO is present: Windows links the certificate to a private key.
     /// The property's content (container and provider names) is never interpreted.
     pub has_key_prov_info: bool,
-    /// FRIENDLY_NAME, when present and valid UTF-16.
+    /// FRIENDLY_NAME, when present and valid UTF-16 (at most [`MAX_FRIENDLY_NAME_UNITS`]
+    /// units; the inventory cuts it to the limit shared with the collector).
     pub friendly_name: Option<String>,
+    /// Set when damaged data follows a complete certificate: the certificate is kept, and the
+    /// damage is reported as a warning rather than losing what Windows can still use.
+    pub warning: Option<ElementError>,
 }
 
 struct Property<'a> {
@@ -160,28 +168,44 @@ fn build(props: &[Property<'_>]) -> Result<Element, ElementError> {
             .iter()
             .find(|p| p.id == FRIENDLY_NAME_PROP_ID)
             .and_then(|p| decode_friendly_name(p.data)),
+        warning: None,
     })
 }
 
 /// Parses one serialized certificate element (a profile store file or a registry `Blob`).
-/// Properties may come in any order; an end marker (id 0) stops the walk.
+/// Properties may come in any order; an end marker (id 0) stops the walk. Damage after a
+/// complete certificate property keeps the element, with [`Element::warning`] set.
 pub fn parse_element(data: &[u8]) -> Result<Element, ElementError> {
     if data.is_empty() {
         return Err(ElementError::Empty);
     }
-    let mut props = Vec::new();
+    let mut props: Vec<Property<'_>> = Vec::new();
     let mut offset = 0;
+    let mut damage = None;
     while offset < data.len() {
-        let Some((prop, next)) = property_at(data, offset)? else {
-            break;
-        };
-        if props.len() == MAX_PROPERTIES_PER_ELEMENT {
-            return Err(ElementError::TooManyProperties);
+        let step = property_at(data, offset).and_then(|found| {
+            if found.is_some() && props.len() == MAX_PROPERTIES_PER_ELEMENT {
+                Err(ElementError::TooManyProperties)
+            } else {
+                Ok(found)
+            }
+        });
+        match step {
+            Ok(Some((prop, next))) => {
+                props.push(prop);
+                offset = next;
+            }
+            Ok(None) => break,
+            Err(e) if props.iter().any(|p| p.id == CERT_PROP_ID) => {
+                damage = Some(e);
+                break;
+            }
+            Err(e) => return Err(e),
         }
-        props.push(prop);
-        offset = next;
     }
-    build(&props)
+    let mut element = build(&props)?;
+    element.warning = damage;
+    Ok(element)
 }
 
 /// What a serialized store file holds: the certificate elements read, and the error that
@@ -335,7 +359,8 @@ mod tests {
             Element {
                 der: DER.to_vec(),
                 has_key_prov_info: false,
-                friendly_name: None
+                friendly_name: None,
+                warning: None,
             }
         );
         let full = serialize_element(&ElementSpec {
@@ -406,6 +431,56 @@ mod tests {
             push_property(&mut many, 99, &[]);
         }
         assert_eq!(parse_element(&many), Err(ElementError::TooManyProperties));
+    }
+
+    #[test]
+    fn junk_after_the_certificate_keeps_it_with_a_warning() {
+        let mut el = serialize_element(&ElementSpec {
+            der: DER,
+            key_container: Some("k"),
+            friendly_name: Some("事業所"),
+        });
+        el.extend_from_slice(b"\x07\0\0\0junk");
+        let got = parse_element(&el).unwrap();
+        assert_eq!(got.der, DER);
+        assert!(got.has_key_prov_info);
+        assert_eq!(got.friendly_name.as_deref(), Some("事業所"));
+        let warning = got.warning.expect("a warning about the junk");
+        assert!(matches!(warning, ElementError::TruncatedHeader { .. }));
+        // Junk before the certificate property is still an error: nothing was found yet.
+        let mut early = b"\x07\0\0\0junk".to_vec();
+        early.extend(serialize_element(&ElementSpec {
+            der: DER,
+            ..Default::default()
+        }));
+        assert!(parse_element(&early).is_err());
+    }
+
+    #[test]
+    fn error_messages_never_quote_the_data() {
+        // A text file (a node key, say) read as an element: its bytes must not come back in
+        // the message, not even as numbers.
+        let secret = b"3f9a1c2be4d5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5";
+        let message = parse_element(secret).unwrap_err().to_string();
+        let as_u32 = u32::from_le_bytes([secret[0], secret[1], secret[2], secret[3]]);
+        for leak in [
+            as_u32.to_string(),
+            format!("{as_u32:#x}"),
+            format!("{as_u32:x}"),
+            "3f9a".to_owned(),
+        ] {
+            assert!(!message.contains(&leak), "{message} contains {leak}");
+        }
+        let mut long = serialize_element(&ElementSpec {
+            der: DER,
+            ..Default::default()
+        });
+        long[8..12].copy_from_slice(&0x1234_5678u32.to_le_bytes());
+        let message = parse_element(&long).unwrap_err().to_string();
+        assert!(
+            !message.contains("305419896") && !message.contains("12345678"),
+            "{message}"
+        );
     }
 
     #[test]

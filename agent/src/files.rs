@@ -78,15 +78,13 @@ pub fn scan_file(path: &Path, opts: &FileOptions, inv: &mut Inventory) {
     if let Some(message) = contents.error {
         inv.error(Source::File, shown.clone(), message);
     }
+    if let Some(message) = contents.warning {
+        inv.warning(Source::File, shown.clone(), message);
+    }
     for cert in contents.certs {
         inv.add(Sighting {
             der: cert.der,
-            location: Location {
-                source: Source::File,
-                store: None,
-                user: None,
-                path: shown.clone(),
-            },
+            location: Location::unowned(Source::File, None, shown.clone()),
             has_private_key: cert.has_private_key,
             friendly_name: cert.friendly_name,
         });

@@ -33,6 +33,8 @@ impl Extracted {
 pub struct FileContents {
     pub certs: Vec<Extracted>,
     pub error: Option<String>,
+    /// Damage that cost no certificate (data after a complete serialized element).
+    pub warning: Option<String>,
 }
 
 impl FileContents {
@@ -40,6 +42,7 @@ impl FileContents {
         Self {
             certs: Vec::new(),
             error: Some(message.into()),
+            warning: None,
         }
     }
 }
@@ -129,12 +132,12 @@ pub fn extract_as(format: Format, data: &[u8], password: Option<&str>) -> FileCo
     match format {
         Format::DerCertificate => FileContents {
             certs: vec![Extracted::plain(data.to_vec())],
-            error: None,
+            ..Default::default()
         },
         Format::Pkcs7 => match pkcs7::certificates(data) {
             Ok(certs) => FileContents {
                 certs: certs.into_iter().map(Extracted::plain).collect(),
-                error: None,
+                ..Default::default()
             },
             Err(e) => FileContents::failed(e.to_string()),
         },
@@ -148,14 +151,15 @@ pub fn extract_as(format: Format, data: &[u8], password: Option<&str>) -> FileCo
                         has_private_key: c.has_private_key,
                     })
                     .collect(),
-                error: None,
+                ..Default::default()
             },
             Err(e) => FileContents::failed(e.to_string()),
         },
         Format::SerializedElement => match element::parse_element(data) {
             Ok(el) => FileContents {
+                warning: el.warning.as_ref().map(element_warning),
                 certs: vec![from_element(el)],
-                error: None,
+                ..Default::default()
             },
             Err(e) => FileContents::failed(format!("serialized certificate element: {e}")),
         },
@@ -164,10 +168,18 @@ pub fn extract_as(format: Format, data: &[u8], password: Option<&str>) -> FileCo
             FileContents {
                 certs: store.elements.into_iter().map(from_element).collect(),
                 error: store.error.map(|e| format!("serialized store: {e}")),
+                ..Default::default()
             }
         }
         Format::Pem => extract_pem(data),
     }
+}
+
+/// The warning recorded for damage after a complete serialized element.
+pub fn element_warning(damage: &element::ElementError) -> String {
+    format!(
+        "serialized certificate element: the certificate was read, but the data after it is damaged ({damage})"
+    )
 }
 
 fn from_element(el: element::Element) -> Extracted {

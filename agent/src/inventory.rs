@@ -21,6 +21,7 @@ pub struct Inventory {
     by_sha256: HashMap<[u8; 32], usize>,
     certificates: Vec<FoundCertificate>,
     errors: Vec<ScanError>,
+    warnings: Vec<ScanError>,
 }
 
 /// Merges two statements about a private key: any `true` wins (some location has the key);
@@ -41,6 +42,7 @@ impl Inventory {
             by_sha256: HashMap::new(),
             certificates: Vec::new(),
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -53,9 +55,26 @@ impl Inventory {
         });
     }
 
+    /// Records a problem that cost nothing (the item was still read).
+    pub fn warning(&mut self, source: Source, path: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(ScanError {
+            source,
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
     /// Adds one sighting: parses it, applies the selection, merges it with earlier sightings
     /// of the same certificate. An unparsable certificate becomes an error entry.
-    pub fn add(&mut self, sighting: Sighting) {
+    pub fn add(&mut self, mut sighting: Sighting) {
+        // One limit for every source, shared with the collector: a long name is cut with a
+        // marker rather than costing the certificate at ingest.
+        if let Some(name) = &sighting.friendly_name
+            && name.len() > certfleet_certinfo::limits::MAX_FRIENDLY_NAME_BYTES
+        {
+            sighting.friendly_name =
+                Some(certfleet_certinfo::limits::truncate_friendly_name(name).into_owned());
+        }
         let info = match parse_der(&sighting.der) {
             Ok(info) => info,
             Err(e) => {
@@ -116,6 +135,7 @@ impl Inventory {
         ScanResult {
             certificates,
             errors: self.errors,
+            warnings: self.warnings,
         }
     }
 }

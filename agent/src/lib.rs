@@ -13,6 +13,7 @@ pub mod config;
 pub mod element;
 pub mod files;
 pub mod formats;
+pub mod install;
 pub mod inventory;
 pub mod model;
 pub mod output;

@@ -43,10 +43,53 @@ pub struct Location {
     pub source: Source,
     /// Logical store name (`My`); `None` for plain files.
     pub store: Option<String>,
-    /// Profile user name or SID; `None` when the location belongs to no user.
+    /// Short user name: the profile folder for store files, the account name (or the SID when
+    /// it does not resolve) for registry and CryptoAPI stores; `None` when the location
+    /// belongs to no user (LocalMachine, plain files).
     pub user: Option<String>,
+    /// The account's SID, when known (ProfileList, `HKEY_USERS\<SID>`, the agent's token).
+    pub sid: Option<String>,
+    /// `DOMAIN\name` of that SID (LookupAccountSidW), when it resolves on this PC.
+    pub account: Option<String>,
     /// File path or registry key path.
     pub path: String,
+}
+
+impl Location {
+    /// A location that belongs to no user (LocalMachine, plain files).
+    pub fn unowned(source: Source, store: Option<&str>, path: impl Into<String>) -> Self {
+        Self {
+            source,
+            store: store.map(str::to_owned),
+            user: None,
+            sid: None,
+            account: None,
+            path: path.into(),
+        }
+    }
+
+    /// The user as one label, the same way for files, registry and CryptoAPI:
+    /// `PC01\yamada (S-1-5-21-…-1001)`, `yamada (S-1-5-21-…-1001)` when the SID does not
+    /// resolve, or just the folder name or SID that is known. Cut to the collector's limit
+    /// (`certfleet_certinfo::limits::MAX_LOCATION_USER_BYTES`). This is what the wire's
+    /// `Location.user` carries.
+    pub fn user_label(&self) -> Option<String> {
+        let label = match (&self.account, &self.sid, &self.user) {
+            (Some(account), Some(sid), _) => format!("{account} ({sid})"),
+            (None, Some(sid), Some(user)) if user != sid => format!("{user} ({sid})"),
+            (None, Some(sid), _) => sid.clone(),
+            (Some(account), None, _) => account.clone(),
+            (None, None, Some(user)) => user.clone(),
+            (None, None, None) => return None,
+        };
+        Some(
+            certfleet_certinfo::limits::truncate_with_marker(
+                &label,
+                certfleet_certinfo::limits::MAX_LOCATION_USER_BYTES,
+            )
+            .into_owned(),
+        )
+    }
 }
 
 /// A certificate as one source saw it, before deduplication.
@@ -90,4 +133,49 @@ pub struct ScanResult {
     /// Unique certificates, sorted by expiry (then office number, then SHA-256).
     pub certificates: Vec<FoundCertificate>,
     pub errors: Vec<ScanError>,
+    /// Problems that cost nothing: the certificate concerned was still read (for example
+    /// damaged data after a complete certificate in a store element).
+    pub warnings: Vec<ScanError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location(user: Option<&str>, sid: Option<&str>, account: Option<&str>) -> Location {
+        Location {
+            source: Source::ProfileFile,
+            store: Some("My".into()),
+            user: user.map(str::to_owned),
+            sid: sid.map(str::to_owned),
+            account: account.map(str::to_owned),
+            path: "p".into(),
+        }
+    }
+
+    #[test]
+    fn user_labels_combine_account_and_sid() {
+        let sid = "S-1-5-21-1-2-3-1001";
+        assert_eq!(
+            location(Some("yamada"), Some(sid), Some("PC01\\yamada")).user_label(),
+            Some(format!("PC01\\yamada ({sid})"))
+        );
+        assert_eq!(
+            location(Some("日本語の名前"), Some(sid), None).user_label(),
+            Some(format!("日本語の名前 ({sid})"))
+        );
+        assert_eq!(
+            location(Some(sid), Some(sid), None).user_label(),
+            Some(sid.to_owned())
+        );
+        assert_eq!(
+            location(Some("bob"), None, None).user_label(),
+            Some("bob".into())
+        );
+        assert_eq!(location(None, None, None).user_label(), None);
+        let long = location(Some(&"名".repeat(200)), Some(sid), None)
+            .user_label()
+            .unwrap();
+        assert!(long.len() <= certfleet_certinfo::limits::MAX_LOCATION_USER_BYTES);
+    }
 }

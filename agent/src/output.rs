@@ -54,13 +54,15 @@ impl Serialize for JsonCertificates<'_> {
 struct JsonOutput<'a> {
     certificates: JsonCertificates<'a>,
     errors: &'a [ScanError],
+    warnings: &'a [ScanError],
 }
 
-/// Writes the JSON object `{"certificates": [...], "errors": [...]}`.
+/// Writes the JSON object `{"certificates": [...], "errors": [...], "warnings": [...]}`.
 pub fn write_json(result: &ScanResult, mut out: impl Write) -> io::Result<()> {
     let doc = JsonOutput {
         certificates: JsonCertificates(&result.certificates),
         errors: &result.errors,
+        warnings: &result.warnings,
     };
     serde_json::to_writer_pretty(&mut out, &doc)?;
     writeln!(out)
@@ -77,13 +79,18 @@ pub fn days_left(cert: &FoundCertificate, today: NaiveDate) -> i64 {
 
 fn describe(loc: &Location) -> String {
     let store = loc.store.as_deref().unwrap_or("My");
+    // The short name in the table; `--format json` has the SID and account too.
+    let who = loc.user.as_deref().or(loc.sid.as_deref());
     match loc.source {
-        Source::ProfileFile => format!("profile {}\\{store}", loc.user.as_deref().unwrap_or("?")),
-        Source::Registry => match &loc.user {
-            Some(sid) => format!("registry {sid}\\{store}"),
+        Source::ProfileFile => format!("profile {}\\{store}", who.unwrap_or("?")),
+        Source::Registry => match who {
+            Some(user) => format!("registry {user}\\{store}"),
             None => format!("registry LocalMachine\\{store}"),
         },
-        Source::CryptoApi => format!("CurrentUser\\{store}"),
+        Source::CryptoApi => match who {
+            Some(user) => format!("CurrentUser\\{store} ({user})"),
+            None => format!("CurrentUser\\{store}"),
+        },
         Source::File => loc.path.clone(),
     }
 }
@@ -152,6 +159,13 @@ pub fn write_table(result: &ScanResult, now: DateTime<Utc>, mut out: impl Write)
         writeln!(out, "{} item(s) could not be read:", result.errors.len())?;
         for e in &result.errors {
             writeln!(out, "  {} [{}]: {}", e.path, e.source.as_str(), e.message)?;
+        }
+    }
+    if !result.warnings.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{} warning(s):", result.warnings.len())?;
+        for w in &result.warnings {
+            writeln!(out, "  {} [{}]: {}", w.path, w.source.as_str(), w.message)?;
         }
     }
     Ok(())

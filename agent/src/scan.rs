@@ -15,8 +15,12 @@ use crate::profiles;
 pub struct ScanConfig {
     /// Files and directories (recursive) to read.
     pub paths: Vec<PathBuf>,
-    /// Root of the user profiles (`C:\Users`); `None` skips the profile store files.
+    /// Root of the user profiles (`C:\Users`); `None` skips the listing of profiles.
     pub profiles_root: Option<PathBuf>,
+    /// Also take profiles from the registry's ProfileList (moved profiles, other drives), with
+    /// their SIDs, accounts and AppData redirection. Ignored where the Windows module is not
+    /// compiled.
+    pub profile_registry: bool,
     /// Read the registry stores and the CryptoAPI CurrentUser store. Ignored where the
     /// Windows module is not compiled (non-Windows builds).
     pub windows_stores: bool,
@@ -36,6 +40,7 @@ impl ScanConfig {
         Self {
             paths: Vec::new(),
             profiles_root: profiles::default_profiles_root(),
+            profile_registry: cfg!(windows),
             windows_stores: cfg!(windows),
             selector: Selector::default(),
             all_issuers: false,
@@ -49,6 +54,7 @@ impl ScanConfig {
         Self {
             paths,
             profiles_root: None,
+            profile_registry: false,
             windows_stores: false,
             ..Self::platform_default()
         }
@@ -63,8 +69,18 @@ pub fn scan(config: &ScanConfig) -> ScanResult {
         max_file_size: config.max_file_size,
         pkcs12_password: config.pkcs12_password.clone(),
     };
-    if let Some(root) = &config.profiles_root {
-        profiles::scan_profiles(root, &opts, &mut inv);
+    #[cfg(any(windows, certfleet_check_windows))]
+    let registered = if config.profile_registry {
+        crate::windows::stores::registered_profiles(&mut inv)
+    } else {
+        Vec::new()
+    };
+    #[cfg(not(any(windows, certfleet_check_windows)))]
+    let registered = Vec::new();
+    if config.profiles_root.is_some() || !registered.is_empty() {
+        let profiles =
+            profiles::collect_profiles(config.profiles_root.as_deref(), registered, &mut inv);
+        profiles::scan_profiles(&profiles, &opts, &mut inv);
     }
     #[cfg(any(windows, certfleet_check_windows))]
     if config.windows_stores {

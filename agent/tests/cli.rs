@@ -228,3 +228,46 @@ fn unusable_configuration_fails_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("CERTFLEET_TEST_UNSET_VAR"));
 }
+
+#[test]
+fn status_reports_an_undelivered_run_and_its_spool() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let (out, _) = run(agent().arg("status").arg("--state-dir").arg(&state));
+    assert!(!out.status.success(), "no state directory yet");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+
+    // Nothing listens on port 9 of loopback: the report is spooled and recorded.
+    let (out, _) = run(agent()
+        .args([
+            "report",
+            "--collector",
+            "http://127.0.0.1:9",
+            "--insecure-plaintext",
+            "--machine-id",
+            "m-status",
+            "--attempts",
+            "1",
+            "--path",
+        ])
+        .arg(tmp.path())
+        .arg("--state-dir")
+        .arg(&state));
+    assert!(!out.status.success());
+    let (out, stdout) = run(agent().arg("status").arg("--state-dir").arg(&state));
+    assert_eq!(out.status.code(), Some(1), "last run not acknowledged");
+    assert!(
+        stdout.contains("NOT delivered, spooled for the next run"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("last acknowledged: never"), "{stdout}");
+    assert!(stdout.contains("spooled:           report "), "{stdout}");
+    assert!(stdout.contains("agent.log"), "{stdout}");
+    let (_, json) = run(agent()
+        .args(["status", "--format", "json", "--state-dir"])
+        .arg(&state));
+    let doc: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["last_run"]["outcome"], "spooled");
+    assert_eq!(doc["enrolled"], false);
+    assert!(doc["spooled"]["report_id"].is_string());
+}

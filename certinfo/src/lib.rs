@@ -3,6 +3,7 @@
 //! parser decides every date.
 #![forbid(unsafe_code)]
 
+pub mod limits;
 mod parse;
 mod select;
 #[cfg(feature = "verify")]

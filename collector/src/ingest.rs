@@ -311,7 +311,12 @@ fn convert_certificate(
             cert.locations.len()
         ));
     }
-    check_text("friendly_name", &cert.friendly_name, MAX_NAME_LEN * 2)?;
+    // The agent cuts friendly names to the shared limit; an older or foreign agent's longer
+    // name is cut the same way here rather than costing the certificate. Its characters are
+    // checked like every agent string.
+    check_text("friendly_name", &cert.friendly_name, usize::MAX)?;
+    let friendly_name =
+        certfleet_certinfo::limits::truncate_friendly_name(&cert.friendly_name).into_owned();
     let mut locations = Vec::with_capacity(cert.locations.len());
     for (i, loc) in cert.locations.iter().enumerate() {
         check_text(&format!("locations[{i}].store"), &loc.store, MAX_NAME_LEN)?;
@@ -369,7 +374,7 @@ fn convert_certificate(
         sha256: info.sha256,
         locations,
         has_private_key: cert.has_private_key,
-        friendly_name: cert.friendly_name,
+        friendly_name,
     };
     Ok((record, holding))
 }
@@ -510,6 +515,25 @@ mod tests {
             v.snapshot.certificates[0].office_number.as_deref(),
             Some("1234567890")
         );
+    }
+
+    #[test]
+    fn long_friendly_names_are_cut_to_the_shared_limit_not_refused() {
+        use certfleet_certinfo::limits::{MAX_FRIENDLY_NAME_BYTES, TRUNCATION_MARKER};
+        let mut long = cert(der("1234567890", "KANAGAWA KOKUHOREN CA"), "a", Some(true));
+        long.friendly_name = "国保連".repeat(200);
+        let v = validate_report(
+            request(vec![long]),
+            &terminal(),
+            &Selector::default(),
+            &Limits::default(),
+            Utc::now(),
+        )
+        .unwrap();
+        assert!(v.rejected.is_empty(), "{:?}", v.rejected);
+        let name = &v.snapshot.holdings[0].friendly_name;
+        assert!(name.len() <= MAX_FRIENDLY_NAME_BYTES);
+        assert!(name.starts_with("国保連国保連") && name.ends_with(TRUNCATION_MARKER));
     }
 
     #[test]

@@ -5,22 +5,26 @@
     Installs or upgrades the certfleet agent on one Windows PC.
 
 .DESCRIPTION
-    - copies certfleet-agent.exe to %ProgramFiles%\certfleet;
-    - writes the agent's configuration, the collector's CA certificate and the enroll secret to
-      %ProgramData%\certfleet, whose ACL is replaced (inheritance removed) so that only SYSTEM
-      and Administrators can read it; the agent's state (node key, spool) lives there too;
-    - registers the Scheduled Task \certfleet\certfleet-agent that runs
-      `certfleet-agent report ...` as SYSTEM daily and at start-up, each with a random delay so
-      that a fleet does not report at the same second. As SYSTEM the agent reads every
-      profile's Personal store files (C:\Users\*\AppData\Roaming\Microsoft\SystemCertificates\My)
-      and the registry stores, so one task covers every user of the PC.
+    - verifies certfleet-agent.exe against the SHA256SUMS file published with it;
+    - checks that only SYSTEM, Administrators and TrustedInstaller can change the install
+      directory (SYSTEM runs the exe from there daily), creating a new directory with such an
+      ACL, and refusing one that others can write;
+    - copies certfleet-agent.exe there, only when it differs (a running report is stopped
+      first; an upgrade in place keeps the data directory and so the PC's node key);
+    - runs `certfleet-agent.exe install`, which sets up %ProgramData%\certfleet (private ACL
+      for SYSTEM and Administrators before any secret is written; CA, enroll secret until the
+      PC is enrolled, agent.toml, state) and registers the Scheduled Task
+      \certfleet\certfleet-agent. The task runs `certfleet-agent report` as SYSTEM daily at
+      -DailyAt plus up to -RandomDelayHours, and at start-up; every run first waits a random
+      time of up to -StartupDelayMinutes (Task Scheduler's start-up trigger has no random
+      delay of its own). A failed run is restarted -RestartCount times, every
+      -RestartIntervalMinutes. The agent deletes the enroll secret once it holds a node key.
 
-    Running it again upgrades: the executable is replaced when it differs, the task is
-    re-registered, the ACL is re-applied. -CaFile and -EnrollSecretFile may then be omitted to
-    keep the installed ones. Supports -WhatIf and -Confirm.
+    Running it again with unchanged settings changes nothing (no file is rewritten, the task is
+    not re-registered). -CaFile and -EnrollSecretFile may be omitted once installed / enrolled.
+    Supports -WhatIf (the agent then prints what it would change) and -Confirm.
 
-    Accounts are named by SID throughout (S-1-5-18 SYSTEM, S-1-5-32-544 Administrators): their
-    names are localized (a Japanese Windows has no group called "Administrators").
+    The same task is registered by the MSI (certfleet-agent.msi); use one or the other.
 
 .EXAMPLE
     .\install-agent.ps1 -CollectorUrl https://certfleet.example.org:50051 -CaFile .\ca.pem -EnrollSecretFile .\enroll-secret.txt -RunNow
@@ -48,6 +52,9 @@ param(
     [ValidateScript({ Test-Path -LiteralPath $_ -PathType Leaf })]
     [string]$AgentExe = (Join-Path -Path $PSScriptRoot -ChildPath 'certfleet-agent.exe'),
 
+    # The SHA256SUMS file published with the release; default: next to the executable.
+    [string]$Sha256SumsFile,
+
     # An agent.toml to install (issuers, office pattern, extra paths). Without it an existing
     # one is kept, or a default one is written.
     [ValidateScript({ Test-Path -LiteralPath $_ -PathType Leaf })]
@@ -61,9 +68,16 @@ param(
     [ValidateRange(0, 12)]
     [int]$RandomDelayHours = 4,
 
-    # Spread of the run at start-up.
+    # Random wait of every run before it scans, which spreads the run at start-up.
     [ValidateRange(0, 240)]
     [int]$StartupDelayMinutes = 30,
+
+    # Restarts of a failed run, and the minutes between them.
+    [ValidateRange(0, 10)]
+    [int]$RestartCount = 3,
+
+    [ValidateRange(1, 720)]
+    [int]$RestartIntervalMinutes = 30,
 
     [ValidateNotNullOrEmpty()]
     [string]$InstallDir = (Join-Path -Path $env:ProgramFiles -ChildPath 'certfleet'),
@@ -84,95 +98,86 @@ $ErrorActionPreference = 'Stop'
 $TaskPath = '\certfleet\'
 $SystemSid = 'S-1-5-18'
 $AdminsSid = 'S-1-5-32-544'
-
+$UsersSid = 'S-1-5-32-545'
+$TrustedInstallerSid = 'S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464'
 $exeTarget = Join-Path -Path $InstallDir -ChildPath 'certfleet-agent.exe'
-$caTarget = Join-Path -Path $DataDir -ChildPath 'ca.pem'
-$secretTarget = Join-Path -Path $DataDir -ChildPath 'enroll-secret.txt'
-$configTarget = Join-Path -Path $DataDir -ChildPath 'agent.toml'
-$stateDir = Join-Path -Path $DataDir -ChildPath 'state'
 
-# Used only when neither -ConfigFile nor an installed agent.toml exists. ASCII only: Windows
-# PowerShell 5.1 would otherwise add a byte-order mark.
-$defaultConfig = @'
-# certfleet agent configuration, written by install-agent.ps1.
-# See deploy/examples/agent.toml for every key.
-issuers = ["KANAGAWA KOKUHOREN CA"]
-office_pattern = '^\d{10}$'
-'@
-
-function Write-Utf8File {
-    # Writes text as UTF-8 without a byte-order mark (the agent's TOML parser wants none).
+function Assert-ExeHash {
+    # Fails unless the SHA-256 of $Path is the one SHA256SUMS lists for its file name.
     param(
         [Parameter(Mandatory = $true)][string]$Path,
-        [Parameter(Mandatory = $true)][string]$Text
+        [Parameter(Mandatory = $true)][string]$SumsFile
     )
-    $encoding = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false
-    [System.IO.File]::WriteAllText($Path, $Text, $encoding)
-}
-
-function Set-PrivateAcl {
-    # Replaces the ACL of $Path with: SYSTEM and Administrators full control, inherited by
-    # everything below, nothing inherited from above (Users can read %ProgramData% by default).
-    param([Parameter(Mandatory = $true)][string]$Path)
-    $acl = New-Object -TypeName System.Security.AccessControl.DirectorySecurity
-    $acl.SetAccessRuleProtection($true, $false)
-    $admins = New-Object -TypeName System.Security.Principal.SecurityIdentifier -ArgumentList $AdminsSid
-    $acl.SetOwner($admins)
-    foreach ($sid in @($SystemSid, $AdminsSid)) {
-        $identity = New-Object -TypeName System.Security.Principal.SecurityIdentifier -ArgumentList $sid
-        $rule = New-Object -TypeName System.Security.AccessControl.FileSystemAccessRule -ArgumentList @(
-            $identity, 'FullControl', 'ContainerInherit,ObjectInherit', 'None', 'Allow')
-        $acl.AddAccessRule($rule)
+    if (-not (Test-Path -LiteralPath $SumsFile -PathType Leaf)) {
+        throw "$SumsFile not found: publish SHA256SUMS (from scripts/build-release.sh) next to certfleet-agent.exe, or pass -Sha256SumsFile"
     }
-    Set-Acl -LiteralPath $Path -AclObject $acl
-    # Files from an earlier install (or copied with their own ACL) inherit from the directory
-    # again, with no explicit entries of their own.
-    Get-ChildItem -LiteralPath $Path -Recurse -Force | ForEach-Object {
-        & icacls.exe $_.FullName /reset /Q | Out-Null
-        if ($LASTEXITCODE -ne 0) {
-            throw "icacls /reset failed on $($_.FullName) (exit code $LASTEXITCODE)"
+    $name = Split-Path -Path $Path -Leaf
+    $expected = $null
+    foreach ($line in Get-Content -LiteralPath $SumsFile) {
+        # sha256sum's format: the hash, a space, a space or '*', the file name.
+        if ($line -match '^([0-9A-Fa-f]{64}) [ *](.+)$' -and $Matches[2].Trim() -eq $name) {
+            $expected = $Matches[1].ToUpperInvariant()
         }
     }
-    # Owners may always rewrite an ACL: make Administrators the owner of everything, whoever
-    # created it (the "object creator" owner policy would otherwise leave one admin's account).
-    & icacls.exe $Path /setowner "*$AdminsSid" /T /Q | Out-Null
-    if ($LASTEXITCODE -ne 0) {
-        throw "icacls /setowner failed on $Path (exit code $LASTEXITCODE)"
+    if (-not $expected) {
+        throw "$SumsFile lists no hash for $name"
+    }
+    $actual = (Get-FileHash -LiteralPath $Path -Algorithm SHA256).Hash.ToUpperInvariant()
+    if ($actual -ne $expected) {
+        throw "$Path does not match $SumsFile (SHA-256 $actual, expected $expected): refusing to install it"
     }
 }
 
-function Assert-SafeDataDir {
-    # Any user may create folders in %ProgramData%. A folder planted there before the first
-    # install would stay under its creator's control (an owner can always rewrite the ACL), and
-    # a junction would redirect the secret elsewhere: refuse both instead of writing into them.
+function Assert-AdminOnlyWritable {
+    # SYSTEM runs the exe from $Path every day: fails unless only SYSTEM, Administrators and
+    # TrustedInstaller own it or may write to it, and no one else may delete it from $Parent.
     param([Parameter(Mandatory = $true)][string]$Path)
-    $me = [System.Security.Principal.WindowsIdentity]::GetCurrent().User.Value
-    $owner = (Get-Acl -LiteralPath $Path).GetOwner([System.Security.Principal.SecurityIdentifier]).Value
-    if ($owner -ne $SystemSid -and $owner -ne $AdminsSid -and $owner -ne $me) {
-        throw "$Path is owned by $owner, not by SYSTEM or Administrators; delete it and run again"
-    }
-    $items = @(Get-Item -LiteralPath $Path -Force) + @(Get-ChildItem -LiteralPath $Path -Recurse -Force)
-    foreach ($item in $items) {
-        if ($item.Attributes -band [System.IO.FileAttributes]::ReparsePoint) {
-            throw "$($item.FullName) is a junction or link; delete it and run again"
-        }
-    }
-}
-
-function Assert-PrivateAcl {
-    # Fails unless only SYSTEM and Administrators own $Path or are granted anything on it.
-    param([Parameter(Mandatory = $true)][string]$Path)
+    $trusted = @($SystemSid, $AdminsSid, $TrustedInstallerSid)
+    $writeRights = [System.Security.AccessControl.FileSystemRights]'WriteData, AppendData, WriteExtendedAttributes, WriteAttributes, Delete, DeleteSubdirectoriesAndFiles, ChangePermissions, TakeOwnership'
     $acl = Get-Acl -LiteralPath $Path
     $owner = $acl.GetOwner([System.Security.Principal.SecurityIdentifier]).Value
-    if ($owner -ne $SystemSid -and $owner -ne $AdminsSid) {
-        throw "$Path is owned by $owner; expected SYSTEM or Administrators"
+    if ($trusted -notcontains $owner) {
+        throw "$Path is owned by $owner; the install directory must be owned by SYSTEM, Administrators or TrustedInstaller"
     }
     $rules = $acl.GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier])
     foreach ($rule in $rules) {
         $sid = $rule.IdentityReference.Value
-        if ($rule.AccessControlType -eq 'Allow' -and $sid -ne $SystemSid -and $sid -ne $AdminsSid) {
-            throw "$Path is still accessible to $sid; refusing to leave the enroll secret readable"
+        $inheritOnly = ($rule.PropagationFlags -band [System.Security.AccessControl.PropagationFlags]::InheritOnly) -ne 0
+        if ($rule.AccessControlType -eq 'Allow' -and -not $inheritOnly -and $trusted -notcontains $sid -and
+            ($rule.FileSystemRights -band $writeRights) -ne 0) {
+            throw "$Path can be changed by $sid ($($rule.FileSystemRights)); SYSTEM would run whatever is put there. Choose a directory only administrators can write (the default is under %ProgramFiles%)"
         }
+    }
+    $parent = Split-Path -Path $Path -Parent
+    if ($parent) {
+        $parentRules = (Get-Acl -LiteralPath $parent).GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier])
+        foreach ($rule in $parentRules) {
+            $sid = $rule.IdentityReference.Value
+            if ($rule.AccessControlType -eq 'Allow' -and $trusted -notcontains $sid -and
+                ($rule.FileSystemRights -band [System.Security.AccessControl.FileSystemRights]::DeleteSubdirectoriesAndFiles) -ne 0) {
+                throw "$parent lets $sid delete or rename $Path; choose another install directory"
+            }
+        }
+    }
+}
+
+function New-InstallDirectory {
+    # Creates $Path with an ACL of its own: SYSTEM, Administrators and TrustedInstaller full
+    # control, Users read and execute, nothing inherited (a directory under C:\ would otherwise
+    # inherit "Authenticated Users: Modify").
+    param([Parameter(Mandatory = $true)][string]$Path)
+    if ($PSCmdlet.ShouldProcess($Path, 'Create the install directory (administrators only)')) {
+        New-Item -ItemType Directory -Path $Path -Force | Out-Null
+        $acl = New-Object -TypeName System.Security.AccessControl.DirectorySecurity
+        $acl.SetAccessRuleProtection($true, $false)
+        $acl.SetOwner((New-Object -TypeName System.Security.Principal.SecurityIdentifier -ArgumentList $AdminsSid))
+        foreach ($entry in @(@($SystemSid, 'FullControl'), @($AdminsSid, 'FullControl'), @($TrustedInstallerSid, 'FullControl'), @($UsersSid, 'ReadAndExecute'))) {
+            $identity = New-Object -TypeName System.Security.Principal.SecurityIdentifier -ArgumentList $entry[0]
+            $rule = New-Object -TypeName System.Security.AccessControl.FileSystemAccessRule -ArgumentList @(
+                $identity, $entry[1], 'ContainerInherit,ObjectInherit', 'None', 'Allow')
+            $acl.AddAccessRule($rule)
+        }
+        Set-Acl -LiteralPath $Path -AclObject $acl
     }
 }
 
@@ -201,108 +206,67 @@ function Copy-IfDifferent {
 if (-not (Test-Path -LiteralPath $AgentExe -PathType Leaf)) {
     throw "certfleet-agent.exe not found at $AgentExe (pass -AgentExe)"
 }
-# Without a CA or a secret the agent could never enroll: require them on a first install.
-if (-not $CaFile -and -not (Test-Path -LiteralPath $caTarget -PathType Leaf)) {
-    throw "-CaFile is required: $caTarget does not exist yet"
-}
-if (-not $EnrollSecretFile -and -not (Test-Path -LiteralPath $secretTarget -PathType Leaf)) {
-    throw "-EnrollSecretFile is required: $secretTarget does not exist yet"
-}
-if ($EnrollSecretFile -and ([string](Get-Content -LiteralPath $EnrollSecretFile -Raw)).Trim().Length -lt 16) {
-    throw "$EnrollSecretFile does not hold an enroll secret (16 characters or more)"
+if (-not $Sha256SumsFile) {
+    $Sha256SumsFile = Join-Path -Path (Split-Path -Path $AgentExe -Parent) -ChildPath 'SHA256SUMS'
 }
 
-# 1. Stop a running report so the executable can be replaced.
+# 1. The executable is the one that was published.
+Assert-ExeHash -Path $AgentExe -SumsFile $Sha256SumsFile
+
+# 2. The install directory: only administrators may change what SYSTEM runs.
+if (-not (Test-Path -LiteralPath $InstallDir -PathType Container)) {
+    New-InstallDirectory -Path $InstallDir
+}
+if (Test-Path -LiteralPath $InstallDir -PathType Container) {
+    Assert-AdminOnlyWritable -Path $InstallDir
+}
+
+# 3. The program, replaced in place (the data directory, with the node key, is untouched).
 $existingTask = Get-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath -ErrorAction SilentlyContinue
-if ($existingTask -and $existingTask.State -eq 'Running') {
-    if ($PSCmdlet.ShouldProcess("$TaskPath$TaskName", 'Stop the running task')) {
+$differs = -not (Test-Path -LiteralPath $exeTarget -PathType Leaf) -or
+    (Get-FileHash -LiteralPath $exeTarget -Algorithm SHA256).Hash -ne (Get-FileHash -LiteralPath $AgentExe -Algorithm SHA256).Hash
+if ($differs -and $existingTask -and $existingTask.State -eq 'Running') {
+    if ($PSCmdlet.ShouldProcess("$TaskPath$TaskName", 'Stop the running task to replace the executable')) {
         Stop-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath
-    }
-}
-
-# 2. The program. %ProgramFiles% is writable only by administrators already.
-foreach ($dir in @($InstallDir, $DataDir)) {
-    if (-not (Test-Path -LiteralPath $dir -PathType Container)) {
-        if ($PSCmdlet.ShouldProcess($dir, 'Create directory')) {
-            New-Item -ItemType Directory -Path $dir -Force | Out-Null
-        }
     }
 }
 if (Copy-IfDifferent -Source $AgentExe -Destination $exeTarget) {
     Write-Verbose "installed $exeTarget"
 }
 
-# 3. Lock the data directory BEFORE any secret is written into it, so the secret is never
-#    readable by Users, not even for a moment.
-if (Test-Path -LiteralPath $DataDir -PathType Container) {
-    if ($PSCmdlet.ShouldProcess($DataDir, 'Restrict ACL to SYSTEM and Administrators')) {
-        Assert-SafeDataDir -Path $DataDir
-        Set-PrivateAcl -Path $DataDir
-    }
-}
-if (-not (Test-Path -LiteralPath $stateDir -PathType Container)) {
-    if ($PSCmdlet.ShouldProcess($stateDir, 'Create directory')) {
-        New-Item -ItemType Directory -Path $stateDir -Force | Out-Null
-    }
-}
-
-# 4. Configuration, CA and enroll secret.
+# 4. Data directory, configuration, secrets and the Scheduled Task, by the agent itself (the
+#    MSI's custom action runs the same command).
+$installArguments = @(
+    '--collector', $CollectorUrl,
+    '--data-dir', $DataDir,
+    '--daily-at', $DailyAt,
+    '--random-delay-hours', $RandomDelayHours,
+    '--startup-delay-minutes', $StartupDelayMinutes,
+    '--restart-count', $RestartCount,
+    '--restart-interval-minutes', $RestartIntervalMinutes,
+    '--task-name', $TaskName
+)
 if ($CaFile) {
-    Copy-IfDifferent -Source $CaFile -Destination $caTarget | Out-Null
+    $installArguments += @('--ca', (Resolve-Path -LiteralPath $CaFile).ProviderPath)
 }
 if ($EnrollSecretFile) {
-    Copy-IfDifferent -Source $EnrollSecretFile -Destination $secretTarget | Out-Null
+    $installArguments += @('--enroll-secret-file', (Resolve-Path -LiteralPath $EnrollSecretFile).ProviderPath)
 }
 if ($ConfigFile) {
-    Copy-IfDifferent -Source $ConfigFile -Destination $configTarget | Out-Null
+    $installArguments += @('--config', (Resolve-Path -LiteralPath $ConfigFile).ProviderPath)
 }
-elseif (-not (Test-Path -LiteralPath $configTarget -PathType Leaf)) {
-    if ($PSCmdlet.ShouldProcess($configTarget, 'Write default agent configuration')) {
-        Write-Utf8File -Path $configTarget -Text $defaultConfig
-    }
-}
-# Copied files may carry explicit entries; make every file inherit the private ACL only.
-if (Test-Path -LiteralPath $DataDir -PathType Container) {
-    if ($PSCmdlet.ShouldProcess($DataDir, 'Re-apply and verify the private ACL')) {
-        Set-PrivateAcl -Path $DataDir
-        Assert-PrivateAcl -Path $DataDir
-        Get-ChildItem -LiteralPath $DataDir -Recurse -Force | ForEach-Object {
-            Assert-PrivateAcl -Path $_.FullName
-        }
-    }
-}
-
-# 5. The Scheduled Task. Arguments are quoted for the Windows command-line parser; none of the
-#    paths ends in a backslash, which would escape the closing quote.
-$arguments = @(
-    'report',
-    '--collector', ('"{0}"' -f $CollectorUrl),
-    '--ca', ('"{0}"' -f $caTarget),
-    '--enroll-secret-file', ('"{0}"' -f $secretTarget),
-    '--state-dir', ('"{0}"' -f $stateDir),
-    '--config', ('"{0}"' -f $configTarget)
-) -join ' '
-$action = New-ScheduledTaskAction -Execute $exeTarget -Argument $arguments -WorkingDirectory $DataDir
-$daily = New-ScheduledTaskTrigger -Daily -At $DailyAt -RandomDelay (New-TimeSpan -Hours $RandomDelayHours)
-$startup = New-ScheduledTaskTrigger -AtStartup -RandomDelay (New-TimeSpan -Minutes $StartupDelayMinutes)
-# SYSTEM by SID: its name is localized. SYSTEM is what lets the agent read every profile's files.
-$principal = New-ScheduledTaskPrincipal -UserId $SystemSid -LogonType ServiceAccount -RunLevel Highest
-# StartWhenAvailable: a PC that was off at the daily time reports as soon as it is on again.
-# IgnoreNew: a slow report is never run twice at once. The agent retries and spools by itself.
-$settings = New-ScheduledTaskSettingsSet -StartWhenAvailable -AllowStartIfOnBatteries `
-    -DontStopIfGoingOnBatteries -MultipleInstances IgnoreNew `
-    -ExecutionTimeLimit (New-TimeSpan -Minutes 30)
-$description = "Reports this PC's client certificates to the certfleet collector $CollectorUrl."
-if ($PSCmdlet.ShouldProcess("$TaskPath$TaskName", 'Register scheduled task (replacing any previous one)')) {
-    Register-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath -Action $action `
-        -Trigger @($daily, $startup) -Principal $principal -Settings $settings `
-        -Description $description -Force | Out-Null
-}
-
 if ($RunNow) {
-    if ($PSCmdlet.ShouldProcess("$TaskPath$TaskName", 'Start now')) {
-        Start-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath
+    $installArguments += '--run-now'
+}
+if ($PSCmdlet.ShouldProcess("$DataDir and task $TaskPath$TaskName", 'certfleet-agent.exe install')) {
+    & $exeTarget install @installArguments
+    if ($LASTEXITCODE -ne 0) {
+        throw "certfleet-agent.exe install failed (exit code $LASTEXITCODE)"
     }
+}
+elseif ($WhatIfPreference) {
+    # -WhatIf: the agent says what it would change, and changes nothing.
+    & $AgentExe install @installArguments --dry-run
 }
 
 Write-Output "certfleet agent installed: $exeTarget, data in $DataDir, task $TaskPath$TaskName."

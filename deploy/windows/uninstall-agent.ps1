@@ -5,11 +5,17 @@
     Removes the certfleet agent installed by install-agent.ps1.
 
 .DESCRIPTION
-    Unregisters the Scheduled Task and deletes %ProgramFiles%\certfleet. The data directory
-    (%ProgramData%\certfleet: configuration, CA, enroll secret, node key, spooled reports) is
-    kept unless -RemoveData is given, so that a reinstall keeps the PC's identity at the
-    collector. To stop the collector accepting this PC, revoke it there:
-    `certfleet-collector terminal revoke HOSTNAME`. Safe to run again; supports -WhatIf.
+    Runs `certfleet-agent.exe uninstall`, which deletes the Scheduled Task
+    \certfleet\certfleet-agent and the \certfleet task folder, then deletes the program
+    directory (%ProgramFiles%\certfleet). When the executable is already gone, the task and
+    its folder are removed through Task Scheduler directly.
+
+    The data directory (%ProgramData%\certfleet: configuration, CA, node key, spooled report,
+    run log) is kept unless -RemoveData is given, so that a reinstall keeps the PC's identity at
+    the collector. Do not use -RemoveData to replace one version by another: an upgrade is
+    install-agent.ps1 with the new exe, in place. To stop the collector accepting this PC,
+    revoke it there: `certfleet-collector terminal revoke HOSTNAME`. Safe to run again;
+    supports -WhatIf.
 
 .EXAMPLE
     .\uninstall-agent.ps1 -RemoveData
@@ -33,29 +39,59 @@ Set-StrictMode -Version 3.0
 $ErrorActionPreference = 'Stop'
 
 $TaskPath = '\certfleet\'
+$exe = Join-Path -Path $InstallDir -ChildPath 'certfleet-agent.exe'
 
+# A running report holds the executable open.
 $task = Get-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath -ErrorAction SilentlyContinue
-if ($task) {
-    if ($PSCmdlet.ShouldProcess("$TaskPath$TaskName", 'Stop and unregister scheduled task')) {
-        if ($task.State -eq 'Running') {
-            Stop-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath
+if ($task -and $task.State -eq 'Running') {
+    if ($PSCmdlet.ShouldProcess("$TaskPath$TaskName", 'Stop the running task')) {
+        Stop-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath
+    }
+}
+
+if (Test-Path -LiteralPath $exe -PathType Leaf) {
+    $uninstallArguments = @('--data-dir', $DataDir, '--task-name', $TaskName)
+    if ($RemoveData) {
+        $uninstallArguments += '--remove-data'
+    }
+    if ($PSCmdlet.ShouldProcess("task $TaskPath$TaskName", 'certfleet-agent.exe uninstall')) {
+        & $exe uninstall @uninstallArguments
+        if ($LASTEXITCODE -ne 0) {
+            throw "certfleet-agent.exe uninstall failed (exit code $LASTEXITCODE)"
         }
-        Unregister-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath -Confirm:$false
     }
 }
 else {
-    Write-Verbose "no scheduled task $TaskPath$TaskName"
+    # The program is already gone: remove the task and its folder through Task Scheduler.
+    if ($task) {
+        if ($PSCmdlet.ShouldProcess("$TaskPath$TaskName", 'Unregister scheduled task')) {
+            Unregister-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath -Confirm:$false
+        }
+    }
+    $scheduler = New-Object -ComObject 'Schedule.Service'
+    $scheduler.Connect()
+    $folder = $null
+    try {
+        $folder = $scheduler.GetFolder($TaskPath.TrimEnd('\'))
+    }
+    catch {
+        Write-Verbose "no task folder $TaskPath"
+    }
+    if ($folder -and $folder.GetTasks(1).Count -eq 0) {
+        if ($PSCmdlet.ShouldProcess($TaskPath, 'Delete the empty task folder')) {
+            $scheduler.GetFolder('\').DeleteFolder($TaskPath.Trim('\'), 0)
+        }
+    }
+    if ($RemoveData -and (Test-Path -LiteralPath $DataDir -PathType Container)) {
+        if ($PSCmdlet.ShouldProcess($DataDir, 'Remove directory')) {
+            Remove-Item -LiteralPath $DataDir -Recurse -Force
+        }
+    }
 }
 
-$targets = @($InstallDir)
-if ($RemoveData) {
-    $targets += $DataDir
-}
-foreach ($dir in $targets) {
-    if (Test-Path -LiteralPath $dir -PathType Container) {
-        if ($PSCmdlet.ShouldProcess($dir, 'Remove directory')) {
-            Remove-Item -LiteralPath $dir -Recurse -Force
-        }
+if (Test-Path -LiteralPath $InstallDir -PathType Container) {
+    if ($PSCmdlet.ShouldProcess($InstallDir, 'Remove directory')) {
+        Remove-Item -LiteralPath $InstallDir -Recurse -Force
     }
 }
 if (-not $RemoveData -and (Test-Path -LiteralPath $DataDir -PathType Container)) {

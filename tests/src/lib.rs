@@ -220,6 +220,26 @@ pub fn describe(out: &Output) -> String {
     )
 }
 
+/// The load generator reports a whole fleet from one address in quick rounds. This turns off,
+/// in a `collector.toml` written by `init`, the per-address and per-terminal rates that a real
+/// fleet lives within (`tests/hostile.rs` tests them).
+pub fn allow_load_generator(config: &Path) {
+    let text = std::fs::read_to_string(config).expect("read collector.toml");
+    assert_eq!(
+        text.matches("[limits]\n").count(),
+        1,
+        "one [limits] table in {}",
+        config.display()
+    );
+    let text = text.replacen(
+        "[limits]\n",
+        "[limits]\nreports_per_terminal_per_hour = 0\nenroll_per_peer_per_minute = 0\n\
+         unauthenticated_per_peer_per_minute = 0\n",
+        1,
+    );
+    std::fs::write(config, text).expect("write collector.toml");
+}
+
 /// Test CAs live in `certfleet-testsupport`; re-exported for the e2e tests.
 pub use certfleet_testsupport::TestCa;
 

@@ -38,6 +38,9 @@ pub struct ReportSettings {
     pub backoff: Backoff,
     /// Allow `http://` collector URLs (tests behind a TLS-terminating proxy only).
     pub insecure_plaintext: bool,
+    /// Delete the enroll secret file once a node key is stored: the fleet-wide secret then
+    /// stays on a PC only until its first successful enrollment.
+    pub remove_enroll_secret: bool,
 }
 
 impl ReportSettings {
@@ -53,6 +56,7 @@ impl ReportSettings {
             attempts: 5,
             backoff: Backoff::default(),
             insecure_plaintext: false,
+            remove_enroll_secret: false,
         }
     }
 }
@@ -76,6 +80,11 @@ pub enum ReportError {
     },
     #[error("not enrolled yet and no --enroll-secret-file given")]
     NoEnrollSecret,
+    #[error(
+        "the collector needs this PC to enroll again, but the enroll secret {0} was removed after \
+         the first enrollment; run the installer again with the enroll secret"
+    )]
+    EnrollSecretRemoved(PathBuf),
     #[error("the collector's TLS certificate is not trusted ({0}); check --ca")]
     UntrustedServer(String),
     #[error(
@@ -136,7 +145,7 @@ pub fn build_request(
                 .map(|l| pb::Location {
                     source: source_to_proto(l.source) as i32,
                     store: l.store.clone().unwrap_or_default(),
-                    user: l.user.clone().unwrap_or_default(),
+                    user: l.user_label().unwrap_or_default(),
                     path: l.path.clone(),
                 })
                 .collect(),
@@ -144,6 +153,7 @@ pub fn build_request(
             friendly_name: c.friendly_name.clone().unwrap_or_default(),
         })
         .collect();
+    // The wire has no severity: warnings travel as scan errors whose message says so.
     let errors = scan
         .errors
         .iter()
@@ -152,6 +162,11 @@ pub fn build_request(
             path: e.path.clone(),
             message: e.message.clone(),
         })
+        .chain(scan.warnings.iter().map(|w| pb::ScanError {
+            source: source_to_proto(w.source) as i32,
+            path: w.path.clone(),
+            message: format!("warning: {}", w.message),
+        }))
         .collect();
     pb::ReportRequest {
         report_id: uuid::Uuid::now_v7().to_string(),
@@ -282,11 +297,19 @@ impl Session<'_> {
             .as_ref()
             .ok_or(Failure::Fatal(ReportError::NoEnrollSecret))?;
         let secret = std::fs::read_to_string(path).map_err(|source| {
-            Failure::Fatal(ReportError::ReadFile {
-                what: "enroll secret",
-                path: path.clone(),
-                source,
-            })
+            Failure::Fatal(
+                if self.settings.remove_enroll_secret
+                    && source.kind() == std::io::ErrorKind::NotFound
+                {
+                    ReportError::EnrollSecretRemoved(path.clone())
+                } else {
+                    ReportError::ReadFile {
+                        what: "enroll secret",
+                        path: path.clone(),
+                        source,
+                    }
+                },
+            )
         })?;
         let req = pb::EnrollRequest {
             enroll_secret: secret.trim().to_owned(),
@@ -308,6 +331,9 @@ impl Session<'_> {
             .save_node_key(&resp.node_key)
             .map_err(|e| Failure::Fatal(e.into()))?;
         tracing::info!(terminal_id = %resp.terminal_id, "enrolled with the collector");
+        if self.settings.remove_enroll_secret {
+            remove_enroll_secret(path);
+        }
         self.node_key = Some(resp.node_key);
         Ok(())
     }
@@ -367,13 +393,26 @@ pub async fn deliver(
         }
     };
     let node_key = state.node_key()?;
+    // Enrolled by an earlier run (or an earlier version): the secret is no longer needed.
+    if node_key.is_some()
+        && settings.remove_enroll_secret
+        && let Some(path) = &settings.enroll_secret_file
+    {
+        remove_enroll_secret(path);
+    }
+    // A key the collector rejected in an earlier run is presented when enrolling again.
+    let previous_key = if node_key.is_none() {
+        state.rejected_node_key()
+    } else {
+        None
+    };
     let mut session = Session {
         settings,
         state: state.clone(),
         client,
         facts,
         node_key,
-        previous_key: None,
+        previous_key,
         reenrolled: false,
     };
     let spooled = match state.spooled() {
@@ -417,7 +456,7 @@ pub async fn deliver(
                 }
                 Err(Failure::Fatal(e)) => {
                     state.spool(&request)?;
-                    return Err(e);
+                    return Err(fatal(&state, e));
                 }
                 Err(Failure::Reenroll) => unreachable_reenroll(),
             }
@@ -449,7 +488,7 @@ pub async fn deliver(
             }
             Err(Failure::Fatal(e)) => {
                 state.spool(&request)?;
-                return Err(e);
+                return Err(fatal(&state, e));
             }
             Err(Failure::Reenroll) => unreachable_reenroll(),
         }
@@ -459,6 +498,30 @@ pub async fn deliver(
         attempts: settings.attempts.max(1),
         last,
     })
+}
+
+/// A delivery that cannot succeed. When the collector rejected the node key and the enroll
+/// secret is gone, the key is set aside: the PC then counts as not enrolled, so running the
+/// installer again stores the secret, and the next run enrolls presenting the old key.
+fn fatal(state: &StateDir, error: ReportError) -> ReportError {
+    if matches!(error, ReportError::EnrollSecretRemoved(_))
+        && let Err(e) = state.set_aside_node_key()
+    {
+        tracing::warn!(error = %e, "cannot set the rejected node key aside");
+    }
+    error
+}
+
+/// Deletes the enroll secret file once a node key is stored. A failure is logged, not fatal:
+/// the report itself succeeded, and the next run tries again.
+fn remove_enroll_secret(path: &std::path::Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => tracing::info!(path = %path.display(), "enroll secret removed after enrollment"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove the enroll secret")
+        }
+    }
 }
 
 /// `Session::send` resolves re-enrollment itself and never returns `Failure::Reenroll`.
@@ -496,6 +559,8 @@ mod tests {
                     source: Source::ProfileFile,
                     store: Some("My".into()),
                     user: Some("alice".into()),
+                    sid: Some("S-1-5-21-1-2-3-1001".into()),
+                    account: Some("PC01\\alice".into()),
                     path: "p".into(),
                 }],
             }],
@@ -503,6 +568,11 @@ mod tests {
                 source: Source::File,
                 path: "x".into(),
                 message: "bad".into(),
+            }],
+            warnings: vec![ScanError {
+                source: Source::ProfileFile,
+                path: "y".into(),
+                message: "damaged after the certificate".into(),
             }],
         };
         let facts = pb::TerminalFacts {
@@ -516,8 +586,15 @@ mod tests {
             req.certificates[0].locations[0].source,
             pb::Source::ProfileFile as i32
         );
-        assert_eq!(req.certificates[0].locations[0].user, "alice");
+        assert_eq!(
+            req.certificates[0].locations[0].user,
+            "PC01\\alice (S-1-5-21-1-2-3-1001)"
+        );
         assert_eq!(req.errors[0].source, pb::Source::File as i32);
+        assert_eq!(
+            req.errors[1].message,
+            "warning: damaged after the certificate"
+        );
         assert!(uuid::Uuid::parse_str(&req.report_id).is_ok());
         let again = build_request(&scan, pb::TerminalFacts::default(), Utc::now());
         assert_ne!(req.report_id, again.report_id);

@@ -6,9 +6,11 @@ mod client;
 mod facts;
 mod run;
 mod state;
+mod status;
 
 pub use backoff::Backoff;
 pub use client::{Delivery, ReportError, ReportSettings, build_request, deliver};
-pub use facts::{FactOverrides, FactsError};
-pub use run::{RunSchedule, run_loop};
+pub use facts::{FactOverrides, FactsError, WindowsVersion};
+pub use run::{RunSchedule, report_once, run_loop};
 pub use state::{StateDir, StateError};
+pub use status::{AckRecord, Outcome, RunRecord, Status};

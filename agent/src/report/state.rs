@@ -1,5 +1,6 @@
-//! The agent's state directory: the node key it received at enrollment and the latest snapshot
-//! that could not be delivered. Both files are private to the agent's account.
+//! The agent's state directory: the node key it received at enrollment, the latest snapshot
+//! that could not be delivered, and the run status and log (`status`). All files are private
+//! to the agent's account.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -9,6 +10,9 @@ use certfleet_proto::v1 as pb;
 use prost::Message;
 
 const NODE_KEY: &str = "node-key";
+/// A node key the collector stopped accepting, kept while the PC cannot enroll again (its
+/// enroll secret was removed): it is presented at the next enrollment.
+const REJECTED_NODE_KEY: &str = "node-key.rejected";
 const SPOOL: &str = "pending-report.pb";
 
 /// State-directory failures, naming the file.
@@ -49,6 +53,16 @@ impl StateDir {
         })
     }
 
+    /// The state directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A file in the state directory.
+    pub(super) fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
     pub fn node_key(&self) -> Result<Option<String>, StateError> {
         let path = self.root.join(NODE_KEY);
         match fs::read_to_string(&path) {
@@ -59,7 +73,36 @@ impl StateDir {
     }
 
     pub fn save_node_key(&self, key: &str) -> Result<(), StateError> {
-        self.write_private(NODE_KEY, key.as_bytes())
+        self.write_private(NODE_KEY, key.as_bytes())?;
+        self.remove(REJECTED_NODE_KEY)
+    }
+
+    /// Moves the node key aside as rejected: the PC counts as not enrolled (so the installer
+    /// stores the enroll secret again), and the key is presented at the next enrollment.
+    pub fn set_aside_node_key(&self) -> Result<(), StateError> {
+        let from = self.root.join(NODE_KEY);
+        match fs::rename(&from, self.root.join(REJECTED_NODE_KEY)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Io { path: from, source }),
+        }
+    }
+
+    /// The node key set aside by [`set_aside_node_key`](Self::set_aside_node_key), if any.
+    pub fn rejected_node_key(&self) -> Option<String> {
+        fs::read_to_string(self.root.join(REJECTED_NODE_KEY))
+            .ok()
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty())
+    }
+
+    fn remove(&self, name: &str) -> Result<(), StateError> {
+        let path = self.root.join(name);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Io { path, source }),
+        }
     }
 
     /// The undelivered snapshot, if any. A corrupt file is moved aside (never silently lost).
@@ -86,16 +129,11 @@ impl StateDir {
     }
 
     pub fn clear_spool(&self) -> Result<(), StateError> {
-        let path = self.root.join(SPOOL);
-        match fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(StateError::Io { path, source }),
-        }
+        self.remove(SPOOL)
     }
 
     /// Atomic write (temp file + rename) with owner-only permissions from creation on.
-    fn write_private(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
+    pub(super) fn write_private(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
         let path = self.root.join(name);
         let tmp = self.root.join(format!(".{name}.tmp"));
         let io = |source| StateError::Io {
@@ -151,6 +189,20 @@ mod tests {
         assert_eq!(state.spooled().unwrap().unwrap().report_id, "r2");
         state.clear_spool().unwrap();
         assert!(state.spooled().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_rejected_node_key_is_set_aside_until_the_next_enrollment() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        state.save_node_key("old").unwrap();
+        state.set_aside_node_key().unwrap();
+        assert_eq!(state.node_key().unwrap(), None, "not enrolled any more");
+        assert_eq!(state.rejected_node_key().as_deref(), Some("old"));
+        state.save_node_key("new").unwrap();
+        assert_eq!(state.rejected_node_key(), None);
+        state.set_aside_node_key().unwrap();
+        state.set_aside_node_key().unwrap();
     }
 
     #[test]
