@@ -1246,6 +1246,21 @@ async fn connect(ca_pem: &[u8], port: u16) -> Result<Channel, tonic::transport::
         .await
 }
 
+/// [`connect`], retried for up to 10 s while the collector's connection slots are full: the
+/// server frees a slot only once it sees a closed connection's end.
+async fn connect_when_a_slot_is_free(ca_pem: &[u8], port: u16) -> Channel {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match connect(ca_pem, port).await {
+            Ok(channel) => return channel,
+            Err(e) if std::time::Instant::now() > deadline => {
+                panic!("a closed connection frees its slot: {e:?}")
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+}
+
 /// The `retry-after-ms` advice of a status, which must be there and positive.
 fn retry_after(status: &Status) -> u64 {
     let ms: u64 = status
@@ -1347,21 +1362,12 @@ async fn locked_down_collector_limits_clients_before_any_work() {
                 .await
                 .expect_err("a fourth connection is refused");
             drop(open.pop());
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            loop {
-                match connect(&ca_pem, port).await {
-                    Ok(_) => break,
-                    Err(e) if std::time::Instant::now() > deadline => {
-                        panic!("a closed connection frees its slot: {e:?}")
-                    }
-                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-                }
-            }
+            connect_when_a_slot_is_free(&ca_pem, port).await;
         },
     )
     .await;
 
-    let channel = connect(&ca_pem, port).await.expect("connect");
+    let channel = connect_when_a_slot_is_free(&ca_pem, port).await;
     let mut client = pb::inventory_client::InventoryClient::new(channel.clone());
     let keys = step("enrollment is limited per client address", async {
         let mut keys = Vec::new();
