@@ -473,11 +473,7 @@ pub fn capped_incoming(
     tokio_stream::wrappers::TcpListenerStream::new(listener).filter_map(move |accepted| {
         match accepted {
             Ok(io) => match slots.clone().try_acquire_owned() {
-                Ok(slot) => {
-                    // Requests are small and answered at once: no Nagle delay.
-                    let _ = io.set_nodelay(true);
-                    Some(Ok(CappedStream { io, _slot: slot }))
-                }
+                Ok(slot) => Some(Ok(CappedStream { io, _slot: slot })),
                 Err(_) => {
                     metrics.refused(Refusal::ConnectionCap);
                     tracing::debug!(peer = ?io.peer_addr().ok(), max, "connection cap reached; closing");

@@ -319,9 +319,14 @@ fn convert_certificate(
         certfleet_certinfo::limits::truncate_friendly_name(&cert.friendly_name).into_owned();
     let mut locations = Vec::with_capacity(cert.locations.len());
     for (i, loc) in cert.locations.iter().enumerate() {
-        check_text(&format!("locations[{i}].store"), &loc.store, MAX_NAME_LEN)?;
-        check_text(&format!("locations[{i}].user"), &loc.user, MAX_NAME_LEN)?;
-        check_text(&format!("locations[{i}].path"), &loc.path, MAX_PATH_LEN)?;
+        // The field is named only when it is wrong: no formatting on the common path.
+        for (name, value, max) in [
+            ("store", &loc.store, MAX_NAME_LEN),
+            ("user", &loc.user, MAX_NAME_LEN),
+            ("path", &loc.path, MAX_PATH_LEN),
+        ] {
+            check_text("", value, max).map_err(|e| format!("locations[{i}].{name}{e}"))?;
+        }
         locations.push(Location {
             source: source_name(loc.source).to_owned(),
             store: loc.store.clone(),
