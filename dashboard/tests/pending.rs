@@ -3,11 +3,16 @@
 //! an approved terminal leaves the list. The router is called directly over a fake
 //! `DashboardData` that holds only pending terminals.
 
+use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
-use certfleet_dashboard::{DashboardConfig, DashboardData, DataError, router};
+use certfleet_dashboard::{
+    Access, AccessConfig, DashboardConfig, DashboardData, DataError, SessionId, router,
+};
 use certfleet_model::*;
 use chrono::{DateTime, TimeZone, Utc};
 use http_body_util::BodyExt;
@@ -18,6 +23,7 @@ const HOSTILE: &str = "<img src=x onerror=alert('pending')>";
 #[derive(Default)]
 struct Fake {
     pending: Mutex<Vec<PendingTerminal>>,
+    revoked: Mutex<HashSet<SessionId>>,
 }
 
 fn unused<T>() -> Result<T, DataError> {
@@ -61,6 +67,13 @@ impl DashboardData for Fake {
         pending.retain(|t| t.id != id);
         Ok(pending.len() < before)
     }
+    async fn revoke_session(&self, id: &SessionId, _: DateTime<Utc>) -> Result<(), DataError> {
+        self.revoked.lock().unwrap().insert(*id);
+        Ok(())
+    }
+    async fn session_revoked(&self, id: &SessionId) -> Result<bool, DataError> {
+        Ok(self.revoked.lock().unwrap().contains(id))
+    }
 }
 
 fn terminal(id: TerminalId, hostname: &str) -> PendingTerminal {
@@ -78,7 +91,11 @@ fn terminal(id: TerminalId, hostname: &str) -> PendingTerminal {
     }
 }
 
-async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, String, Option<String>) {
+/// A request from a direct local client (no proxy), as the collector's listener records it.
+async fn call(app: &axum::Router, mut req: Request<Body>) -> (StatusCode, String, Option<String>) {
+    req.extensions_mut().insert(ConnectInfo::<SocketAddr>(
+        "127.0.0.1:40000".parse().unwrap(),
+    ));
     let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let location = resp
@@ -95,7 +112,7 @@ async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, String, Op
 
 fn post(path: &str, origin: &str) -> Request<Body> {
     Request::post(path)
-        .header(header::HOST, "dash.example")
+        .header(header::HOST, "localhost")
         .header(header::ORIGIN, origin)
         .body(Body::empty())
         .unwrap()
@@ -133,13 +150,13 @@ async fn pending_terminals_are_listed_as_text_and_approved_by_same_origin_post()
     // A cross-site form cannot approve; nor can a request for a terminal that does not wait.
     let (status, _, _) = call(&app, post("/pending/7/approve", "https://evil.example")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _, _) = call(&app, post("/pending/99/approve", "http://dash.example")).await;
+    let (status, _, _) = call(&app, post("/pending/99/approve", "http://localhost")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, _) = call(&app, post("/pending/x/approve", "http://dash.example")).await;
+    let (status, _, _) = call(&app, post("/pending/x/approve", "http://localhost")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(fake.pending.lock().unwrap().len(), 2);
 
-    let (status, _, location) = call(&app, post("/pending/7/approve", "http://dash.example")).await;
+    let (status, _, location) = call(&app, post("/pending/7/approve", "http://localhost")).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location.as_deref(), Some("/pending"));
     let (_, page, _) = call(&app, get()).await;
@@ -163,8 +180,11 @@ async fn approving_needs_a_login_where_pages_do() {
     let fake = Arc::new(Fake::default());
     fake.pending.lock().unwrap().push(terminal(7, "pc-new-01"));
     let config = DashboardConfig {
-        require_login: true,
         users: vec![("admin".into(), "$argon2id$unused".into())],
+        access: Access::new(AccessConfig {
+            users_configured: true,
+            ..AccessConfig::default()
+        }),
         ..DashboardConfig::default()
     };
     let app = router(config, fake.clone());
@@ -172,7 +192,7 @@ async fn approving_needs_a_login_where_pages_do() {
         call(&app, Request::get("/pending").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(location.unwrap().starts_with("/login"));
-    let (status, _, _) = call(&app, post("/pending/7/approve", "http://dash.example")).await;
+    let (status, _, _) = call(&app, post("/pending/7/approve", "http://localhost")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(fake.pending.lock().unwrap().len(), 1, "nothing approved");
 }
