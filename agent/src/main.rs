@@ -109,7 +109,7 @@ struct InstallArgs {
     restart_interval_minutes: u32,
     /// HTTP proxy for the task's `report --proxy`: http://HOST:PORT (no credentials: put a
     /// proxy password in agent.toml's `[collector] proxy` and pass --config), or `none` to
-    /// ignore the WinHTTP setting. Empty or absent: the environment and WinHTTP decide.
+    /// ignore the WinHTTP setting. Empty, `auto` or absent: the environment and WinHTTP decide.
     #[arg(long, env = "CERTFLEET_INSTALL_PROXY", value_name = "URL")]
     proxy: Option<String>,
     /// Start the task once when done (first enrollment and report now).
@@ -200,8 +200,8 @@ struct ReportArgs {
     #[arg(long, env = "CERTFLEET_REMOVE_ENROLL_SECRET")]
     remove_enroll_secret: bool,
     /// HTTP proxy to reach the collector through (CONNECT tunnel; TLS stays end to end):
-    /// http://[USER:PASSWORD@]HOST:PORT, or `none` to connect directly. Default: `[collector]
-    /// proxy`, then HTTPS_PROXY/https_proxy/ALL_PROXY, then on Windows the WinHTTP setting
+    /// http://[USER:PASSWORD@]HOST:PORT, `none` to connect directly, or `auto`. Default (`auto`):
+    /// `[collector] proxy`, then HTTPS_PROXY/https_proxy/ALL_PROXY, then on Windows the WinHTTP setting
     /// (netsh winhttp) and the user's Internet Options. Prefer agent.toml for a password: a
     /// command line is visible to other programs.
     #[arg(

@@ -399,11 +399,11 @@ pub enum ProxyConfig {
 }
 
 impl ProxyConfig {
-    /// `--proxy` or `[collector] proxy`: `none` (or `direct`) connects directly, an empty value
-    /// counts as not given (an MSI property left empty), anything else is a proxy URL.
+    /// `--proxy` or `[collector] proxy`: `none` (or `direct`) connects directly, `auto` or an
+    /// empty value (an MSI property left empty) means not given, anything else is a proxy URL.
     pub fn from_setting(text: &str, source: ProxySource) -> Result<Self, ProxyError> {
         let text = text.trim();
-        if text.is_empty() {
+        if text.is_empty() || text.eq_ignore_ascii_case("auto") {
             Ok(Self::Auto)
         } else if text.eq_ignore_ascii_case("none") || text.eq_ignore_ascii_case("direct") {
             Ok(Self::Direct)
@@ -497,7 +497,7 @@ pub fn resolve(
     match config {
         ProxyConfig::Direct => {
             return Ok(Route::Direct {
-                reason: "--proxy none".into(),
+                reason: "proxy = none (--proxy or [collector] proxy)".into(),
             });
         }
         ProxyConfig::Url(proxy, source) => {
@@ -587,10 +587,12 @@ mod tests {
             ProxyConfig::from_setting(" none ", ProxySource::Flag).unwrap(),
             ProxyConfig::Direct
         );
-        assert_eq!(
-            ProxyConfig::from_setting("", ProxySource::Flag).unwrap(),
-            ProxyConfig::Auto
-        );
+        for auto in ["", "auto", "AUTO"] {
+            assert_eq!(
+                ProxyConfig::from_setting(auto, ProxySource::Flag).unwrap(),
+                ProxyConfig::Auto
+            );
+        }
     }
 
     #[test]
@@ -703,7 +705,7 @@ mod tests {
             ("http://secure:8443".into(), ProxySource::WinHttp)
         );
         // `none` beats everything.
-        assert!(direct(r(&ProxyConfig::Direct, &env)).contains("--proxy none"));
+        assert!(direct(r(&ProxyConfig::Direct, &env)).contains("proxy = none"));
         // A WinHTTP list for other schemes only falls through to the user's setting.
         let only_http = || {
             vec![
