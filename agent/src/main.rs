@@ -509,6 +509,9 @@ fn run_status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
                     if let Some(error) = &run.error {
                         writeln!(out, "  error:           {error}")?;
                     }
+                    if let Some(proxy) = &run.via_proxy {
+                        writeln!(out, "  through proxy:   {proxy}")?;
+                    }
                 }
                 None => writeln!(out, "last run:          none recorded")?,
             }

@@ -251,6 +251,22 @@ fn agent_reports_through_a_real_connect_proxy() {
         );
         assert_no_credentials("the agent's output", &describe(&out));
         assert_no_credentials("the state directory", &all_state_files(&setup.state()));
+        let status = Command::new(bin("certfleet-agent"))
+            .arg("status")
+            .arg("--state-dir")
+            .arg(setup.state())
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{}", describe(&status));
+        assert!(
+            stdout(&status).contains(&format!(
+                "through proxy:   {} (from [collector] proxy)",
+                authenticating.url()
+            )),
+            "{}",
+            describe(&status)
+        );
+        assert_no_credentials("status", &describe(&status));
         assert_eq!(
             authenticating.connects().len(),
             2,
