@@ -264,7 +264,8 @@ async fn channel(settings: &ReportSettings) -> Result<(Channel, Option<String>),
         Route::Proxy { proxy, source } => {
             let shown = format!("{proxy} (from {source})");
             tracing::info!(proxy = %shown, "connecting to the collector through a proxy");
-            let channel = endpoint.connect_with_connector_lazy(TunnelConnector::new(proxy));
+            let connector = TunnelConnector::new(proxy, settings.rpc_timeout);
+            let channel = endpoint.connect_with_connector_lazy(connector);
             (channel, Some(shown))
         }
     })

@@ -13,6 +13,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -43,6 +44,15 @@ pub enum TunnelError {
     AuthenticationRequired { proxy: String, status_line: String },
     #[error("the proxy {proxy} did not accept the credentials in the proxy URL ({status_line})")]
     CredentialsRejected { proxy: String, status_line: String },
+    #[error(
+        "the proxy {proxy} did not answer the CONNECT to {target} within {seconds:.1} s (can the \
+         proxy reach the collector?)"
+    )]
+    NoAnswer {
+        proxy: String,
+        target: String,
+        seconds: f64,
+    },
     #[error("the proxy {proxy} sent an invalid answer to CONNECT {target}: {detail}")]
     BadResponse {
         proxy: String,
@@ -60,7 +70,9 @@ impl TunnelError {
             TunnelError::Refused { status, .. } => (400..500).contains(status),
             TunnelError::AuthenticationRequired { .. }
             | TunnelError::CredentialsRejected { .. } => true,
-            TunnelError::Unreachable { .. } | TunnelError::BadResponse { .. } => false,
+            TunnelError::Unreachable { .. }
+            | TunnelError::NoAnswer { .. }
+            | TunnelError::BadResponse { .. } => false,
         }
     }
 }
@@ -170,17 +182,40 @@ fn parse_status(line: &str) -> Option<u16> {
     code.parse().ok()
 }
 
+/// [`connect`], given up after `deadline` with an error that names the proxy.
+pub async fn connect_within(
+    proxy: &ProxyUrl,
+    host: &str,
+    port: u16,
+    deadline: Duration,
+) -> Result<BufReader<TcpStream>, TunnelError> {
+    tokio::time::timeout(deadline, connect(proxy, host, port))
+        .await
+        .unwrap_or_else(|_| {
+            Err(TunnelError::NoAnswer {
+                proxy: proxy.to_string(),
+                target: authority(host, port),
+                seconds: deadline.as_secs_f64(),
+            })
+        })
+}
+
 /// tonic's connector for a collector reached through `proxy`: each connection is a new tunnel.
 /// tonic puts TLS on top (`Endpoint::connect_with_connector_lazy`), with the collector's name.
 #[derive(Debug, Clone)]
 pub struct TunnelConnector {
     proxy: Arc<ProxyUrl>,
+    deadline: Duration,
 }
 
 impl TunnelConnector {
-    pub fn new(proxy: ProxyUrl) -> Self {
+    /// `rpc_timeout` is the endpoint's connect timeout, which also covers the TLS handshake and
+    /// ends in an anonymous "deadline has elapsed". The tunnel gives up a little earlier, so a
+    /// proxy that accepts the connection but never answers is named in the error.
+    pub fn new(proxy: ProxyUrl, rpc_timeout: Duration) -> Self {
         Self {
             proxy: Arc::new(proxy),
+            deadline: rpc_timeout.mul_f64(0.9),
         }
     }
 }
@@ -196,6 +231,7 @@ impl tower_service::Service<Uri> for TunnelConnector {
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let proxy = self.proxy.clone();
+        let deadline = self.deadline;
         Box::pin(async move {
             let host = uri.host().unwrap_or_default();
             let host = host
@@ -207,7 +243,7 @@ impl tower_service::Service<Uri> for TunnelConnector {
                 Some("http") => 80,
                 _ => 443,
             });
-            let stream = connect(&proxy, &host, port).await?;
+            let stream = connect_within(&proxy, &host, port, deadline).await?;
             tracing::debug!(proxy = %proxy, target = %authority(&host, port), "tunnel open");
             Ok(TokioIo::new(stream))
         })
@@ -352,6 +388,30 @@ mod tests {
             e.to_string()
                 .starts_with(&format!("cannot reach the proxy http://127.0.0.1:{port}: ")),
             "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_proxy_that_never_answers_is_named() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepts, reads, never answers.
+        let _silent = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut sink = Vec::new();
+            let _ = socket.read_to_end(&mut sink).await;
+        });
+        let proxy = ProxyUrl::parse(&format!("127.0.0.1:{port}"), ProxySource::Flag).unwrap();
+        let e = connect_within(&proxy, "c", 1, Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(!e.is_permanent());
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "the proxy http://127.0.0.1:{port} did not answer the CONNECT to c:1 within 0.3 s \
+                 (can the proxy reach the collector?)"
+            )
         );
     }
 
