@@ -16,7 +16,7 @@ use super::backoff::Backoff;
 use super::facts::{self, FactOverrides, FactsError};
 use super::proxy::{self, Bypass, ProxyConfig, ProxyError, Route};
 use super::state::{StateDir, StateError};
-use super::tunnel::{TunnelConnector, TunnelError};
+use super::tunnel::{CollectorConnector, TunnelError};
 use crate::model::{ScanResult, Source};
 
 /// Metadata key in which the collector advises how long to wait before retrying.
@@ -255,20 +255,22 @@ async fn channel(settings: &ReportSettings) -> Result<(Channel, Option<String>),
         &|name| std::env::var(name).ok(),
         &system_proxies,
     )?;
-    // Lazy: connection failures surface as retryable RPC errors inside the retry loop.
-    Ok(match route {
+    let (connector, via) = match route {
         Route::Direct { reason } => {
             tracing::debug!(%reason, "connecting to the collector directly");
-            (endpoint.connect_lazy(), None)
+            (CollectorConnector::direct(), None)
         }
         Route::Proxy { proxy, source } => {
             let shown = format!("{proxy} (from {source})");
             tracing::info!(proxy = %shown, "connecting to the collector through a proxy");
-            let connector = TunnelConnector::new(proxy, settings.rpc_timeout);
-            let channel = endpoint.connect_with_connector_lazy(connector);
-            (channel, Some(shown))
+            (
+                CollectorConnector::through(proxy, settings.rpc_timeout),
+                Some(shown),
+            )
         }
-    })
+    };
+    // Lazy: connection failures surface as retryable RPC errors inside the retry loop.
+    Ok((endpoint.connect_with_connector_lazy(connector), via))
 }
 
 /// How a failed call should be handled.

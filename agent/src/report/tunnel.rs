@@ -7,6 +7,11 @@
 //!
 //! Hand-rolled (about a hundred lines over a tokio `TcpStream`) rather than a proxy crate: the
 //! agent needs only this one request, and stays free of HTTP server code.
+//!
+//! [`CollectorConnector`] is tonic's connector for every connection, direct or tunnelled: both
+//! reach their first hop with hyper-util's `HttpConnector` (as tonic's default connector does:
+//! happy eyeballs, `TCP_NODELAY`), and one connector type keeps a single copy of tonic's
+//! connection stack in the binary.
 
 use std::future::Future;
 use std::io;
@@ -15,8 +20,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tonic::transport::Uri;
 
@@ -28,8 +34,8 @@ const MAX_RESPONSE_HEADER: usize = 16 * 1024;
 /// Why the tunnel was not opened. Names the proxy (never its credentials) and the target.
 #[derive(Debug, thiserror::Error)]
 pub enum TunnelError {
-    #[error("cannot reach the proxy {proxy}: {source}")]
-    Unreachable { proxy: String, source: io::Error },
+    #[error("cannot reach the proxy {proxy}: {reason}")]
+    Unreachable { proxy: String, reason: String },
     #[error("the proxy {proxy} refused to open a tunnel to {target}: {status_line}")]
     Refused {
         proxy: String,
@@ -77,24 +83,32 @@ impl TunnelError {
     }
 }
 
-/// Opens a `CONNECT` tunnel to `host:port` through `proxy`. The returned stream is positioned
-/// after the proxy's response header; anything the proxy sent after it stays buffered.
-pub async fn connect(
+/// An error and its sources on one line ("tcp connect error: Connection refused (os error 111)").
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Asks the proxy at the other end of `stream` for a tunnel to `host:port`. On success the
+/// stream is positioned right after the proxy's response header: the header is read one byte
+/// at a time, so not one byte of the tunnel (the collector's TLS) is consumed here.
+pub async fn handshake(
+    stream: &mut TcpStream,
     proxy: &ProxyUrl,
     host: &str,
     port: u16,
-) -> Result<BufReader<TcpStream>, TunnelError> {
+) -> Result<(), TunnelError> {
     let shown = proxy.to_string();
     let target = authority(host, port);
-    let stream = TcpStream::connect((proxy.host(), proxy.port()))
-        .await
-        .map_err(|source| TunnelError::Unreachable {
-            proxy: shown.clone(),
-            source,
-        })?;
-    // Small gRPC frames must not wait for Nagle's algorithm (tonic's own connector does this).
-    let _ = stream.set_nodelay(true);
-    let mut stream = BufReader::new(stream);
     let mut request = format!(
         "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: certfleet-agent/{}\r\n",
         env!("CARGO_PKG_VERSION")
@@ -105,15 +119,11 @@ pub async fn connect(
         request.push_str("\r\n");
     }
     request.push_str("\r\n");
-    let lost = |source: io::Error| TunnelError::Unreachable {
+    let lost = |e: io::Error| TunnelError::Unreachable {
         proxy: shown.clone(),
-        source,
+        reason: e.to_string(),
     };
-    stream
-        .get_mut()
-        .write_all(request.as_bytes())
-        .await
-        .map_err(lost)?;
+    stream.write_all(request.as_bytes()).await.map_err(lost)?;
     drop(request);
 
     let bad = |detail: String| TunnelError::BadResponse {
@@ -121,38 +131,35 @@ pub async fn connect(
         target: target.clone(),
         detail,
     };
-    // The header, line by line, up to the empty line. Only the status line matters.
-    let mut status_line = None;
-    let mut total = 0usize;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = (&mut stream)
-            .take((MAX_RESPONSE_HEADER - total) as u64)
-            .read_until(b'\n', &mut line)
-            .await
-            .map_err(lost)?;
-        total += n;
-        if n == 0 || !line.ends_with(b"\n") {
-            return Err(bad(if total >= MAX_RESPONSE_HEADER {
-                format!("response header longer than {MAX_RESPONSE_HEADER} bytes")
-            } else {
-                "the connection closed before the end of the response header".into()
-            }));
+    // The header up to the empty line. Only the status line matters.
+    let mut header = Vec::with_capacity(256);
+    while !header.ends_with(b"\r\n\r\n") && !header.ends_with(b"\n\n") {
+        if header.len() >= MAX_RESPONSE_HEADER {
+            return Err(bad(format!(
+                "response header longer than {MAX_RESPONSE_HEADER} bytes"
+            )));
         }
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\r', '\n']);
-        match &status_line {
-            None => status_line = Some(printable(text)),
-            Some(_) if text.is_empty() => break,
-            Some(_) => {}
+        match stream.read_u8().await {
+            Ok(byte) => header.push(byte),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(bad(
+                    "the connection closed before the end of the response header".into(),
+                ));
+            }
+            Err(e) => return Err(lost(e)),
         }
     }
-    let status_line = status_line.unwrap_or_default();
+    let text = String::from_utf8_lossy(&header);
+    let status_line = printable(
+        text.lines()
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('\r'),
+    );
     let status = parse_status(&status_line)
         .ok_or_else(|| bad(format!("not an HTTP status line: {status_line:?}")))?;
     match status {
-        200..=299 => Ok(stream),
+        200..=299 => Ok(()),
         407 | 401 if proxy.credentials().is_some() => Err(TunnelError::CredentialsRejected {
             proxy: shown,
             status_line,
@@ -182,14 +189,66 @@ fn parse_status(line: &str) -> Option<u16> {
     code.parse().ok()
 }
 
-/// [`connect`], given up after `deadline` with an error that names the proxy.
-pub async fn connect_within(
+/// tonic's connector to the collector (`Endpoint::connect_with_connector_lazy`; tonic puts TLS
+/// on top, with the collector's name): directly, or through a new tunnel per connection.
+#[derive(Debug, Clone)]
+pub struct CollectorConnector {
+    http: HttpConnector,
+    tunnel: Option<(Arc<ProxyUrl>, Duration)>,
+}
+
+impl CollectorConnector {
+    fn http() -> HttpConnector {
+        let mut http = HttpConnector::new();
+        // The URI is the collector's https:// URL; TLS is tonic's business.
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http
+    }
+
+    /// Straight to the collector.
+    pub fn direct() -> Self {
+        Self {
+            http: Self::http(),
+            tunnel: None,
+        }
+    }
+
+    /// Through `proxy`. `rpc_timeout` is the endpoint's connect timeout, which also covers the
+    /// TLS handshake and ends in an anonymous "deadline has elapsed"; the tunnel gives up a
+    /// little earlier, so a proxy that accepts the connection but never answers is named.
+    pub fn through(proxy: ProxyUrl, rpc_timeout: Duration) -> Self {
+        Self {
+            http: Self::http(),
+            tunnel: Some((Arc::new(proxy), rpc_timeout.mul_f64(0.9))),
+        }
+    }
+}
+
+/// Connects to the proxy and opens the tunnel to `host:port`, within `deadline`.
+async fn tunnel(
+    mut http: HttpConnector,
     proxy: &ProxyUrl,
     host: &str,
     port: u16,
     deadline: Duration,
-) -> Result<BufReader<TcpStream>, TunnelError> {
-    tokio::time::timeout(deadline, connect(proxy, host, port))
+) -> Result<TcpStream, TunnelError> {
+    let open = async {
+        let unreachable = |reason: String| TunnelError::Unreachable {
+            proxy: proxy.to_string(),
+            reason,
+        };
+        let uri: Uri = format!("http://{}", authority(proxy.host(), proxy.port()))
+            .parse()
+            .map_err(|e: tonic::codegen::http::uri::InvalidUri| unreachable(e.to_string()))?;
+        let mut stream = tower_service::Service::call(&mut http, uri)
+            .await
+            .map_err(|e| unreachable(chain(&e)))?
+            .into_inner();
+        handshake(&mut stream, proxy, host, port).await?;
+        Ok(stream)
+    };
+    tokio::time::timeout(deadline, open)
         .await
         .unwrap_or_else(|_| {
             Err(TunnelError::NoAnswer {
@@ -200,38 +259,21 @@ pub async fn connect_within(
         })
 }
 
-/// tonic's connector for a collector reached through `proxy`: each connection is a new tunnel.
-/// tonic puts TLS on top (`Endpoint::connect_with_connector_lazy`), with the collector's name.
-#[derive(Debug, Clone)]
-pub struct TunnelConnector {
-    proxy: Arc<ProxyUrl>,
-    deadline: Duration,
-}
+impl tower_service::Service<Uri> for CollectorConnector {
+    type Response = TokioIo<TcpStream>;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
-impl TunnelConnector {
-    /// `rpc_timeout` is the endpoint's connect timeout, which also covers the TLS handshake and
-    /// ends in an anonymous "deadline has elapsed". The tunnel gives up a little earlier, so a
-    /// proxy that accepts the connection but never answers is named in the error.
-    pub fn new(proxy: ProxyUrl, rpc_timeout: Duration) -> Self {
-        Self {
-            proxy: Arc::new(proxy),
-            deadline: rpc_timeout.mul_f64(0.9),
-        }
-    }
-}
-
-impl tower_service::Service<Uri> for TunnelConnector {
-    type Response = TokioIo<BufReader<TcpStream>>;
-    type Error = TunnelError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, TunnelError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), TunnelError>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.http.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let proxy = self.proxy.clone();
-        let deadline = self.deadline;
+        let Some((proxy, deadline)) = self.tunnel.clone() else {
+            let connecting = self.http.call(uri);
+            return Box::pin(async move { Ok(connecting.await?) });
+        };
+        let http = self.http.clone();
         Box::pin(async move {
             let host = uri.host().unwrap_or_default();
             let host = host
@@ -243,7 +285,7 @@ impl tower_service::Service<Uri> for TunnelConnector {
                 Some("http") => 80,
                 _ => 443,
             });
-            let stream = connect_within(&proxy, &host, port, deadline).await?;
+            let stream = tunnel(http, &proxy, &host, port, deadline).await?;
             tracing::debug!(proxy = %proxy, target = %authority(&host, port), "tunnel open");
             Ok(TokioIo::new(stream))
         })
@@ -255,6 +297,18 @@ mod tests {
     use super::*;
     use crate::report::proxy::ProxySource;
     use tokio::net::TcpListener;
+
+    /// The connector's tunnel path, as tonic's connection attempts take it.
+    async fn connect(proxy: &ProxyUrl, host: &str, port: u16) -> Result<TcpStream, TunnelError> {
+        tunnel(
+            CollectorConnector::http(),
+            proxy,
+            host,
+            port,
+            Duration::from_secs(10),
+        )
+        .await
+    }
 
     /// A one-shot proxy on loopback: reads the request header, answers `reply`, then echoes
     /// one line so the test can see the tunnel carry bytes. Returns the request it saw.
@@ -402,9 +456,15 @@ mod tests {
             let _ = socket.read_to_end(&mut sink).await;
         });
         let proxy = ProxyUrl::parse(&format!("127.0.0.1:{port}"), ProxySource::Flag).unwrap();
-        let e = connect_within(&proxy, "c", 1, Duration::from_millis(300))
-            .await
-            .unwrap_err();
+        let e = tunnel(
+            CollectorConnector::http(),
+            &proxy,
+            "c",
+            1,
+            Duration::from_millis(300),
+        )
+        .await
+        .unwrap_err();
         assert!(!e.is_permanent());
         assert_eq!(
             e.to_string(),
