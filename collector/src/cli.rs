@@ -25,7 +25,7 @@ pub struct Cli {
 }
 
 /// Options every database-reading subcommand accepts.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct GlobalArgs {
     /// Config file (TOML), e.g. the collector.toml written by `init`.
     #[arg(long, global = true, env = "CERTFLEET_CONFIG")]
@@ -230,6 +230,23 @@ pub enum OfficesCommand {
     },
 }
 
+// Hand-written so that the password in `--database-url` never reaches a log.
+impl std::fmt::Debug for GlobalArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalArgs")
+            .field("config", &self.config)
+            .field(
+                "database_url",
+                &self
+                    .database_url
+                    .as_deref()
+                    .map(certfleet_config::secrets::redact_url),
+            )
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
+}
+
 impl GlobalArgs {
     fn file_config(&self) -> Result<FileConfig> {
         match &self.config {
@@ -267,15 +284,19 @@ async fn import_registry(
 }
 
 async fn open_store(db: &DatabaseSettings) -> Result<SharedStore> {
-    store::open(db.database_url.as_deref(), &db.data_dir, db.max_connections)
-        .await
-        .with_context(|| match &db.database_url {
-            Some(_) => "cannot open the PostgreSQL database given by --database-url".to_owned(),
-            None => format!(
-                "cannot open the SQLite database in {}",
-                db.data_dir.display()
-            ),
-        })
+    store::open(
+        db.database_url.as_ref().map(|u| u.expose()),
+        &db.data_dir,
+        db.max_connections,
+    )
+    .await
+    .with_context(|| match &db.database_url {
+        Some(_) => "cannot open the PostgreSQL database given by --database-url".to_owned(),
+        None => format!(
+            "cannot open the SQLite database in {}",
+            db.data_dir.display()
+        ),
+    })
 }
 
 /// Resolves serve settings from file, flags and environment (validated, nothing bound yet).
@@ -750,6 +771,19 @@ fn quiet_on_broken_pipe(result: std::io::Result<()>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_of_the_command_line_hides_the_database_password() {
+        let cli = Cli::parse_from([
+            "certfleet-collector",
+            "--database-url",
+            "postgres://certfleet:db-password-42@db.example.org/certfleet",
+            "migrate",
+        ]);
+        let text = format!("{cli:?}");
+        assert!(!text.contains("db-password-42"), "{text}");
+        assert!(text.contains("certfleet:***@db.example.org"), "{text}");
+    }
 
     #[test]
     fn a_closed_pipe_ends_output_quietly_but_other_errors_do_not() {

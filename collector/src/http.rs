@@ -1,9 +1,12 @@
-//! The collector's HTTP listener: health, Prometheus metrics and the JSON/CSV report API.
-//! Off loopback, `/api/*` and `/metrics` require `Authorization: Bearer <api_token>`; every
-//! report error becomes an HTTP status in one place ([`ApiError`]).
+//! The collector's HTTP routes: health, Prometheus metrics and the JSON/CSV report API.
+//! Who may call them is decided per request by the listener's access rules
+//! ([`certfleet_dashboard::access`], shared with the dashboard): `/api/*` needs the API token
+//! and `/metrics` the metrics or the API token, unless nothing is configured and the client is
+//! a direct local one; `/healthz` is open. Every report error becomes an HTTP status in one
+//! place ([`ApiError`]).
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, Request, State};
@@ -11,10 +14,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use sha2::{Digest, Sha256};
 
 use crate::metrics::Metrics;
 use certfleet_config::{ReportSettings, Settings};
+use certfleet_dashboard::access::{self, Access, AccessConfig, Decision};
 use certfleet_reports::format::{self, Format};
 use certfleet_reports::{self as reports, Fleet, ReportError, ReportKind, ReportParams};
 use certfleet_store::{SharedStore, StoreError};
@@ -24,29 +27,49 @@ use certfleet_store::{SharedStore, StoreError};
 pub struct HttpState {
     pub store: SharedStore,
     pub metrics: Arc<Metrics>,
-    pub api_token: Option<Arc<str>>,
-    /// True when the listener is bound to a loopback address (no login needed).
-    pub loopback: bool,
+    /// Who may call what (shared with the dashboard).
+    pub access: Access,
     pub reports: Arc<ReportSettings>,
-    /// Held while a scrape loads and writes the fleet gauges: each scrape holds the whole
-    /// fleet (tens of MB at 100k terminals), so concurrent scrapers wait for each other
-    /// instead of multiplying the memory. A tokio mutex, as the wait spans awaits.
-    fleet_scrape: Arc<tokio::sync::Mutex<()>>,
+    /// Serializes the fleet loads of `/metrics` and lends the last one to scrapes that come
+    /// while it is still being written: each load holds the whole fleet (tens of MB at 100k
+    /// terminals), so concurrent scrapers share one instead of multiplying the memory. The
+    /// lock covers the load only, never the writing to a client, so a scraper that stops
+    /// reading delays nobody. A tokio mutex, as the load spans awaits.
+    fleet_scrape: Arc<tokio::sync::Mutex<LastScrape>>,
+}
+
+/// When the last `/metrics` fleet was loaded, and the fleet while some scrape still holds it.
+type LastScrape = Option<(Instant, Weak<Fleet>)>;
+
+/// How long a loaded fleet may serve further scrapes while some scrape still writes it.
+const SCRAPE_REUSE: Duration = Duration::from_secs(10);
+
+/// The access rules of the collector's HTTP listener, from `[http]` and `[dashboard]`.
+pub fn access_rules(settings: &Settings) -> Access {
+    Access::new(AccessConfig {
+        api_token: settings
+            .http
+            .api_token
+            .as_ref()
+            .map(|t| t.expose().to_owned()),
+        metrics_token: settings
+            .http
+            .metrics_token
+            .as_ref()
+            .map(|t| t.expose().to_owned()),
+        users_configured: !settings.dashboard.users.is_empty(),
+        trusted_proxies: settings.http.trusted_proxies.clone(),
+        allowed_hosts: settings.http.allowed_hosts.clone(),
+    })
 }
 
 impl HttpState {
-    pub fn new(
-        store: SharedStore,
-        metrics: Arc<Metrics>,
-        settings: &Settings,
-        addr: SocketAddr,
-    ) -> Self {
+    pub fn new(store: SharedStore, metrics: Arc<Metrics>, settings: &Settings) -> Self {
         Self::with_reports(
             store,
             metrics,
-            settings.api_token.as_deref(),
+            access_rules(settings),
             settings.reports.clone(),
-            addr.ip().is_loopback(),
         )
     }
 
@@ -54,15 +77,13 @@ impl HttpState {
     pub fn with_reports(
         store: SharedStore,
         metrics: Arc<Metrics>,
-        api_token: Option<&str>,
+        access: Access,
         reports: ReportSettings,
-        loopback: bool,
     ) -> Self {
         Self {
             store,
             metrics,
-            api_token: api_token.map(Arc::from),
-            loopback,
+            access,
             reports: Arc::new(reports),
             fleet_scrape: Arc::default(),
         }
@@ -71,13 +92,27 @@ impl HttpState {
 
 /// Builds the HTTP router.
 pub fn router(state: HttpState) -> Router {
-    let protected = Router::new()
-        .route("/metrics", get(metrics))
+    let api = Router::new()
         .route("/api/v1/reports/{kind}", get(report))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_api_token,
+        ));
+    let metrics =
+        Router::new()
+            .route("/metrics", get(metrics))
+            .route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                require_metrics_token,
+            ));
     Router::new()
         .route("/healthz", get(healthz))
-        .merge(protected)
+        .merge(api)
+        .merge(metrics)
+        .layer(middleware::from_fn_with_state(
+            state.access.clone(),
+            access::check_host,
+        ))
         .with_state(state)
 }
 
@@ -91,46 +126,40 @@ async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
     }
 }
 
-/// Equal-time comparison of two secrets: hashing first gives equal lengths, and the XOR fold
-/// does not stop at the first difference.
-fn token_matches(given: &str, expected: &str) -> bool {
-    let a = Sha256::digest(given.as_bytes());
-    let b = Sha256::digest(expected.as_bytes());
-    a.iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+/// `/api/*`: the API token, or a direct local client while nothing is configured.
+async fn require_api_token(
+    State(state): State<HttpState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let client = state.access.client(request.extensions(), request.headers());
+    match state.access.api(&client, request.headers()) {
+        Decision::Allowed => next.run(request).await,
+        Decision::Missing | Decision::Invalid => unauthorized(),
+    }
 }
 
-/// Off loopback, requests must carry the configured bearer token. Without a configured token
-/// nothing protected is served off loopback: an exposed listener is never open by accident.
-async fn require_token(State(state): State<HttpState>, request: Request, next: Next) -> Response {
-    if state.loopback {
-        return next.run(request).await;
+/// `/metrics`: the metrics token or the API token, or a direct local client while nothing is
+/// configured.
+async fn require_metrics_token(
+    State(state): State<HttpState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let client = state.access.client(request.extensions(), request.headers());
+    match state.access.metrics(&client, request.headers()) {
+        Decision::Allowed => next.run(request).await,
+        Decision::Missing | Decision::Invalid => unauthorized(),
     }
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let ok = match (&state.api_token, given) {
-        (Some(expected), Some(given)) => token_matches(given, expected),
-        _ => false,
-    };
-    if ok {
-        next.run(request).await
-    } else {
-        let mut response = ApiError::Unauthorized.into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"certfleet\""),
-        );
-        response
-    }
+}
+
+fn unauthorized() -> Response {
+    let mut response = ApiError::Unauthorized.into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"certfleet\""),
+    );
+    response
 }
 
 /// Every way an API request fails, mapped to a status here and nowhere else.
@@ -349,19 +378,36 @@ async fn metrics(State(state): State<HttpState>) -> Response {
     state.metrics.render(&mut head);
     head.push_str("# HELP certfleet_fleet_metrics_up 1 when the fleet gauges could be computed.\n");
     head.push_str("# TYPE certfleet_fleet_metrics_up gauge\n");
-    let scrape = state.fleet_scrape.clone().lock_owned().await;
     let s = state.reports.clone();
-    let fleet = Fleet::load(
-        state.store.as_ref(),
-        chrono::Utc::now(),
-        s.window_days,
-        Vec::new(),
-    )
-    .await;
+    let fleet = {
+        let mut last = state.fleet_scrape.lock().await;
+        let reusable = last
+            .as_ref()
+            .filter(|(loaded_at, _)| loaded_at.elapsed() < SCRAPE_REUSE)
+            .and_then(|(_, fleet)| fleet.upgrade());
+        match reusable {
+            Some(fleet) => Ok(fleet),
+            None => {
+                *last = None;
+                Fleet::load(
+                    state.store.as_ref(),
+                    chrono::Utc::now(),
+                    s.window_days,
+                    Vec::new(),
+                )
+                .await
+                .map(|fleet| {
+                    let fleet = Arc::new(fleet);
+                    *last = Some((Instant::now(), Arc::downgrade(&fleet)));
+                    fleet
+                })
+            }
+        }
+        // The lock ends here: writing to the client happens without it.
+    };
     let body = match fleet {
         // Streamed: 260k per-pair series are ≈ 34 MB of text.
         Ok(fleet) => streamed_body(move |w| {
-            let _scrape = scrape;
             w.write_all(head.as_bytes())?;
             w.write_all(b"certfleet_fleet_metrics_up 1\n")?;
             reports::metrics::write(&fleet, &s, w)
@@ -379,13 +425,6 @@ async fn metrics(State(state): State<HttpState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_compare_by_value() {
-        assert!(token_matches("secret-token-1234", "secret-token-1234"));
-        assert!(!token_matches("secret-token-1235", "secret-token-1234"));
-        assert!(!token_matches("", "secret-token-1234"));
-    }
 
     #[test]
     fn query_parameters_are_checked_and_named() {

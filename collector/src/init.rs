@@ -125,14 +125,17 @@ fn config_text(sans: &[String]) -> String {
 # Where the embedded SQLite database lives when database_url is not set.
 data_dir = "data"
 
-# Production: one PostgreSQL shared by every collector replica.
-# database_url = "postgres://certfleet:PASSWORD@db.example/certfleet"
+# Production: one PostgreSQL shared by every collector replica, its server certificate
+# verified against the CA that issued it:
+# database_url = "postgres://certfleet:PASSWORD@db.example/certfleet?sslmode=verify-full&sslrootcert=/etc/certfleet/db-ca.pem"
 
 # Agents connect here (gRPC over TLS). The server certificate is valid for: {sans}
 grpc_listen = "0.0.0.0:50051"
 
-# API, metrics and dashboard. Off loopback the bearer token in api-token.txt (and the dashboard
-# login) is required.
+# API, metrics and dashboard (plain HTTP). Whatever the address, every request needs a
+# credential as soon as a dashboard user or a token is configured (api-token.txt below is):
+# a dashboard login, or the API token as a bearer token for /api/v1 and /metrics. Behind a TLS
+# reverse proxy see docs/OPERATIONS.md, "Reverse proxy".
 http_listen = "127.0.0.1:8080"
 
 [tls]
@@ -145,11 +148,19 @@ key_file = "server-key.pem"
 secret_files = ["enroll-secret.txt"]
 
 [http]
+# Bearer token of the report API; it also opens /metrics and, for scripts, the dashboard.
 api_token_file = "api-token.txt"
+# A token that opens /metrics only, for Prometheus:
+# metrics_token_file = "metrics-token.txt"
+# Names browsers use for the dashboard (IP addresses and localhost always work); any other
+# Host is refused, which stops DNS rebinding:
+# allowed_hosts = ["certfleet.example.org"]
+# Addresses (or networks) of a reverse proxy in front; its requests are never local:
+# trusted_proxies = ["127.0.0.1", "::1"]
 
 [dashboard]
-# Off loopback the dashboard needs a login. Add accounts with a hash from
-# `certfleet-collector hash-password`:
+# Accounts, with a hash from `certfleet-collector hash-password`. Until one exists the
+# dashboard opens only with the API token:
 # users = [{{ username = "admin", password_hash = "$argon2id$..." }}]
 # Signs session cookies; every replica must use the same file.
 session_key_file = "session-key.txt"
@@ -198,7 +209,7 @@ mod tests {
                 .unwrap();
         assert!(settings.tls.is_some());
         assert_eq!(settings.enroll_secrets.len(), 1);
-        assert!(settings.api_token.is_some());
+        assert!(settings.http.api_token.is_some());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

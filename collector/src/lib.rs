@@ -1,6 +1,6 @@
 //! certfleet collector: the server and command line that assemble the other crates. gRPC
-//! ingest from agents (`service`, `ingest`), the HTTP listener (`http`: health, metrics, the
-//! report API) with the dashboard (`web`), the office registry import, `init` and its PKI, and
+//! ingest from agents (`service`, `ingest`), the HTTP listener (`listener`: connections and
+//! their timeouts; `http`: health, metrics, the report API) with the dashboard (`web`), the office registry import, `init` and its PKI, and
 //! the CLI. Configuration is `certfleet-config`, storage `certfleet-store`, reports
 //! `certfleet-reports`, alerts `certfleet-alerts`. The binary (`main.rs`) is a thin wrapper
 //! around [`cli::run`].
@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod ingest;
 pub mod init;
+pub mod listener;
 pub mod metrics;
 pub mod pki;
 pub mod registry;

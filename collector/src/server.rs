@@ -11,6 +11,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::http::{self, HttpState};
+use crate::listener::ConnectionLimits;
 use crate::metrics::Metrics;
 use crate::service::InventoryService;
 use certfleet_config::Settings;
@@ -89,13 +90,21 @@ pub async fn run(
         )
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stopped(stop_rx.clone()));
 
-    let http_state = HttpState::new(store.clone(), metrics, &settings, http_addr);
+    // Authentication is decided per request (`certfleet_dashboard::access`), never by the
+    // address `http` is bound to: a reverse proxy makes every visitor look local.
+    let http_state = HttpState::new(store.clone(), metrics, &settings);
+    let access = http_state.access.clone();
     let web = http::router(http_state).merge(crate::web::dashboard_router(
         &settings,
         store.clone(),
-        http_addr.ip().is_loopback(),
+        access,
     ));
-    let http_server = axum::serve(http, web).with_graceful_shutdown(stopped(stop_rx.clone()));
+    let http_server = crate::listener::serve(
+        http,
+        web,
+        ConnectionLimits::from(&settings.http),
+        stopped(stop_rx.clone()),
+    );
 
     let alert_task = if settings.alerts.enabled {
         let channels = certfleet_alerts::Channels::new(
@@ -143,7 +152,7 @@ pub async fn run(
     };
 
     tracing::info!(%grpc_addr, %http_addr, tls = settings.tls.is_some(), alerts = settings.alerts.enabled, "collector listening");
-    let (grpc_result, http_result) = tokio::join!(grpc_server, async { http_server.await });
+    let (grpc_result, http_result) = tokio::join!(grpc_server, http_server);
     if let Some(task) = alert_task {
         let _ = task.await;
     }

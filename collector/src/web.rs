@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use certfleet_dashboard::{DashboardConfig, DashboardData, DataError, ListPage};
+use certfleet_dashboard::{Access, DashboardConfig, DashboardData, DataError, ListPage, SessionId};
 use certfleet_model::{
     AlertRecord, ExpiringQuery, ExpiringReport, OfficeRow, OfficesReport, Overview, StaleReport,
     TerminalDetail, TerminalId, TerminalRow, TerminalsReport,
@@ -281,18 +281,35 @@ impl DashboardData for ReportData {
     async fn alert_history(&self, limit: u32) -> Result<Vec<AlertRecord>, DataError> {
         self.store.alert_history(limit).await.map_err(store_error)
     }
+
+    async fn revoke_session(
+        &self,
+        id: &SessionId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), DataError> {
+        self.store
+            .revoke_session(id, expires_at, Utc::now())
+            .await
+            .map_err(store_error)
+    }
+
+    async fn session_revoked(&self, id: &SessionId) -> Result<bool, DataError> {
+        self.store
+            .session_revoked(id, Utc::now())
+            .await
+            .map_err(store_error)
+    }
 }
 
-/// The dashboard router for a listener; login is required unless it is bound to loopback.
-pub fn dashboard_router(settings: &Settings, store: SharedStore, loopback: bool) -> axum::Router {
+/// The dashboard router, under the listener's access rules (see `http::access_rules`).
+pub fn dashboard_router(settings: &Settings, store: SharedStore, access: Access) -> axum::Router {
     let defaults = DashboardConfig::default();
     let config = DashboardConfig {
         time_zone: settings.reports.time_zone,
         window_days: settings.reports.window_days,
         stale_after_days: settings.reports.stale_after_days,
         users: settings.dashboard.users.clone(),
-        api_token: settings.api_token.clone(),
-        require_login: !loopback,
+        access,
         // Replicas behind one load balancer must share the key so sessions work on each.
         session_key: settings
             .dashboard
@@ -300,11 +317,19 @@ pub fn dashboard_router(settings: &Settings, store: SharedStore, loopback: bool)
             .clone()
             .unwrap_or(defaults.session_key.clone()),
         secure_cookies: settings.dashboard.secure_cookies,
+        cookie_host_prefix: settings.dashboard.cookie_host_prefix,
         ..defaults
     };
-    if config.require_login && config.users.is_empty() && config.api_token.is_none() {
+    if !config.access.anything_configured() {
         tracing::warn!(
-            "dashboard is off loopback but no [dashboard] users or API token are configured: nobody can log in"
+            "no [dashboard] users and no API or metrics token are configured: the dashboard, \
+             /api and /metrics are open to direct local clients (loopback, no proxy headers) \
+             and closed to everyone else"
+        );
+    } else if config.users.is_empty() {
+        tracing::warn!(
+            "no [dashboard] users are configured: the dashboard opens only with the API token \
+             (add an account with `certfleet-collector hash-password`)"
         );
     }
     certfleet_dashboard::router(

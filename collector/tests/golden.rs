@@ -232,14 +232,17 @@ async fn api(store: &SharedStore, uri: &str) -> String {
     let state = HttpState::with_reports(
         store.clone(),
         Arc::new(Metrics::default()),
-        None,
+        certfleet_dashboard::Access::default(),
         ReportSettings::default(),
-        true,
     );
-    let response = http::router(state)
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    // A direct local client of a collector with nothing configured: the API is open to it.
+    let mut request = Request::get(uri).body(Body::empty()).unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo::<std::net::SocketAddr>(
+            "127.0.0.1:40000".parse().unwrap(),
+        ));
+    let response = http::router(state).oneshot(request).await.unwrap();
     let status = response.status();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     let text = String::from_utf8(body.to_vec()).unwrap();

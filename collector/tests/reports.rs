@@ -2,9 +2,11 @@
 //! made of real DER certificates ingested through the gRPC validation path; plus the registry
 //! import, CSV bytes, API auth, and the CLI and HTTP API returning identical JSON.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use certfleet_certinfo::{OfficeRule, Selector};
 use certfleet_collector::http::{self, HttpState};
@@ -12,6 +14,7 @@ use certfleet_collector::ingest::validate_report;
 use certfleet_collector::metrics::Metrics;
 use certfleet_collector::registry::{self, RegistryError};
 use certfleet_config::{Limits, ReportSettings};
+use certfleet_dashboard::{Access, AccessConfig};
 use certfleet_model::{ExpiringQuery, PairStatus};
 use certfleet_proto::v1 as pb;
 use certfleet_reports::{self as reports, ReportKind, ReportParams, semantics};
@@ -93,6 +96,7 @@ certfleet_testsupport::both_backends!(
     cli_and_http_return_identical_json,
     csv_bytes_are_excel_friendly,
     api_errors_and_metrics,
+    api_access_is_decided_per_request,
 );
 
 /// The federation's CA, one per test binary.
@@ -1300,29 +1304,65 @@ async fn fleet_for_front_ends(fx: &Fixture) {
     .await;
 }
 
-fn state(fx: &Fixture, token: Option<&str>, loopback: bool) -> HttpState {
-    HttpState::with_reports(
-        fx.store.clone(),
-        Arc::new(Metrics::default()),
-        token,
-        settings(),
-        loopback,
+/// The API as one client sees it: the collector's state and the client's TCP address.
+struct Api {
+    state: HttpState,
+    peer: SocketAddr,
+}
+
+/// A direct local client (`local`) or a remote one, of a collector with `token` configured.
+fn state(fx: &Fixture, token: Option<&str>, local: bool) -> Api {
+    api_with(
+        fx,
+        AccessConfig {
+            api_token: token.map(str::to_owned),
+            ..AccessConfig::default()
+        },
+        if local {
+            "127.0.0.1:40000"
+        } else {
+            "192.0.2.10:40000"
+        },
     )
 }
 
+fn api_with(fx: &Fixture, access: AccessConfig, peer: &str) -> Api {
+    Api {
+        state: HttpState::with_reports(
+            fx.store.clone(),
+            Arc::new(Metrics::default()),
+            Access::new(access),
+            settings(),
+        ),
+        peer: peer.parse().unwrap(),
+    }
+}
+
 async fn get(
-    state: HttpState,
+    api: Api,
     uri: &str,
     token: Option<&str>,
 ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("authorization", a)])
+        .unwrap_or_default();
+    get_with(api, uri, &headers).await
+}
+
+async fn get_with(
+    api: Api,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
     let mut req = Request::get(uri);
-    if let Some(token) = token {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
     }
-    let resp = http::router(state)
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let mut req = req.body(Body::empty()).unwrap();
+    req.extensions_mut().insert(ConnectInfo(api.peer));
+    let resp = http::router(api.state).oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
     let body = resp
@@ -1505,25 +1545,29 @@ async fn csv_bytes_are_excel_friendly(fx: Fixture) {
 async fn api_errors_and_metrics(fx: Fixture) {
     fleet_for_front_ends(&fx).await;
     let token = "0123456789abcdef-token";
-    // Off loopback: no token, a wrong token → 401 with WWW-Authenticate; the right one → 200.
+    // A configured token is required from every client, local ones included (a reverse proxy
+    // on the same host makes every visitor local): none or a wrong one → 401 with
+    // WWW-Authenticate; the right one → 200.
     for path in ["/api/v1/reports/expiring", "/metrics"] {
-        let (status, headers, _) = get(state(&fx, Some(token), false), path, None).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
-        assert!(
-            headers[header::WWW_AUTHENTICATE]
-                .to_str()
-                .unwrap()
-                .starts_with("Bearer")
-        );
-        let (status, _, _) = get(state(&fx, Some(token), false), path, Some("wrong-token")).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
-        let (status, _, _) = get(state(&fx, Some(token), false), path, Some(token)).await;
-        assert_eq!(status, StatusCode::OK, "{path}");
-        // No token configured and not loopback: closed.
+        for local in [false, true] {
+            let (status, headers, _) = get(state(&fx, Some(token), local), path, None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} local={local}");
+            assert!(
+                headers[header::WWW_AUTHENTICATE]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("Bearer")
+            );
+            let (status, _, _) =
+                get(state(&fx, Some(token), local), path, Some("wrong-token")).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+            let (status, _, _) = get(state(&fx, Some(token), local), path, Some(token)).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+        }
+        // Nothing configured: a remote client is refused, a direct local one let in.
         let (status, _, _) = get(state(&fx, None, false), path, Some("anything")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
-        // Loopback: open.
-        let (status, _, _) = get(state(&fx, Some(token), true), path, None).await;
+        let (status, _, _) = get(state(&fx, None, true), path, None).await;
         assert_eq!(status, StatusCode::OK, "{path}");
     }
     let (status, _, _) = get(state(&fx, Some(token), false), "/healthz", None).await;
@@ -1595,4 +1639,179 @@ async fn api_errors_and_metrics(fx: Fixture) {
     )
     .await;
     assert_eq!(direct.to_json().as_bytes(), body.as_slice());
+}
+
+/// Issue 14, High 1: who may read the API and `/metrics` depends on the request, never on
+/// the listen address. The collector behind a reverse proxy on its own host sees every
+/// visitor as a loopback peer; the proxy's headers, a declared proxy, or any configured
+/// credential close the no-login convenience.
+async fn api_access_is_decided_per_request(fx: Fixture) {
+    fleet_for_front_ends(&fx).await;
+    let api = "/api/v1/reports/expiring";
+    // Nothing configured, loopback peer, but a proxy's header: not a direct local client.
+    for header in [
+        ("x-forwarded-for", "198.51.100.7"),
+        ("forwarded", "for=198.51.100.7;proto=https"),
+        ("x-real-ip", "198.51.100.7"),
+        ("x-forwarded-proto", "https"),
+    ] {
+        for path in [api, "/metrics"] {
+            let (status, _, _) = get_with(state(&fx, None, true), path, &[header]).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} with {header:?}");
+        }
+    }
+    // A declared proxy is never local, even without forwarding headers.
+    let proxied = || {
+        api_with(
+            &fx,
+            AccessConfig {
+                trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+                ..AccessConfig::default()
+            },
+            "127.0.0.1:40000",
+        )
+    };
+    assert_eq!(get(proxied(), api, None).await.0, StatusCode::UNAUTHORIZED);
+    // Dashboard users alone close the API too (there is no way in without a token then).
+    let users_only = || {
+        api_with(
+            &fx,
+            AccessConfig {
+                users_configured: true,
+                ..AccessConfig::default()
+            },
+            "127.0.0.1:40000",
+        )
+    };
+    assert_eq!(
+        get(users_only(), api, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // The metrics token opens /metrics, not the reports.
+    let with_metrics_token = || {
+        api_with(
+            &fx,
+            AccessConfig {
+                api_token: Some("api-token-0123456789".into()),
+                metrics_token: Some("metrics-token-0123456789".into()),
+                ..AccessConfig::default()
+            },
+            "192.0.2.10:40000",
+        )
+    };
+    let metrics_token = Some("metrics-token-0123456789");
+    assert_eq!(
+        get(with_metrics_token(), "/metrics", metrics_token).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(with_metrics_token(), api, metrics_token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Host allow-list: a rebound DNS name is refused before any credential is looked at;
+    // IP literals, localhost and listed names are answered.
+    let hosts = || {
+        api_with(
+            &fx,
+            AccessConfig {
+                allowed_hosts: vec!["certfleet.example.org".into()],
+                ..AccessConfig::default()
+            },
+            "127.0.0.1:40000",
+        )
+    };
+    for (host, expected) in [
+        ("evil.example:8080", StatusCode::MISDIRECTED_REQUEST),
+        ("127.0.0.1:8080", StatusCode::OK),
+        ("localhost:8080", StatusCode::OK),
+        ("certfleet.example.org", StatusCode::OK),
+    ] {
+        let (status, _, _) = get_with(hosts(), api, &[("host", host)]).await;
+        assert_eq!(status, expected, "Host: {host}");
+    }
+    let (status, _, _) = get_with(hosts(), "/healthz", &[("host", "evil.example")]).await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+}
+
+/// Issue 14, Medium 6: a scraper that stops reading a large `/metrics` body must not hold
+/// up the next scrape. The first response's body is never read, so its writer blocks once
+/// the body channel is full; the second scrape must still complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_metrics_scrape_does_not_block_the_next() {
+    let fx = sqlite().await;
+    let terminal = enroll(&fx.store, "pc-many").await;
+    // ~3,000 pairs of ~150 bytes of gauges each: far more than the body channel holds.
+    let now = Utc::now();
+    let mut certificates = Vec::new();
+    let mut holdings = Vec::new();
+    for i in 0..3000u32 {
+        let sha256 = format!("{i:064x}");
+        certificates.push(store::CertificateRecord {
+            sha256: sha256.clone(),
+            sha1: format!("{i:040x}"),
+            der: vec![0x30, 0x00],
+            subject: format!("CN={}", 1_400_000_000 + i),
+            issuer: "CN=KANAGAWA KOKUHOREN CA".into(),
+            subject_cn: Some(format!("{}", 1_400_000_000 + i)),
+            issuer_cn: Some("KANAGAWA KOKUHOREN CA".into()),
+            serial: format!("{i:x}"),
+            not_before: now - Duration::days(100),
+            not_after: now + Duration::days(30),
+            client_auth: true,
+            office_number: Some(format!("{}", 1_400_000_000 + i)),
+        });
+        holdings.push(store::SnapshotHolding {
+            sha256,
+            locations: Vec::new(),
+            has_private_key: Some(true),
+            friendly_name: String::new(),
+        });
+    }
+    fx.store
+        .ingest(
+            terminal.id,
+            &store::Snapshot {
+                report_id: "r-many".into(),
+                facts: facts("pc-many"),
+                scanned_at: now,
+                received_at: now,
+                certificates,
+                holdings,
+                scan_errors: Vec::new(),
+                rejected_count: 0,
+                holdings_digest: "many".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let router = http::router(state(&fx, None, true).state);
+    let scrape = || {
+        let mut req = Request::get("/metrics").body(Body::empty()).unwrap();
+        req.extensions_mut().insert(ConnectInfo::<SocketAddr>(
+            "127.0.0.1:40000".parse().unwrap(),
+        ));
+        router.clone().oneshot(req)
+    };
+    let stalled = scrape().await.unwrap();
+    assert_eq!(stalled.status(), StatusCode::OK);
+    // Give the first body's writer time to fill the channel and block.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let second = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        let resp = scrape().await.unwrap();
+        resp.into_body().collect().await.unwrap().to_bytes()
+    })
+    .await
+    .expect("the second scrape completes while the first client reads nothing");
+    let text = String::from_utf8(second.to_vec()).unwrap();
+    assert!(
+        text.len() > 300_000,
+        "a body larger than the channel: {}",
+        text.len()
+    );
+    assert!(
+        text.contains("certfleet_fleet_metrics_up 1"),
+        "{}",
+        &text[..500]
+    );
+    drop(stalled);
 }

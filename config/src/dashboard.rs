@@ -19,6 +19,10 @@ pub struct DashboardSection {
     pub session_key_file: Option<PathBuf>,
     /// Mark cookies `Secure` (set when a TLS proxy fronts the dashboard).
     pub secure_cookies: Option<bool>,
+    /// Name the session cookie `__Host-cf_session`, which browsers accept only over HTTPS,
+    /// for this exact host and path `/` (no subdomain can set or shadow it). Needs
+    /// `secure_cookies`.
+    pub cookie_host_prefix: Option<bool>,
     /// Seconds the fleet-wide pages (overview, offices, multi-office and the unfiltered
     /// expiring table) reuse one load (and up to three times as long while a background task
     /// replaces it); 0 loads for every page. Default 10.
@@ -39,6 +43,8 @@ pub struct DashboardSettings {
     pub users: Vec<(String, String)>,
     pub session_key: Option<Vec<u8>>,
     pub secure_cookies: bool,
+    /// The session cookie carries the `__Host-` prefix.
+    pub cookie_host_prefix: bool,
     /// How long the fleet-wide pages reuse one load of the fleet.
     pub fleet_cache: std::time::Duration,
 }
@@ -97,10 +103,19 @@ impl DashboardSettings {
                 "must be at most 3600 (one hour)",
             ));
         }
+        let secure_cookies = section.secure_cookies.unwrap_or(false);
+        let cookie_host_prefix = section.cookie_host_prefix.unwrap_or(false);
+        if cookie_host_prefix && !secure_cookies {
+            return Err(invalid(
+                "dashboard.cookie_host_prefix",
+                "needs secure_cookies = true (browsers drop __Host- cookies without Secure)",
+            ));
+        }
         Ok(DashboardSettings {
             users,
             session_key,
-            secure_cookies: section.secure_cookies.unwrap_or(false),
+            secure_cookies,
+            cookie_host_prefix,
             fleet_cache: std::time::Duration::from_secs(u64::from(cache_seconds)),
         })
     }

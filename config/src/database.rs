@@ -4,14 +4,33 @@
 use std::path::PathBuf;
 
 use crate::error::{ConfigError, invalid};
+use crate::secrets::redact_url;
 use crate::{FileConfig, Overrides};
 
 /// Where the store is and how many connections it may use.
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
     pub data_dir: PathBuf,
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     pub max_connections: u32,
+}
+
+/// A database URL. It may hold a password, so its `Debug` shows it redacted
+/// ([`redact_url`]); [`DatabaseUrl::expose`] gives the URL to the store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The full URL, password included: for opening the database, never for logs.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact_url(&self.0))
+    }
 }
 
 impl DatabaseSettings {
@@ -38,7 +57,7 @@ impl DatabaseSettings {
         let max_connections = crate::limits::database_max_connections(&file.limits)?;
         Ok(Self {
             data_dir,
-            database_url,
+            database_url: database_url.map(DatabaseUrl),
             max_connections,
         })
     }

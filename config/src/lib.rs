@@ -27,11 +27,13 @@ pub use alerts::{
     WebhookSettings,
 };
 pub use dashboard::{DEFAULT_FLEET_CACHE_SECONDS, DashboardSection, DashboardSettings};
-pub use database::DatabaseSettings;
+pub use database::{DatabaseSettings, DatabaseUrl};
 pub use enroll::{EnrollSecret, MIN_ENROLL_SECRET_LEN};
 pub use error::ConfigError;
+pub use http::HttpSettings;
 pub use limits::Limits;
 pub use reports::ReportSettings;
+pub use secrets::Secret;
 pub use tls::TlsIdentity;
 
 use error::invalid;
@@ -101,6 +103,7 @@ impl FileConfig {
         self.tls.key_file.iter_mut().for_each(fix);
         self.enroll.secret_files.iter_mut().for_each(fix);
         self.http.api_token_file.iter_mut().for_each(fix);
+        self.http.metrics_token_file.iter_mut().for_each(fix);
         self.reports.office_registry.iter_mut().for_each(fix);
         self.dashboard.session_key_file.iter_mut().for_each(fix);
         if let Some(smtp) = self.alerts.smtp.as_mut() {
@@ -158,7 +161,7 @@ pub struct Overrides {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     pub grpc_listen: SocketAddr,
     pub http_listen: SocketAddr,
     /// `None` only with an explicit `--insecure-plaintext`.
@@ -167,7 +170,8 @@ pub struct Settings {
     pub limits: Limits,
     pub selector: Selector,
     pub reports: ReportSettings,
-    pub api_token: Option<String>,
+    /// `[http]`: tokens, proxies, allowed hosts, timeouts.
+    pub http: HttpSettings,
     pub office_registry: Option<PathBuf>,
     pub alerts: AlertSettings,
     pub dashboard: DashboardSettings,
@@ -204,9 +208,10 @@ impl Settings {
         limits.database_max_connections = db.max_connections;
         let selector = selector(&file.selection)?;
         let reports = ReportSettings::resolve(&file.reports)?;
-        let api_token = http::resolve_api_token(&file.http)?;
+        let http = HttpSettings::resolve(&file.http)?;
         let alerts = AlertSettings::resolve(&file.alerts, reports.time_zone)?;
         let dashboard = DashboardSettings::resolve(&file.dashboard)?;
+        http::check_secure_cookies_behind_proxy(http_listen, dashboard.secure_cookies, &http)?;
         Ok(Settings {
             dashboard,
             alerts,
@@ -219,7 +224,7 @@ impl Settings {
             limits,
             selector,
             reports,
-            api_token,
+            http,
             office_registry: file.reports.office_registry,
         })
     }
@@ -328,6 +333,49 @@ mod tests {
         let cfg = write(dir.path(), "d.toml", "[tls]\ncert_file = \"server.pem\"\n");
         let file = FileConfig::load(&cfg).unwrap();
         assert_eq!(file.tls.cert_file.unwrap(), dir.path().join("server.pem"));
+    }
+
+    #[test]
+    fn debug_of_settings_shows_no_token_and_no_database_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = write(dir.path(), "s.txt", "0123456789abcdef0123");
+        write(dir.path(), "t.txt", "api-token-0123456789");
+        write(dir.path(), "m.txt", "metrics-token-0123456789");
+        let cfg = write(
+            dir.path(),
+            "c.toml",
+            "database_url = \"postgres://certfleet:db-password-42@db.example.org/certfleet?sslmode=verify-full\"\n\
+             [http]\napi_token_file = \"t.txt\"\nmetrics_token_file = \"m.txt\"\n",
+        );
+        let settings = Settings::resolve(
+            FileConfig::load(&cfg).unwrap(),
+            Overrides {
+                insecure_plaintext: true,
+                enroll_secret_files: vec![secret],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            settings.http.api_token.as_ref().unwrap().expose(),
+            "api-token-0123456789"
+        );
+        for text in [
+            format!("{settings:?}"),
+            format!("{:?}", settings.database()),
+        ] {
+            for secret in [
+                "api-token-0123456789",
+                "metrics-token-0123456789",
+                "db-password-42",
+            ] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+            assert!(
+                text.contains("postgres://certfleet:***@db.example.org"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

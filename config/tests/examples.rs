@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use certfleet_config::{AlertSettings, FileConfig, Limits, ReportSettings};
+use certfleet_config::{AlertSettings, FileConfig, HttpSettings, Limits, ReportSettings};
 
 fn repo_file(path: &str) -> String {
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
@@ -52,14 +52,50 @@ fn yaml_block(yaml: &str, key: &str) -> String {
 
 #[test]
 fn the_production_example_is_a_valid_collector_toml() {
-    let file = check(
+    let mut file = check(
         "deploy/examples/collector.toml",
         &repo_file("deploy/examples/collector.toml"),
     );
+    let url = file
+        .database_url
+        .as_deref()
+        .expect("the production example uses PostgreSQL");
+    // Issue 14: the example verifies the database server, not only encrypts.
     assert!(
-        file.database_url.is_some(),
-        "the production example uses PostgreSQL"
+        url.contains("sslmode=verify-full") && url.contains("sslrootcert="),
+        "{url}"
     );
+    // Its [http] and [dashboard] resolve together: secure cookies on a loopback listener
+    // behind a declared proxy, the __Host- cookie, the public name allowed. (The token files
+    // are init's, not here.)
+    file.http.api_token_file = None;
+    file.http.metrics_token_file = None;
+    let http = HttpSettings::resolve(&file.http).unwrap();
+    assert!(file.dashboard.secure_cookies == Some(true));
+    assert!(file.dashboard.cookie_host_prefix == Some(true));
+    assert!(http.is_trusted_proxy("127.0.0.1".parse().unwrap()));
+    assert_eq!(http.allowed_hosts, ["certfleet.example.org"]);
+}
+
+#[test]
+fn documented_database_urls_verify_the_server() {
+    for path in [
+        "deploy/README.md",
+        "docs/OPERATIONS.md",
+        "deploy/kubernetes/secret.example.yaml",
+    ] {
+        let text = repo_file(path);
+        // Every full URL (with credentials); `postgres://…/certfleet` placeholders aside.
+        for line in text
+            .lines()
+            .filter(|l| l.contains("postgres://") && l.contains('@'))
+        {
+            assert!(
+                line.contains("sslmode=verify-full") && line.contains("sslrootcert="),
+                "{path}: a database URL that does not verify the server: {line}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -1,9 +1,9 @@
-//! Sessions, passwords and the bearer token. Sessions are stateless HMAC-signed cookies
-//! (`v1.<username hex>.<expiry unix>.<mac hex>`) so replicas sharing the key accept each
-//! other's sessions; logout also records the cookie in a per-process revocation list.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! Sessions and passwords. Sessions are stateless HMAC-signed cookies
+//! (`v2.<username hex>.<expiry unix>.<nonce hex>.<mac hex>`), so replicas sharing the key
+//! accept each other's sessions. The MAC also covers the user's current password hash: changing
+//! a password (or removing the user) ends every session of that user at once, on every replica.
+//! Logout records the session's MAC, never the cookie, in the database through
+//! [`crate::DashboardData`], so it holds across replicas and restarts.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Argon2, Params};
@@ -11,6 +11,12 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// The identity of one session: its MAC. What logout stores, and all it stores.
+pub type SessionId = [u8; 32];
+
+/// Longest cookie value looked at; anything longer is not a session.
+const MAX_COOKIE_LEN: usize = 1024;
 
 /// Hashes a password for `DashboardConfig::users` (argon2id, default parameters, random salt).
 pub fn hash_password(password: &str) -> String {
@@ -20,6 +26,22 @@ pub fn hash_password(password: &str) -> String {
         .hash_password(password.as_bytes(), &salt)
         .expect("argon2 with default parameters accepts any password")
         .to_string()
+}
+
+/// A client-supplied string as logs may show it: at most 64 characters, control and
+/// formatting characters (newlines, bidi overrides) escaped, so one submitted value can
+/// neither forge a log line nor hide in one.
+pub fn loggable(text: &str) -> String {
+    const MAX: usize = 64;
+    let mut out: String = text
+        .chars()
+        .take(MAX)
+        .flat_map(char::escape_debug)
+        .collect();
+    if text.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// Checks `password` against the configured users. Slow on purpose (argon2): call it on the
@@ -34,10 +56,12 @@ pub fn verify_user(users: &[(String, String)], username: &str, password: &str) -
         },
     };
     let Ok(parsed) = PasswordHash::new(hash) else {
-        tracing::warn!(
-            user = username,
-            "dashboard user has an unparsable password hash"
-        );
+        if found {
+            tracing::warn!(
+                user = %loggable(username),
+                "dashboard user has an unparsable password hash"
+            );
+        }
         return false;
     };
     // The hash carries its own parameters; cap them so a bad config cannot pin a core.
@@ -56,23 +80,18 @@ pub fn verify_user(users: &[(String, String)], username: &str, password: &str) -
     found && ok
 }
 
-/// Compares two secrets without leaking where they differ: both are MAC'd under a random
-/// key and the MACs compared in constant time (hmac's `verify_slice`).
-pub fn secret_eq(a: &str, b: &str) -> bool {
-    let key = rand::random::<[u8; 32]>();
-    let mut ma = HmacSha256::new_from_slice(&key).expect("any key length");
-    ma.update(a.as_bytes());
-    let tag = ma.finalize().into_bytes();
-    let mut mb = HmacSha256::new_from_slice(&key).expect("any key length");
-    mb.update(b.as_bytes());
-    mb.verify_slice(&tag).is_ok()
+/// A session cookie whose MAC, expiry and user checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedSession {
+    pub user: String,
+    /// Unix seconds.
+    pub expires: i64,
+    pub id: SessionId,
 }
 
 /// Signs and checks session cookies.
 pub struct Sessions {
     key: Vec<u8>,
-    /// Logged-out cookie values → their expiry (unix seconds), pruned as they expire.
-    revoked: Mutex<HashMap<String, i64>>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -89,66 +108,63 @@ impl Sessions {
         } else {
             key.to_vec()
         };
-        Self {
-            key,
-            revoked: Mutex::new(HashMap::new()),
-        }
+        Self { key }
     }
 
-    fn mac(&self, payload: &str) -> HmacSha256 {
+    /// The MAC of `payload` for a user whose password hash is `credential`.
+    fn mac(&self, payload: &str, credential: &str) -> HmacSha256 {
         let mut m = HmacSha256::new_from_slice(&self.key).expect("any key length");
         m.update(b"certfleet-dashboard-session\0");
         m.update(payload.as_bytes());
+        m.update(b"\0");
+        m.update(credential.as_bytes());
         m
     }
 
-    /// A cookie value for `username` valid until `expires` (unix seconds).
-    pub fn issue(&self, username: &str, expires: i64) -> String {
-        let payload = format!("v1.{}.{expires}", hex::encode(username));
-        let tag = hex::encode(self.mac(&payload).finalize().into_bytes());
+    /// A cookie value for `username`, whose password hash is `credential`, valid until
+    /// `expires` (unix seconds). A random nonce makes every login a distinct session, so
+    /// logging out of one leaves the user's others alone.
+    pub fn issue(&self, username: &str, credential: &str, expires: i64) -> String {
+        let nonce = hex::encode(rand::random::<[u8; 16]>());
+        let payload = format!("v2.{}.{expires}.{nonce}", hex::encode(username));
+        let tag = hex::encode(self.mac(&payload, credential).finalize().into_bytes());
         format!("{payload}.{tag}")
     }
 
-    /// The username of a valid, unexpired, not logged-out cookie.
-    pub fn verify(&self, value: &str, now: i64) -> Option<String> {
+    /// The session of a cookie signed with this key for one of `users` with that user's
+    /// current password hash, and not expired at `now`. (Whether it was logged out is the
+    /// database's to say.)
+    pub fn verify(
+        &self,
+        value: &str,
+        users: &[(String, String)],
+        now: i64,
+    ) -> Option<VerifiedSession> {
+        if value.len() > MAX_COOKIE_LEN {
+            return None;
+        }
         let (payload, tag) = value.rsplit_once('.')?;
-        let tag = hex::decode(tag).ok()?;
-        self.mac(payload).verify_slice(&tag).ok()?;
+        let tag: SessionId = hex::decode(tag).ok()?.try_into().ok()?;
         let mut parts = payload.split('.');
-        if parts.next()? != "v1" {
+        if parts.next()? != "v2" {
             return None;
         }
         let user = String::from_utf8(hex::decode(parts.next()?).ok()?).ok()?;
         let expires: i64 = parts.next()?.parse().ok()?;
-        if parts.next().is_some() || expires <= now {
+        let _nonce = parts.next()?;
+        if parts.next().is_some() {
             return None;
         }
-        if self
-            .revoked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(value)
-        {
+        let (_, credential) = users.iter().find(|(u, _)| *u == user)?;
+        self.mac(payload, credential).verify_slice(&tag).ok()?;
+        if expires <= now {
             return None;
         }
-        Some(user)
-    }
-
-    /// Remembers a logged-out cookie until it would have expired anyway.
-    pub fn revoke(&self, value: &str, now: i64) {
-        let Some(expires) = value
-            .rsplit_once('.')
-            .and_then(|(p, _)| p.rsplit_once('.'))
-            .and_then(|(_, e)| e.parse::<i64>().ok())
-        else {
-            return;
-        };
-        let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
-        revoked.retain(|_, exp| *exp > now);
-        // Bounded: a flood of logouts cannot grow memory without limit.
-        if revoked.len() < 100_000 {
-            revoked.insert(value.to_owned(), expires);
-        }
+        Some(VerifiedSession {
+            user,
+            expires,
+            id: tag,
+        })
     }
 }
 
@@ -156,18 +172,42 @@ impl Sessions {
 mod tests {
     use super::*;
 
+    fn users(hash: &str) -> Vec<(String, String)> {
+        vec![("alice.<x>".to_owned(), hash.to_owned())]
+    }
+
     #[test]
-    fn session_round_trip_expiry_tamper_and_revoke() {
+    fn session_round_trip_expiry_tamper_and_key() {
         let s = Sessions::new(b"k");
-        let c = s.issue("alice.<x>", 1000);
-        assert_eq!(s.verify(&c, 999).as_deref(), Some("alice.<x>"));
-        assert_eq!(s.verify(&c, 1000), None, "expired");
+        let u = users("$argon2id$hash-1");
+        let c = s.issue("alice.<x>", "$argon2id$hash-1", 1000);
+        let v = s.verify(&c, &u, 999).unwrap();
+        assert_eq!((v.user.as_str(), v.expires), ("alice.<x>", 1000));
+        assert_eq!(s.verify(&c, &u, 1000), None, "expired");
         let forged = c.replace(".1000.", ".9999.");
-        assert_eq!(s.verify(&forged, 999), None, "expiry is signed");
-        assert_eq!(Sessions::new(b"other").verify(&c, 999), None, "other key");
-        assert_eq!(s.verify("garbage", 0), None);
-        s.revoke(&c, 999);
-        assert_eq!(s.verify(&c, 999), None, "revoked");
+        assert_eq!(s.verify(&forged, &u, 999), None, "expiry is signed");
+        assert_eq!(
+            Sessions::new(b"other").verify(&c, &u, 999),
+            None,
+            "other key"
+        );
+        assert_eq!(s.verify("garbage", &u, 0), None);
+        assert_eq!(s.verify(&"9".repeat(5000), &u, 0), None);
+        let again = s.issue("alice.<x>", "$argon2id$hash-1", 1000);
+        assert_ne!(
+            s.verify(&again, &u, 999).unwrap().id,
+            v.id,
+            "two logins are two sessions"
+        );
+    }
+
+    #[test]
+    fn a_new_password_or_a_removed_user_ends_the_session() {
+        let s = Sessions::new(b"k");
+        let c = s.issue("alice.<x>", "$argon2id$old", 1000);
+        assert!(s.verify(&c, &users("$argon2id$old"), 999).is_some());
+        assert_eq!(s.verify(&c, &users("$argon2id$new"), 999), None);
+        assert_eq!(s.verify(&c, &[], 999), None);
     }
 
     #[test]
@@ -178,7 +218,15 @@ mod tests {
         assert!(!verify_user(&users, "alice", "wrong"));
         assert!(!verify_user(&users, "bob", "s3cret"));
         assert!(!verify_user(&[], "alice", "s3cret"));
-        assert!(secret_eq("tok", "tok"));
-        assert!(!secret_eq("tok", "tok2"));
+    }
+
+    #[test]
+    fn logged_strings_are_short_and_on_one_line() {
+        assert_eq!(loggable("admin"), "admin");
+        let forged = "x\n2026-01-01T00:00:00Z INFO dashboard: login ok user=admin";
+        assert!(!loggable(forged).contains('\n'));
+        assert!(!loggable("a\u{202e}b").contains('\u{202e}'));
+        let long = "a".repeat(1000);
+        assert_eq!(loggable(&long).chars().count(), 65);
     }
 }

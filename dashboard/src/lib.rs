@@ -3,6 +3,7 @@
 //! collector implements with the same report code path as its CLI and JSON API.
 #![forbid(unsafe_code)]
 
+pub mod access;
 mod assets;
 mod auth;
 mod chart;
@@ -12,6 +13,7 @@ mod filters;
 mod html;
 mod i18n;
 mod pages;
+mod throttle;
 mod web;
 
 use std::fmt;
@@ -24,7 +26,9 @@ use certfleet_model::{
 };
 use chrono::{DateTime, Utc};
 
-pub use auth::hash_password;
+pub use access::{Access, AccessConfig};
+pub use auth::{SessionId, hash_password, loggable};
+pub use throttle::ThrottleLimits;
 
 /// Why the data behind a page could not be produced. Shown to users only as a generic page
 /// (503 / 500); the detail goes to the log, never into HTML.
@@ -118,6 +122,17 @@ pub trait DashboardData: Send + Sync + 'static {
     ) -> Result<Option<TerminalDetail>, DataError>;
     /// The most recent `limit` alert decisions, newest first.
     async fn alert_history(&self, limit: u32) -> Result<Vec<AlertRecord>, DataError>;
+    /// Records that the session `id` (its MAC) was logged out; it would have expired at
+    /// `expires_at` anyway, after which the record may be pruned. Must be visible to every
+    /// replica sharing the data, and survive restarts.
+    async fn revoke_session(
+        &self,
+        id: &SessionId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), DataError>;
+    /// Whether the session `id` was logged out. Asked on every request with a valid session
+    /// cookie, so it must be a cheap lookup.
+    async fn session_revoked(&self, id: &SessionId) -> Result<bool, DataError>;
 }
 
 /// One page of a long list: its rows and the length of the whole list.
@@ -166,11 +181,11 @@ pub struct DashboardConfig {
     pub stale_after_days: u32,
     /// `(username, argon2 PHC hash)` pairs allowed to log in (see [`hash_password`]).
     pub users: Vec<(String, String)>,
-    /// A bearer token accepted instead of a session (`Authorization: Bearer …`), for scripts.
-    pub api_token: Option<String>,
-    /// Whether every page (except `/login` and `/assets/`) needs a session or the token. The
-    /// collector sets it when its listener is not on loopback.
-    pub require_login: bool,
+    /// Who may open the pages without a session (the API token, a direct local client while
+    /// nothing is configured) and which `Host`s are answered; shared with the collector's API
+    /// and `/metrics`. Its `users_configured` must say whether `users` is empty; the router
+    /// also checks `users` itself.
+    pub access: Access,
     /// HMAC key signing session cookies. Replicas behind one load balancer must share it;
     /// the default is 32 random bytes, so sessions end when the process restarts.
     pub session_key: Vec<u8>,
@@ -178,6 +193,10 @@ pub struct DashboardConfig {
     pub session_ttl: Duration,
     /// Adds `Secure` to cookies; set it when the dashboard is only reached over HTTPS.
     pub secure_cookies: bool,
+    /// Names the session cookie `__Host-cf_session` (needs `secure_cookies`).
+    pub cookie_host_prefix: bool,
+    /// Failed logins allowed per account and per address.
+    pub login_throttle: ThrottleLimits,
     /// Rows per page of the expiring table (the CSV always has every row).
     pub page_size: usize,
     /// Fixes "now" for every page (tests, demos with a fixture fleet); `None` = the clock.
@@ -191,11 +210,12 @@ impl Default for DashboardConfig {
             window_days: 60,
             stale_after_days: 7,
             users: Vec::new(),
-            api_token: None,
-            require_login: false,
+            access: Access::default(),
             session_key: rand::random::<[u8; 32]>().to_vec(),
             session_ttl: Duration::from_secs(12 * 3600),
             secure_cookies: false,
+            cookie_host_prefix: false,
+            login_throttle: ThrottleLimits::default(),
             page_size: 500,
             as_of_override: None,
         }
@@ -217,11 +237,12 @@ impl fmt::Debug for DashboardConfig {
                     .map(|(u, _)| u.as_str())
                     .collect::<Vec<_>>(),
             )
-            .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
-            .field("require_login", &self.require_login)
+            .field("access", &self.access)
             .field("session_key", &"<redacted>")
             .field("session_ttl", &self.session_ttl)
             .field("secure_cookies", &self.secure_cookies)
+            .field("cookie_host_prefix", &self.cookie_host_prefix)
+            .field("login_throttle", &self.login_throttle)
             .field("page_size", &self.page_size)
             .field("as_of_override", &self.as_of_override)
             .finish()

@@ -11,14 +11,21 @@ use axum::{Extension, Form, Router};
 use chrono::Utc;
 use serde::Deserialize;
 
-use crate::auth::{self, Sessions};
+use crate::access::{self, Client, Decision};
+use crate::auth::{self, Sessions, VerifiedSession};
 use crate::filters::{ExpiringFilter, Params};
 use crate::html::{Ctx, Markup};
 use crate::i18n::Lang;
 use crate::pages;
+use crate::throttle::LoginThrottle;
 use crate::{DashboardConfig, DashboardData, DataError, ListPage, assets};
 
 const SESSION_COOKIE: &str = "cf_session";
+/// The session cookie's name with `cookie_host_prefix`: browsers keep a `__Host-` cookie only
+/// if it is `Secure`, has `Path=/` and no `Domain`, so no subdomain can plant or shadow it.
+const HOST_SESSION_COOKIE: &str = "__Host-cf_session";
+/// Largest login or logout form read; the fields themselves are capped lower.
+const MAX_FORM_BYTES: usize = 8 * 1024;
 const LANG_COOKIE: &str = "cf_lang";
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 const ALERT_HISTORY_LIMIT: u32 = 500;
@@ -30,6 +37,28 @@ struct App {
     /// Bounds concurrent argon2 checks (each takes ~19 MiB and a core for tens of ms), so a
     /// flood of login attempts cannot exhaust memory or the blocking pool.
     login_slots: tokio::sync::Semaphore,
+    /// Failed logins per account and per address.
+    throttle: LoginThrottle,
+}
+
+impl App {
+    fn session_cookie_name(&self) -> &'static str {
+        if self.config.cookie_host_prefix {
+            HOST_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+}
+
+/// Who sent a request, put in its extensions by [`context`].
+#[derive(Clone, Debug)]
+struct Auth {
+    client: Client,
+    /// A session cookie that verified and is not logged out.
+    session: Option<VerifiedSession>,
+    /// A verified session cookie whose logout state could not be read (database down).
+    session_unknown: bool,
 }
 
 type AppState = Arc<App>;
@@ -39,6 +68,7 @@ pub fn router(config: DashboardConfig, data: Arc<dyn DashboardData>) -> Router {
     let app = Arc::new(App {
         sessions: Sessions::new(&config.session_key),
         login_slots: tokio::sync::Semaphore::new(2),
+        throttle: LoginThrottle::new(config.login_throttle),
         config,
         data,
     });
@@ -60,6 +90,11 @@ pub fn router(config: DashboardConfig, data: Arc<dyn DashboardData>) -> Router {
     protected
         .merge(public)
         .layer(middleware::from_fn_with_state(app.clone(), context))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(middleware::from_fn_with_state(
+            app.config.access.clone(),
+            access::check_host,
+        ))
         .with_state(app)
 }
 
@@ -74,22 +109,6 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
             let (k, v) = kv.trim().split_once('=')?;
             (k == name).then_some(v)
         })
-}
-
-/// Whether the request carries the configured bearer token: `None` without an
-/// `Authorization: Bearer` header.
-fn bearer_ok(app: &App, headers: &HeaderMap) -> Option<bool> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))?
-        .trim();
-    Some(
-        app.config
-            .api_token
-            .as_deref()
-            .is_some_and(|t| !t.is_empty() && auth::secret_eq(t, token)),
-    )
 }
 
 /// Builds the request context (language, user, "now") for every route, remembers an explicit
@@ -108,20 +127,39 @@ async fn context(State(app): State<AppState>, mut req: Request, next: Next) -> R
         })
         .unwrap_or(Lang::Ja);
     let now = Utc::now();
-    // A session counts only while its user is still configured (removing a user logs it out).
-    let user = cookie(headers, SESSION_COOKIE)
-        .and_then(|c| app.sessions.verify(c, now.timestamp()))
-        .filter(|u| app.config.users.iter().any(|(name, _)| name == u));
+    let client = app.config.access.client(req.extensions(), headers);
+    // A session counts only while its user is configured with the password it logged in
+    // with (the MAC covers the hash) and it was not logged out. Only a cookie whose MAC
+    // verified costs a database lookup, so forged cookies cannot load the database.
+    let mut session = cookie(headers, app.session_cookie_name())
+        .and_then(|c| app.sessions.verify(c, &app.config.users, now.timestamp()));
+    let mut session_unknown = false;
+    if let Some(s) = &session {
+        match app.data.session_revoked(&s.id).await {
+            Ok(false) => {}
+            Ok(true) => session = None,
+            Err(e) => {
+                tracing::warn!(error = %e, "dashboard: cannot check whether a session was logged out");
+                session = None;
+                session_unknown = true;
+            }
+        }
+    }
     let ctx = Ctx {
         lang,
         tz: app.config.time_zone,
         as_of: app.config.as_of_override.unwrap_or(now),
-        user,
+        user: session.as_ref().map(|s| s.user.clone()),
         path: req.uri().path().to_owned(),
         params,
         page_size: app.config.page_size.max(1),
     };
     req.extensions_mut().insert(Arc::new(ctx));
+    req.extensions_mut().insert(Auth {
+        client,
+        session,
+        session_unknown,
+    });
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     if let Some(l) = query_lang {
@@ -165,21 +203,39 @@ async fn context(State(app): State<AppState>, mut req: Request, next: Next) -> R
 async fn require_login(
     State(app): State<AppState>,
     Extension(ctx): Cx,
+    Extension(auth): Extension<Auth>,
     req: Request,
     next: Next,
 ) -> Response {
-    if !app.config.require_login || ctx.user.is_some() {
+    if ctx.user.is_some() {
         return next.run(req).await;
     }
-    match bearer_ok(&app, req.headers()) {
-        Some(true) => next.run(req).await,
-        Some(false) => (
+    if auth.session_unknown {
+        return html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::error(&ctx, ctx.tr().error_unavailable),
+        );
+    }
+    let mut decision = app
+        .config
+        .access
+        .dashboard_without_session(&auth.client, req.headers());
+    // The local convenience never applies while accounts exist, whatever `access` was told.
+    if decision == Decision::Allowed
+        && !app.config.users.is_empty()
+        && access::bearer_token(req.headers()).is_none()
+    {
+        decision = Decision::Missing;
+    }
+    match decision {
+        Decision::Allowed => next.run(req).await,
+        Decision::Invalid => (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
             "invalid token\n",
         )
             .into_response(),
-        None if req.method() == Method::GET || req.method() == Method::HEAD => {
+        Decision::Missing if req.method() == Method::GET || req.method() == Method::HEAD => {
             let target = match req.uri().path_and_query() {
                 Some(pq) => pq.as_str().to_owned(),
                 None => "/".to_owned(),
@@ -189,7 +245,7 @@ async fn require_login(
                 .finish();
             see_other(&format!("/login?{q}"))
         }
-        None => StatusCode::UNAUTHORIZED.into_response(),
+        Decision::Missing => StatusCode::UNAUTHORIZED.into_response(),
     }
 }
 
@@ -428,12 +484,13 @@ fn safe_next(next: Option<&str>) -> &str {
 }
 
 /// Rejects cross-site POSTs when the browser says where they come from (defence in depth
-/// on top of SameSite=Strict cookies).
-fn same_origin(headers: &HeaderMap) -> bool {
+/// on top of SameSite=Strict cookies). `host` is the host the browser addressed
+/// ([`access::Access::request_host`]: behind a trusted proxy its `X-Forwarded-Host`).
+fn same_origin(headers: &HeaderMap, host: Option<&str>) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+    let Some(host) = host else {
         return false;
     };
     let origin_host = origin
@@ -460,8 +517,9 @@ struct LoginForm {
 
 fn session_cookie(app: &App, value: &str, max_age: u64) -> HeaderValue {
     let c = format!(
-        "{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{}",
-        if app.config.secure_cookies {
+        "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{}",
+        app.session_cookie_name(),
+        if app.config.secure_cookies || app.config.cookie_host_prefix {
             "; Secure"
         } else {
             ""
@@ -470,16 +528,57 @@ fn session_cookie(app: &App, value: &str, max_age: u64) -> HeaderValue {
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// The host the browser addressed, for the `Origin` check.
+fn browser_host(
+    app: &App,
+    auth: &Auth,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+) -> Option<String> {
+    app.config.access.request_host(&auth.client, headers, uri)
+}
+
 async fn login_submit(
     State(app): State<AppState>,
     Extension(ctx): Cx,
+    Extension(auth): Extension<Auth>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if !same_origin(&headers) {
+    if !same_origin(
+        &headers,
+        browser_host(&app, &auth, &headers, &uri).as_deref(),
+    ) {
         return StatusCode::FORBIDDEN.into_response();
     }
     let next = safe_next(form.next.as_deref()).to_owned();
+    // Every submitted name is counted, known or not, so a 429 does not reveal which exist.
+    let account = Some(form.username.as_str());
+    let address = auth.client.address;
+    if let Err(wait) = app
+        .throttle
+        .check(account, address, std::time::Instant::now())
+    {
+        tracing::warn!(
+            user = %auth::loggable(&form.username),
+            client = ?address,
+            "dashboard: login throttled after repeated failures"
+        );
+        let mut resp = html(
+            StatusCode::TOO_MANY_REQUESTS,
+            pages::login(
+                &ctx,
+                &next,
+                Some(ctx.tr().login_throttled),
+                app.config.users.is_empty(),
+            ),
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return resp;
+    }
     let ok = form.username.len() <= 256 && form.password.len() <= 1024 && {
         let Ok(_slot) = app.login_slots.acquire().await else {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
@@ -491,7 +590,13 @@ async fn login_submit(
             .unwrap_or(false)
     };
     if !ok {
-        tracing::info!(user = %form.username, "dashboard: failed login");
+        app.throttle
+            .failed(account, address, std::time::Instant::now());
+        tracing::info!(
+            user = %auth::loggable(&form.username),
+            client = ?address,
+            "dashboard: failed login"
+        );
         // Slows password guessing down a little more, without holding a login slot.
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         return html(
@@ -504,21 +609,53 @@ async fn login_submit(
             ),
         );
     }
+    app.throttle.succeeded(&form.username);
+    let Some((username, credential)) = app.config.users.iter().find(|(u, _)| *u == form.username)
+    else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
     let ttl = app.config.session_ttl.as_secs().max(60);
     let expires = Utc::now().timestamp() + i64::try_from(ttl).unwrap_or(i64::MAX / 4);
-    let value = app.sessions.issue(&form.username, expires);
+    let value = app.sessions.issue(username, credential, expires);
+    tracing::info!(user = %auth::loggable(username), client = ?address, "dashboard: login");
     let mut resp = see_other(&next);
     resp.headers_mut()
         .append(header::SET_COOKIE, session_cookie(&app, &value, ttl));
     resp
 }
 
-async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    if !same_origin(&headers) {
+/// Ends the session: only a cookie that verifies is recorded (its MAC, until its own expiry),
+/// so nobody can fill the revocation table with made-up values.
+async fn logout(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Extension(auth): Extension<Auth>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    if !same_origin(
+        &headers,
+        browser_host(&app, &auth, &headers, &uri).as_deref(),
+    ) {
         return StatusCode::FORBIDDEN.into_response();
     }
-    if let Some(c) = cookie(&headers, SESSION_COOKIE) {
-        app.sessions.revoke(c, Utc::now().timestamp());
+    if auth.session_unknown {
+        return html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::error(&ctx, ctx.tr().error_unavailable),
+        );
+    }
+    if let Some(session) = &auth.session {
+        let expires = chrono::DateTime::from_timestamp(session.expires, 0).unwrap_or_else(Utc::now);
+        if let Err(e) = app.data.revoke_session(&session.id, expires).await {
+            // The cookie stays valid on the server: say so instead of pretending.
+            tracing::error!(error = %e, "dashboard: logout could not be recorded");
+            return html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::error(&ctx, ctx.tr().error_unavailable),
+            );
+        }
+        tracing::info!(user = %auth::loggable(&session.user), "dashboard: logout");
     }
     let mut resp = see_other("/login");
     resp.headers_mut()

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use certfleet_dashboard::{DashboardConfig, DashboardData, DataError, hash_password, router};
+use certfleet_dashboard::{
+    Access, AccessConfig, DashboardConfig, DashboardData, DataError, SessionId, hash_password,
+    router,
+};
 use certfleet_model::*;
 use chrono::{DateTime, TimeZone, Utc};
 use http_body_util::BodyExt;
@@ -253,6 +256,18 @@ impl DashboardData for Hostile {
             last_error: Some(h("last_error")),
         }])
     }
+
+    async fn revoke_session(
+        &self,
+        _id: &SessionId,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<(), DataError> {
+        Ok(())
+    }
+
+    async fn session_revoked(&self, _id: &SessionId) -> Result<bool, DataError> {
+        Ok(false)
+    }
 }
 
 const PASSWORD: &str = "correct horse";
@@ -260,7 +275,10 @@ const PASSWORD: &str = "correct horse";
 fn app() -> Router {
     let config = DashboardConfig {
         users: vec![(h("user"), hash_password(PASSWORD))],
-        require_login: true,
+        access: Access::new(AccessConfig {
+            users_configured: true,
+            ..AccessConfig::default()
+        }),
         as_of_override: Some(t(2026, 11, 26)),
         ..DashboardConfig::default()
     };

@@ -1,12 +1,18 @@
 //! Handler tests: the router called directly (tower `oneshot`) over an in-memory fake
 //! `DashboardData` holding a small fleet with hostile strings in it.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use certfleet_dashboard::{DashboardConfig, DashboardData, DataError, hash_password, router};
+use certfleet_dashboard::{
+    Access, AccessConfig, DashboardConfig, DashboardData, DataError, SessionId, ThrottleLimits,
+    hash_password, router,
+};
 use certfleet_model::*;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use http_body_util::BodyExt;
@@ -127,6 +133,10 @@ struct Fake {
     fail: Option<fn() -> DataError>,
     last_query: Mutex<Option<ExpiringQuery>>,
     last_days: Mutex<Option<u32>>,
+    /// Logged-out sessions, as the database keeps them (shared by "replicas" sharing a Fake).
+    revoked: Mutex<HashMap<SessionId, DateTime<Utc>>>,
+    /// Makes the logout bookkeeping fail like an unreachable database.
+    revocations_down: bool,
 }
 
 impl Fake {
@@ -366,6 +376,25 @@ impl DashboardData for Fake {
             last_error: Some(format!("HTTP 500 {HOSTILE}")),
         }])
     }
+
+    async fn revoke_session(
+        &self,
+        id: &SessionId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), DataError> {
+        if self.revocations_down {
+            return Err(DataError::Unavailable("database down".into()));
+        }
+        self.revoked.lock().unwrap().insert(*id, expires_at);
+        Ok(())
+    }
+
+    async fn session_revoked(&self, id: &SessionId) -> Result<bool, DataError> {
+        if self.revocations_down {
+            return Err(DataError::Unavailable("database down".into()));
+        }
+        Ok(self.revoked.lock().unwrap().contains_key(id))
+    }
 }
 
 fn config() -> DashboardConfig {
@@ -412,7 +441,14 @@ impl Resp {
     }
 }
 
-async fn send(app: &Router, req: Request<Body>) -> Resp {
+/// The TCP peer of a request unless it names its own: a direct local client.
+const LOCAL_PEER: &str = "127.0.0.1:40000";
+
+async fn send(app: &Router, mut req: Request<Body>) -> Resp {
+    if req.extensions().get::<ConnectInfo<SocketAddr>>().is_none() {
+        req.extensions_mut()
+            .insert(ConnectInfo::<SocketAddr>(LOCAL_PEER.parse().unwrap()));
+    }
     let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
@@ -982,8 +1018,12 @@ fn password_hash() -> &'static str {
 fn login_config() -> DashboardConfig {
     DashboardConfig {
         users: vec![("admin".into(), password_hash().to_owned())],
-        api_token: Some("script-token-123".into()),
-        require_login: true,
+        access: Access::new(AccessConfig {
+            api_token: Some("script-token-123".into()),
+            users_configured: true,
+            allowed_hosts: vec!["dash.example".into()],
+            ..AccessConfig::default()
+        }),
         ..config()
     }
 }
@@ -997,21 +1037,7 @@ fn session_from(r: &Resp) -> String {
 }
 
 #[tokio::test]
-async fn no_login_needed_on_loopback() {
-    let (app, _) = app_with(
-        DashboardConfig {
-            require_login: false,
-            ..login_config()
-        },
-        Fake::new(),
-    );
-    for uri in ["/", "/expiring", "/expiring.csv", "/alerts"] {
-        assert_eq!(get(&app, uri).await.status, StatusCode::OK, "{uri}");
-    }
-}
-
-#[tokio::test]
-async fn login_required_off_loopback_then_session_then_logout() {
+async fn login_required_with_users_even_on_loopback_then_session_then_logout() {
     let (app, _) = app_with(login_config(), Fake::new());
     for uri in [
         "/",
@@ -1183,6 +1209,405 @@ async fn config_debug_redacts_secrets() {
     assert!(s.contains("admin") && s.contains("Asia/Tokyo"));
 }
 
+async fn get_from(app: &Router, uri: &str, peer: Option<&str>, headers: &[(&str, &str)]) -> Resp {
+    let mut b = Request::get(uri);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let mut req = b.body(Body::empty()).unwrap();
+    // No ConnectInfo at all stands for a server that recorded no peer: never local.
+    let peer: SocketAddr = peer.unwrap_or("0.0.0.0:0").parse().unwrap();
+    req.extensions_mut().insert(ConnectInfo(peer));
+    send(app, req).await
+}
+
+async fn login(app: &Router, user: &str, password: &str, peer: &str) -> Resp {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("username", user)
+        .append_pair("password", password)
+        .finish();
+    let mut req = Request::post("/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap();
+    req.extensions_mut()
+        .insert(ConnectInfo::<SocketAddr>(peer.parse().unwrap()));
+    send(app, req).await
+}
+
+/// Issue 14, High 1: the no-login convenience is for a direct local client of a collector
+/// with nothing configured; a proxy's headers or a remote peer need a login.
+#[tokio::test]
+async fn only_a_direct_local_client_skips_the_login_and_only_while_nothing_is_configured() {
+    let (open, _) = app_with(config(), Fake::new());
+    assert_eq!(
+        get_from(&open, "/", Some("127.0.0.1:5000"), &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_from(&open, "/", Some("[::1]:5000"), &[]).await.status,
+        StatusCode::OK
+    );
+    for (peer, headers) in [
+        ("127.0.0.1:5000", vec![("x-forwarded-for", "198.51.100.7")]),
+        ("127.0.0.1:5000", vec![("forwarded", "for=198.51.100.7")]),
+        ("127.0.0.1:5000", vec![("x-forwarded-proto", "https")]),
+        ("192.0.2.10:5000", vec![]),
+        ("0.0.0.0:0", vec![]),
+    ] {
+        let r = get_from(&open, "/expiring", Some(peer), &headers).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{peer} {headers:?}");
+        assert!(
+            !r.text().contains("pc-sakura"),
+            "{peer} {headers:?}: no data"
+        );
+    }
+    // A token alone closes the local convenience too.
+    let (token_only, _) = app_with(
+        DashboardConfig {
+            access: Access::new(AccessConfig {
+                api_token: Some("script-token-123".into()),
+                ..AccessConfig::default()
+            }),
+            ..config()
+        },
+        Fake::new(),
+    );
+    assert_eq!(
+        get_from(&token_only, "/", Some("127.0.0.1:5000"), &[])
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    // Users configured while the access rules were not told: the router still asks.
+    let (users_only, _) = app_with(
+        DashboardConfig {
+            users: vec![("admin".into(), password_hash().to_owned())],
+            ..config()
+        },
+        Fake::new(),
+    );
+    assert_eq!(
+        get_from(&users_only, "/", Some("127.0.0.1:5000"), &[])
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+/// Issue 14, High 1: a name that is neither listed nor an IP literal nor localhost is refused
+/// (DNS rebinding of a local dashboard).
+#[tokio::test]
+async fn an_unlisted_host_name_is_refused() {
+    let (app, _) = app_with(config(), Fake::new());
+    let r = get_with(&app, "/", &[("host", "rebind.evil.example:8080")]).await;
+    assert_eq!(r.status, StatusCode::MISDIRECTED_REQUEST);
+    assert!(!r.text().contains("pc-sakura"));
+    for host in ["127.0.0.1:8080", "localhost:8080", "[::1]:8080"] {
+        assert_eq!(
+            get_with(&app, "/", &[("host", host)]).await.status,
+            StatusCode::OK,
+            "{host}"
+        );
+    }
+    let (listed, _) = app_with(
+        DashboardConfig {
+            access: Access::new(AccessConfig {
+                allowed_hosts: vec!["certfleet.example.org".into()],
+                ..AccessConfig::default()
+            }),
+            ..config()
+        },
+        Fake::new(),
+    );
+    let r = get_with(&listed, "/", &[("host", "certfleet.example.org")]).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+/// Issue 14, High 2: logout stores the verified session's MAC in the shared database, so the
+/// cookie is dead on every replica; an unverified cookie stores nothing.
+#[tokio::test]
+async fn logout_is_verified_and_holds_on_every_replica() {
+    let key = b"a session key shared by replicas!".to_vec();
+    let fake = Arc::new(Fake::new());
+    let replica = || {
+        router(
+            DashboardConfig {
+                session_key: key.clone(),
+                ..login_config()
+            },
+            fake.clone(),
+        )
+    };
+    let (a, b) = (replica(), replica());
+    let session = session_from(&login(&a, "admin", "correct horse", LOCAL_PEER).await);
+    assert_eq!(
+        get_with(&b, "/", &[("cookie", &session)]).await.status,
+        StatusCode::OK
+    );
+
+    // A forged or garbage cookie is not recorded (nothing to fill the table with).
+    for junk in [
+        "cf_session=v1.61646d696e.9999999999.00".to_owned(),
+        format!("cf_session={}", "x".repeat(400_000)),
+        format!("{session}0"),
+    ] {
+        let r = post_form(&a, "/logout", "", &[("cookie", &junk)]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+    }
+    assert!(
+        fake.revoked.lock().unwrap().is_empty(),
+        "nothing stored for junk"
+    );
+
+    let out = post_form(&a, "/logout", "", &[("cookie", &session)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    {
+        let revoked = fake.revoked.lock().unwrap();
+        assert_eq!(revoked.len(), 1, "only the MAC, once");
+        let expires = *revoked.values().next().unwrap();
+        let ttl = expires - Utc::now();
+        assert!(
+            ttl > chrono::Duration::hours(11) && ttl <= chrono::Duration::hours(12),
+            "the verified cookie's own expiry: {ttl}"
+        );
+    }
+    for replica in [&a, &b] {
+        let r = get_with(replica, "/", &[("cookie", &session)]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "logged out everywhere");
+    }
+    // Another session of the same user is not affected.
+    let other = session_from(&login(&b, "admin", "correct horse", LOCAL_PEER).await);
+    assert_eq!(
+        get_with(&a, "/", &[("cookie", &other)]).await.status,
+        StatusCode::OK
+    );
+}
+
+/// Logout must not claim success when it could not be recorded.
+#[tokio::test]
+async fn logout_without_the_database_says_so() {
+    let fake = Arc::new(Fake::new());
+    let key = b"a session key shared by replicas!".to_vec();
+    let up = router(
+        DashboardConfig {
+            session_key: key.clone(),
+            ..login_config()
+        },
+        fake,
+    );
+    let session = session_from(&login(&up, "admin", "correct horse", LOCAL_PEER).await);
+    let down = router(
+        DashboardConfig {
+            session_key: key,
+            ..login_config()
+        },
+        Arc::new(Fake {
+            revocations_down: true,
+            ..Fake::new()
+        }),
+    );
+    let r = post_form(&down, "/logout", "", &[("cookie", &session)]).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    let r = get_with(&down, "/", &[("cookie", &session)]).await;
+    assert_eq!(
+        r.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no data, no login loop"
+    );
+}
+
+/// Issue 14, High 2: changing a user's password ends that user's sessions (the cookie's MAC
+/// covers the password hash), on every replica, without any state.
+#[tokio::test]
+async fn a_password_change_ends_the_users_sessions() {
+    let key = b"a session key shared by replicas!".to_vec();
+    let with_hash = |hash: String| {
+        app_with(
+            DashboardConfig {
+                session_key: key.clone(),
+                users: vec![
+                    ("admin".into(), hash),
+                    ("other".into(), password_hash().to_owned()),
+                ],
+                ..login_config()
+            },
+            Fake::new(),
+        )
+        .0
+    };
+    let before = with_hash(password_hash().to_owned());
+    let admin = session_from(&login(&before, "admin", "correct horse", LOCAL_PEER).await);
+    let other = session_from(&login(&before, "other", "correct horse", LOCAL_PEER).await);
+    let after = with_hash(hash_password("a new password"));
+    assert_eq!(
+        get_with(&after, "/", &[("cookie", &admin)]).await.status,
+        StatusCode::SEE_OTHER,
+        "the old password's session is over"
+    );
+    assert_eq!(
+        get_with(&after, "/", &[("cookie", &other)]).await.status,
+        StatusCode::OK,
+        "other users keep theirs"
+    );
+}
+
+/// Issue 14, Low: failed logins are throttled per account (from any address) and per
+/// address (across accounts); a throttled attempt is refused even with the right password.
+#[tokio::test]
+async fn logins_are_throttled_per_account_and_per_address() {
+    let (app, _) = app_with(
+        DashboardConfig {
+            users: vec![
+                ("admin".into(), password_hash().to_owned()),
+                ("other".into(), password_hash().to_owned()),
+            ],
+            login_throttle: ThrottleLimits {
+                per_user: 3,
+                per_address: 5,
+                window: std::time::Duration::from_secs(600),
+            },
+            ..login_config()
+        },
+        Fake::new(),
+    );
+    for i in 0..3 {
+        let r = login(&app, "admin", "wrong", &format!("192.0.2.{i}:1000")).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = login(&app, "admin", "correct horse", "198.51.100.1:1000").await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the account is throttled"
+    );
+    assert!(r.header(header::RETRY_AFTER).parse::<u64>().unwrap() > 0);
+    assert!(r.cookies().is_empty());
+    let r = login(&app, "other", "correct horse", "198.51.100.1:1000").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "other accounts are not");
+
+    // One address guessing across accounts (unknown names included).
+    for user in ["a", "b", "c", "d", "e"] {
+        let r = login(&app, user, "wrong", "203.0.113.9:1000").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = login(&app, "other", "correct horse", "203.0.113.9:2000").await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the address is throttled"
+    );
+
+    // An unknown name is throttled like a real one: a 429 does not tell which names exist.
+    for i in 0..3 {
+        let r = login(
+            &app,
+            "nobody",
+            "wrong",
+            &format!("198.51.100.{}:1000", 10 + i),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = login(&app, "nobody", "wrong", "198.51.100.20:1000").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// A `MakeWriter` that keeps everything logged, for asserting on log lines.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Issue 14, Low: a submitted username reaches the log truncated and escaped, so it can
+/// neither forge a log line nor flood the log.
+#[tokio::test]
+async fn a_submitted_username_is_logged_escaped_and_truncated() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (app, _) = app_with(login_config(), Fake::new());
+    let forged = format!(
+        "mallory\n2026-11-26T00:00:00Z  INFO dashboard: login user=admin{}",
+        "x".repeat(5000)
+    );
+    let r = login(&app, &forged, "wrong", LOCAL_PEER).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("failed login"))
+        .unwrap_or_else(|| panic!("no failed-login line in:\n{log}"));
+    assert!(line.contains(r"mallory\n2026"), "escaped: {line}");
+    assert!(
+        !log.lines()
+            .any(|l| l.starts_with("2026-11-26T00:00:00Z  INFO dashboard: login")),
+        "no forged line:\n{log}"
+    );
+    assert!(line.len() < 400, "truncated: {} bytes", line.len());
+}
+
+/// Issue 14, Low: with `cookie_host_prefix` the session cookie is `__Host-cf_session`:
+/// Secure, Path=/, no Domain, and it is the one that is read.
+#[tokio::test]
+async fn host_prefixed_session_cookie() {
+    let (app, _) = app_with(
+        DashboardConfig {
+            secure_cookies: true,
+            cookie_host_prefix: true,
+            ..login_config()
+        },
+        Fake::new(),
+    );
+    let r = login(&app, "admin", "correct horse", LOCAL_PEER).await;
+    let set = r
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("__Host-cf_session="))
+        .expect("a __Host- session cookie");
+    for attr in ["; Secure", "; Path=/", "; HttpOnly", "; SameSite=Strict"] {
+        assert!(set.contains(attr), "{attr} in {set}");
+    }
+    assert!(!set.contains("Domain"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    assert_eq!(
+        get_with(&app, "/", &[("cookie", &cookie)]).await.status,
+        StatusCode::OK
+    );
+    // The unprefixed name is not read: a subdomain could have planted it.
+    let planted = cookie.replacen("__Host-", "", 1);
+    assert_eq!(
+        get_with(&app, "/", &[("cookie", &planted)]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let out = post_form(&app, "/logout", "", &[("cookie", &cookie)]).await;
+    assert!(
+        out.cookies()
+            .iter()
+            .any(|c| c.starts_with("__Host-cf_session=;"))
+    );
+}
+
 #[test]
 fn renew_by_fixture_is_a_date() {
     // Guards the fixture itself: renew_by is a calendar date 14 days before expiry.
@@ -1302,16 +1727,21 @@ async fn serve_fixture_for_manual_inspection() {
     let Ok(addr) = std::env::var("CERTFLEET_DASHBOARD_SERVE") else {
         return;
     };
-    let cfg = DashboardConfig {
-        require_login: std::env::var_os("CERTFLEET_DASHBOARD_LOGIN").is_some(),
-        ..login_config()
+    let cfg = if std::env::var_os("CERTFLEET_DASHBOARD_LOGIN").is_some() {
+        login_config()
+    } else {
+        config()
     };
     let (app, _) = app_with(cfg, Fake::new());
     let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
     eprintln!("serving on http://{addr}/ (admin / correct horse)");
     let _ = tokio::time::timeout(
         std::time::Duration::from_secs(300),
-        axum::serve(listener, app).into_future(),
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .into_future(),
     )
     .await;
 }

@@ -31,7 +31,7 @@ use chrono::{DateTime, Duration, Utc};
 pub struct DemoOptions {
     /// Where to put everything; a fresh temporary directory when `None`.
     pub dir: Option<PathBuf>,
-    /// HTTP listener of the dashboard (loopback, so no login is needed).
+    /// HTTP listener of the dashboard (it asks for the printed login).
     pub http_listen: SocketAddr,
 }
 
@@ -233,8 +233,8 @@ pub async fn run(
     let mut file = FileConfig::load(&files.config)?;
     file.database_url = None;
     let mut settings = Settings::resolve(file, overrides)?;
-    // A generated login, shown below: the dashboard asks for it whenever it is reached from
-    // off loopback, and a person can try the login page either way.
+    // A generated login, shown below: with an account (and init's API token) configured the
+    // dashboard asks for it from every client, as a real deployment does.
     let password = init::random_secret()[..16].to_owned();
     settings.dashboard.users = vec![(
         "demo".to_owned(),
@@ -340,7 +340,10 @@ pub async fn run(
     );
     println!("Login:     demo / {password}");
     println!("Dashboard: http://{http_addr}/");
-    println!("API:       http://{http_addr}/api/v1/reports/expiring");
+    println!(
+        "API:       http://{http_addr}/api/v1/reports/expiring (Authorization: Bearer, token in {})",
+        collector_dir.join(init::API_TOKEN).display()
+    );
     println!(
         "gRPC:      https://localhost:{} (CA {})",
         grpc_addr.port(),

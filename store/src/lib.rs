@@ -14,12 +14,14 @@ use serde::{Deserialize, Serialize};
 mod alerts;
 mod postgres;
 pub mod reports;
+mod sessions;
 mod sqlite;
 
 pub use alerts::{AlertStore, DueDelivery, LeaderGuard, NewAlert};
 
 pub use postgres::PgStore;
 pub use reports::ReportStore;
+pub use sessions::SessionStore;
 pub use sqlite::SqliteStore;
 
 /// Database-assigned identifier of a terminal.
@@ -249,7 +251,7 @@ pub struct HoldingRecord {
 
 /// The storage interface. Every method is one transaction: it fully happens or not at all.
 #[async_trait]
-pub trait Store: AlertStore + ReportStore + Send + Sync + std::fmt::Debug {
+pub trait Store: AlertStore + ReportStore + SessionStore + Send + Sync + std::fmt::Debug {
     /// Applies pending migrations (also done at open).
     async fn migrate(&self) -> Result<(), StoreError>;
 

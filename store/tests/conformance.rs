@@ -84,6 +84,7 @@ certfleet_testsupport::both_backends!(
     list_and_revoke_by_id_machine_id_and_hostname,
     migrations_are_idempotent,
     timestamps_round_trip_and_order,
+    session_revocations_persist_and_expire,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1060,4 +1061,32 @@ async fn operator_reset_lets_a_reinstalled_agent_enroll(fx: Fixture) {
             .await,
         Err(StoreError::AlreadyEnrolled(_))
     ));
+}
+
+/// A logout is remembered by the database: visible after reopening it (another replica, a
+/// restart), refused until the session's own expiry, then pruned by the next logout.
+async fn session_revocations_persist_and_expire(fx: Fixture) {
+    let a = [7u8; 32];
+    let b = [9u8; 32];
+    assert!(!fx.store.session_revoked(&a, t(0)).await.unwrap());
+    fx.store.revoke_session(&a, t(60), t(0)).await.unwrap();
+    fx.store.revoke_session(&a, t(60), t(1)).await.unwrap();
+    assert!(fx.store.session_revoked(&a, t(1)).await.unwrap());
+    assert!(!fx.store.session_revoked(&b, t(1)).await.unwrap());
+    let other = fx.reopen().await;
+    assert!(
+        other.session_revoked(&a, t(59)).await.unwrap(),
+        "another process sees it"
+    );
+    assert!(
+        !other.session_revoked(&a, t(60)).await.unwrap(),
+        "expired with the session"
+    );
+    // An already expired session is not stored; the next logout prunes the expired row.
+    other.revoke_session(&b, t(61), t(61)).await.unwrap();
+    assert!(!other.session_revoked(&b, t(0)).await.unwrap());
+    assert!(
+        !fx.store.session_revoked(&a, t(0)).await.unwrap(),
+        "pruned at t(61)"
+    );
 }

@@ -200,6 +200,25 @@ pub fn collector_cmd(args: &[&str]) -> Output {
         .expect("run certfleet-collector")
 }
 
+/// The argon2 hash of a dashboard password, made by `certfleet-collector hash-password`.
+pub fn hash_password(password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(bin("certfleet-collector"))
+        .arg("hash-password")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run hash-password");
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "hash-password: {}", describe(&out));
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(hash.starts_with("$argon2"), "{hash}");
+    hash
+}
+
 /// Runs `certfleet-agent` with `args` to completion.
 pub fn agent_cmd(args: &[&str]) -> Output {
     Command::new(bin("certfleet-agent"))
@@ -233,19 +252,74 @@ pub fn write_cert(dir: &Path, name: &str, pem: &str) -> PathBuf {
 
 /// A minimal HTTP/1.1 GET over loopback (no client library needed): status code and body.
 pub fn http_get(addr: SocketAddr, path: &str, bearer: Option<&str>) -> (u16, String) {
+    let auth = bearer.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("Authorization", a)])
+        .unwrap_or_default();
+    let r = http_request(addr, "GET", path, &headers, "");
+    (r.status, r.body)
+}
+
+/// A response read by [`http_request`].
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// Header lines as sent, `name: value`.
+    pub headers: Vec<String>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The value of the first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    /// `name=value` of a `Set-Cookie` for cookie `name`.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers.iter().find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            let pair = v.trim().split(';').next()?;
+            (k.trim().eq_ignore_ascii_case("set-cookie") && pair.starts_with(&format!("{name}=")))
+                .then(|| pair.to_owned())
+        })
+    }
+}
+
+/// A minimal HTTP/1.1 request over loopback with extra `headers` (a `Host` among them
+/// replaces the default one) and a form `body` for POST.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> HttpResponse {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connect HTTP listener");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
-    let auth = bearer
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .expect("send request");
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if method == "POST" {
+        head.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).expect("send request");
+    stream.write_all(body.as_bytes()).expect("send body");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read response");
     let split = raw
@@ -258,15 +332,20 @@ pub fn http_get(addr: SocketAddr, path: &str, bearer: Option<&str>) -> (u16, Str
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("status line");
+    let headers: Vec<String> = head.lines().skip(1).map(str::to_owned).collect();
     let mut body = raw[split + 4..].to_vec();
     // Reports and /metrics are streamed, so they come chunked.
-    if head
-        .lines()
+    if headers
+        .iter()
         .any(|l| l.eq_ignore_ascii_case("transfer-encoding: chunked"))
     {
         body = dechunk(&body);
     }
-    (status, String::from_utf8_lossy(&body).into_owned())
+    HttpResponse {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
 }
 
 /// Decodes an HTTP/1.1 chunked body (sizes in hex, each chunk followed by CRLF, 0 ends it).

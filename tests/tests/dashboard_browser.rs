@@ -5,15 +5,15 @@
 //! download the CSV, switch language, check that nothing hostile executed or was injected, log
 //! out. Screenshots land in `target/screenshots/` as test artefacts.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration as StdDuration, Instant};
 
 use certfleet_e2e::{
-    CollectorProcess, TestCa, agent_cmd, bin, collector_cmd, describe, step, write_cert,
+    CollectorProcess, TestCa, agent_cmd, collector_cmd, describe, hash_password, step, write_cert,
 };
 use chrono::{Duration, Utc};
+use fantoccini::cookies::Cookie;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -334,23 +334,6 @@ fn wait_for_download(dir: &Path) -> PathBuf {
     }
 }
 
-fn hash_password(password: &str) -> String {
-    let mut child = Command::new(bin("certfleet-collector"))
-        .arg("hash-password")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run hash-password");
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "hash-password: {}", describe(&out));
-    let hash = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    assert!(hash.starts_with("$argon2"), "{hash}");
-    hash
-}
-
 /// `init`, a dashboard user in `[dashboard]`, the office registry imported.
 fn deployment(root: &Path) -> PathBuf {
     let dir = root.join("collector");
@@ -527,10 +510,36 @@ async fn dashboard_in_headless_chromium() {
         language_switch_is_remembered(&b),
     )
     .await;
-    step("logging out ends the session", logout_ends_the_session(&b)).await;
+    let ended = step("logging out ends the session", logout_ends_the_session(&b)).await;
+
+    // The logout is in the database: a restarted collector (same config and session key)
+    // still refuses the old cookie, which a browser or a thief might have kept.
+    assert!(collector.terminate(), "collector exits cleanly");
+    let collector =
+        CollectorProcess::serve_http_on("0.0.0.0:0", &["--config", config.to_str().unwrap()]);
+    let b = Browser {
+        base: format!("http://127.0.0.1:{}", collector.http_addr.port()),
+        ..b
+    };
+    step(
+        "a logged-out cookie stays refused after a restart",
+        logged_out_cookie_stays_refused(&b, ended),
+    )
+    .await;
 
     b.c.close().await.expect("close the browser session");
     assert!(collector.terminate(), "collector exits cleanly");
+}
+
+/// Puts the cookie of a logged-out session back into the browser: the overview still asks
+/// for a login.
+async fn logged_out_cookie_stays_refused(b: &Browser, ended: Cookie<'static>) {
+    let c = &b.c;
+    c.goto(&b.url("/login")).await.unwrap();
+    c.add_cookie(ended).await.expect("put the old cookie back");
+    c.goto(&b.url("/")).await.unwrap();
+    let at = wait_for_url(c, "the login page", |u| u.starts_with("/login")).await;
+    assert_eq!(at, "/login?next=%2F", "{}", dump(c).await);
 }
 
 /// Off loopback: the overview sends a browser without a session to the login page.
@@ -848,9 +857,14 @@ async fn language_switch_is_remembered(b: &Browser) {
     );
 }
 
-/// Log out: the session is gone, the overview asks for a login again.
-async fn logout_ends_the_session(b: &Browser) {
+/// Log out: the session is gone, the overview asks for a login again. Returns the session
+/// cookie as it was.
+async fn logout_ends_the_session(b: &Browser) -> Cookie<'static> {
     let c = &b.c;
+    let session = c
+        .get_named_cookie("cf_session")
+        .await
+        .expect("a session cookie while logged in");
     c.find(Locator::Css(&by_testid("logout")))
         .await
         .unwrap()
@@ -870,4 +884,5 @@ async fn logout_ends_the_session(b: &Browser) {
             .is_err(),
         "no counts without a session"
     );
+    session
 }

@@ -80,7 +80,13 @@ fn demo_reaches_its_end_state_and_stops_on_sigint() {
     );
 
     let addr = dashboard.parse().unwrap();
-    let (status, body) = http_get(addr, "/api/v1/reports/expiring", None);
+    // Credentials are configured (a login, init's API token), so nothing answers without
+    // them, loopback or not.
+    let (status, _) = http_get(addr, "/api/v1/reports/expiring", None);
+    assert_eq!(status, 401, "the API needs the token");
+    let token_file = format!("{demo_dir}/collector/api-token.txt");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let (status, body) = http_get(addr, "/api/v1/reports/expiring", Some(token.trim()));
     assert_eq!(status, 200, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     let rows = json["rows"].as_array().unwrap();
@@ -89,8 +95,14 @@ fn demo_reaches_its_end_state_and_stops_on_sigint() {
     assert!(rows.iter().any(|r| r["terminal_office_count"] == 3));
     assert!(rows.iter().any(|r| r["stale"] == true));
     assert!(rows.iter().any(|r| r["has_private_key"] == false));
-    let (status, page) = http_get(addr, "/", None);
-    assert_eq!(status, 200, "dashboard answers: {page}");
+    let (status, page) = http_get(addr, "/login", None);
+    assert_eq!(status, 200, "the login page answers: {page}");
+    assert!(page.contains(r#"name="password""#), "{page}");
+    let (status, _) = http_get(addr, "/", None);
+    assert_eq!(
+        status, 303,
+        "the dashboard sends a visitor to its login page"
+    );
 
     let _ = Command::new("kill")
         .args(["-INT", &child.0.id().to_string()])

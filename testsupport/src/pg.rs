@@ -194,6 +194,42 @@ impl PgCluster {
         }
     }
 
+    /// Turns TLS on for a managed cluster with this server certificate and key (PEM) and
+    /// restarts it; plain connections keep working (`pg_hba` is unchanged), TLS ones can now
+    /// verify the server. For tests of the documented `sslmode=verify-full` URLs.
+    ///
+    /// # Panics
+    /// For an external server.
+    pub fn enable_tls(&self, cert_pem: &str, key_pem: &str) {
+        let managed = self.managed_or_panic("configure TLS on");
+        let data = managed.data_dir();
+        let cert = data.join("server.crt");
+        let key = data.join("server.key");
+        std::fs::write(&cert, cert_pem).expect("write server.crt");
+        std::fs::write(&key, key_pem).expect("write server.key");
+        // PostgreSQL refuses a key readable by others, and reads both as its own user.
+        let status = Command::new("chmod")
+            .args([OsStr::new("0600"), key.as_os_str()])
+            .status()
+            .expect("run chmod");
+        assert!(status.success(), "chmod 0600 {}", key.display());
+        if managed.as_postgres_user {
+            for file in [&cert, &key] {
+                let status = Command::new("chown")
+                    .args([OsStr::new("postgres:postgres"), file.as_os_str()])
+                    .status()
+                    .expect("run chown");
+                assert!(status.success(), "chown postgres {}", file.display());
+            }
+        }
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).expect("read postgresql.conf");
+        text.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(&conf, text).expect("write postgresql.conf");
+        self.stop();
+        self.start_again();
+    }
+
     fn managed_or_panic(&self, what: &str) -> &Managed {
         self.managed.as_ref().unwrap_or_else(|| {
             panic!(
