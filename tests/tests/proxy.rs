@@ -188,7 +188,12 @@ fn agent_reports_through_a_real_connect_proxy() {
                 "{}",
                 describe(&out)
             );
-            assert_eq!(open.connects(), [target.clone()], "{}", open.log());
+            assert_eq!(
+                open.connects(),
+                std::slice::from_ref(&target),
+                "{}",
+                open.log()
+            );
             assert_eq!(setup.terminals_stored(), 1);
         },
     );
@@ -315,7 +320,7 @@ fn agent_reports_through_a_real_connect_proxy() {
         );
             assert_eq!(
                 refusing.connects(),
-                [target.clone()],
+                std::slice::from_ref(&target),
                 "asked once, not retried"
             );
             assert!(setup.spooled());

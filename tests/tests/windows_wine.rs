@@ -822,7 +822,7 @@ fn agent_scans_reports_and_installs_under_wine() {
         "{}",
         describe(&out)
     );
-    assert_eq!(proxy.connects(), [proxy_target.clone()], "{}", proxy.log());
+    assert_eq!(proxy.connects(), [proxy_target], "{}", proxy.log());
     // `<local>` in the bypass list covers `localhost` (no dot): straight to the collector.
     wine.set_winhttp_proxy(
         &format!("127.0.0.1:{}", proxy.port),
