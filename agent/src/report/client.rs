@@ -258,7 +258,7 @@ async fn channel(settings: &ReportSettings) -> Result<(Channel, Option<String>),
     let (connector, via) = match route {
         Route::Direct { reason } => {
             tracing::debug!(%reason, "connecting to the collector directly");
-            (CollectorConnector::direct(), None)
+            (CollectorConnector::direct(settings.rpc_timeout), None)
         }
         Route::Proxy { proxy, source } => {
             let shown = format!("{proxy} (from {source})");

@@ -198,18 +198,21 @@ pub struct CollectorConnector {
 }
 
 impl CollectorConnector {
-    fn http() -> HttpConnector {
+    /// Configured as tonic configures its own: the connect timeout is split across the host's
+    /// addresses, so one unreachable address (a broken IPv6 route) does not use it all up.
+    fn http(connect_timeout: Duration) -> HttpConnector {
         let mut http = HttpConnector::new();
         // The URI is the collector's https:// URL; TLS is tonic's business.
         http.enforce_http(false);
         http.set_nodelay(true);
+        http.set_connect_timeout(Some(connect_timeout));
         http
     }
 
     /// Straight to the collector.
-    pub fn direct() -> Self {
+    pub fn direct(rpc_timeout: Duration) -> Self {
         Self {
-            http: Self::http(),
+            http: Self::http(rpc_timeout),
             tunnel: None,
         }
     }
@@ -219,7 +222,7 @@ impl CollectorConnector {
     /// little earlier, so a proxy that accepts the connection but never answers is named.
     pub fn through(proxy: ProxyUrl, rpc_timeout: Duration) -> Self {
         Self {
-            http: Self::http(),
+            http: Self::http(rpc_timeout),
             tunnel: Some((Arc::new(proxy), rpc_timeout.mul_f64(0.9))),
         }
     }
@@ -301,7 +304,7 @@ mod tests {
     /// The connector's tunnel path, as tonic's connection attempts take it.
     async fn connect(proxy: &ProxyUrl, host: &str, port: u16) -> Result<TcpStream, TunnelError> {
         tunnel(
-            CollectorConnector::http(),
+            CollectorConnector::http(Duration::from_secs(10)),
             proxy,
             host,
             port,
@@ -457,7 +460,7 @@ mod tests {
         });
         let proxy = ProxyUrl::parse(&format!("127.0.0.1:{port}"), ProxySource::Flag).unwrap();
         let e = tunnel(
-            CollectorConnector::http(),
+            CollectorConnector::http(Duration::from_secs(10)),
             &proxy,
             "c",
             1,
