@@ -513,7 +513,6 @@ mod tests {
             d.text
         );
     }
-
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ pub fn pending(ctx: &Ctx, terminals: &[PendingTerminal]) -> Markup {
                     td class="n" { (t.certificate_count) }
                     td {
                         (post_form(
+                            ctx,
                             "approve",
                             &format!("/pending/{}/approve", t.id),
                             &html! {
