@@ -36,17 +36,18 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
 
-# The alert tests talk to a real SMTP server process: aiosmtpd from PyPI, in its own venv.
+# The alert tests talk to a real SMTP server process: aiosmtpd from PyPI, in its own venv. The
+# calendar tests parse the .ics feeds with the real `icalendar` parser from the same venv.
 TEST_VENV=/var/tmp/certfleet-tools/test-venv
-if ! "$TEST_VENV/bin/python3" -c 'import aiosmtpd' 2>/dev/null; then
-  echo "== installing aiosmtpd (PyPI) into $TEST_VENV"
+if ! "$TEST_VENV/bin/python3" -c 'import aiosmtpd, icalendar' 2>/dev/null; then
+  echo "== installing aiosmtpd and icalendar (PyPI) into $TEST_VENV"
   if ! /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
   fi
   rm -rf "$TEST_VENV"
   /usr/bin/python3 -m venv "$TEST_VENV"
-  "$TEST_VENV/bin/pip" install -q --disable-pip-version-check aiosmtpd==1.4.6
+  "$TEST_VENV/bin/pip" install -q --disable-pip-version-check aiosmtpd==1.4.6 icalendar==7.3.0
 fi
 
 echo "== cargo fmt --check"

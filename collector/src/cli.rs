@@ -13,7 +13,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
 mod track;
-pub use track::TrackCommand;
+pub use track::{CalendarCommand, TrackCommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -96,6 +96,11 @@ pub enum Command {
     Track {
         #[command(subcommand)]
         command: TrackCommand,
+    },
+    /// iCalendar feeds of renew-by dates and billing deadlines: create, list, revoke.
+    Calendar {
+        #[command(subcommand)]
+        command: CalendarCommand,
     },
 }
 
@@ -409,6 +414,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Offices { command } => run_offices(&cli.global, command).await,
         Command::Alerts { command } => run_alerts(&cli.global, command).await,
         Command::Track { command } => track::run_track(&cli.global, command).await,
+        Command::Calendar { command } => track::run_calendar(&cli.global, command).await,
         Command::HashPassword => {
             let mut password = String::new();
             std::io::stdin()

@@ -110,6 +110,8 @@ pub fn router(state: HttpState) -> Router {
             ));
     Router::new()
         .route("/healthz", get(healthz))
+        // A calendar program cannot log in: the URL's token is the credential.
+        .route("/calendar/{file}", get(calendar_feed))
         .merge(api)
         .merge(metrics)
         .layer(middleware::from_fn_with_state(
@@ -363,6 +365,37 @@ async fn track(
     )
     .await?;
     Ok(axum::Json(serde_json::json!({ "entry": entry })).into_response())
+}
+
+/// `GET /calendar/{token}.ics`: the feed whose token this is, unless revoked (issue 17 §5).
+/// An unknown or revoked token is a plain 404, the same for both.
+async fn calendar_feed(
+    State(state): State<HttpState>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let token = file.strip_suffix(".ics").unwrap_or(&file);
+    let not_found = || ApiError::NotFound("calendar feed".into());
+    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(not_found());
+    }
+    let feed = state
+        .store
+        .calendar_feed_by_token(&crate::calendar::token_hash(token))
+        .await
+        .map_err(|e| ApiError::Report(ReportError::Store(e)))?
+        .ok_or_else(not_found)?;
+    let body = crate::calendar::render_feed(
+        state.store.as_ref(),
+        &feed,
+        chrono::Utc::now(),
+        &state.reports,
+    )
+    .await?;
+    let headers = [
+        (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    Ok((headers, body).into_response())
 }
 
 /// The operator the tracking history names for changes made with the API token.

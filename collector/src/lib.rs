@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod calendar;
 pub mod cli;
 pub mod error;
 pub mod http;

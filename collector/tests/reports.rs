@@ -98,6 +98,7 @@ certfleet_testsupport::both_backends!(
     api_errors_and_metrics,
     api_access_is_decided_per_request,
     tracking_api_changes_state_and_names_bad_fields,
+    calendar_feeds_by_token_parse_and_follow_renewals,
 );
 
 /// The federation's CA, one per test binary.
@@ -1949,4 +1950,143 @@ async fn tracking_api_changes_state_and_names_bad_fields(fx: Fixture) {
     let report: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(report["rows"].as_array().unwrap().len(), 1, "{report}");
     assert_eq!(report["rows"][0]["tracking"]["state"], "retired");
+}
+
+/// The Python of the test virtualenv (scripts/test-all.sh installs `icalendar` there).
+fn venv_python() -> String {
+    let venv = "/var/tmp/certfleet-tools/test-venv/bin/python3";
+    if std::path::Path::new(venv).exists() {
+        venv.into()
+    } else {
+        "python3".into()
+    }
+}
+
+/// The events of an `.ics` as the real `icalendar` parser reads them: (UID, SUMMARY, DTSTART).
+fn parse_ics(ics: &[u8]) -> Vec<(String, String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("feed.ics");
+    std::fs::write(&file, ics).unwrap();
+    let script = r#"
+import json, sys, icalendar
+cal = icalendar.Calendar.from_ical(open(sys.argv[1], 'rb').read())
+assert cal.get('VERSION') == '2.0', cal.get('VERSION')
+assert not cal.errors, cal.errors
+out = []
+for ev in cal.walk('VEVENT'):
+    assert not ev.errors, ev.errors
+    out.append([str(ev['UID']), str(ev['SUMMARY']), ev.decoded('DTSTART').isoformat()])
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new(venv_python())
+        .args(["-c", script, file.to_str().unwrap()])
+        .output()
+        .expect("python3 runs (scripts/test-all.sh installs the test venv)");
+    assert!(
+        out.status.success(),
+        "icalendar (pip, in the test venv) must parse the feed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(ics)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A feed is read with its URL token alone (no API token, no session); its events parse with
+/// a real iCalendar parser, keep their UIDs from one fetch to the next, and a renewed pair's
+/// events disappear. An office feed holds only that office; a revoked or unknown token is 404.
+async fn calendar_feeds_by_token_parse_and_follow_renewals(fx: Fixture) {
+    fleet_for_front_ends(&fx).await;
+    let (token, hash) = certfleet_collector::calendar::new_token();
+    fx.store
+        .create_calendar_feed(&hash, None, "IT", "alice", as_of())
+        .await
+        .unwrap();
+    let (office_token, office_hash) = certfleet_collector::calendar::new_token();
+    fx.store
+        .create_calendar_feed(&office_hash, Some("2222222222"), "", "alice", as_of())
+        .await
+        .unwrap();
+    // The API token is configured and the client is remote: the feed's token is enough.
+    let api = || state(&fx, Some("api-token-0123456789"), false);
+    let path = certfleet_collector::calendar::feed_path(&token);
+    let (status, headers, body) = get(api(), &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(headers["content-type"], "text/calendar; charset=utf-8");
+    for line in body.split(|b| *b == b'\n') {
+        assert!(line.len() <= 76, "folded at 75 octets + CR");
+    }
+    let events = parse_ics(&body);
+    assert_eq!(
+        events.len(),
+        6,
+        "two events for each of the three pairs: {events:?}"
+    );
+    assert!(
+        events.iter().any(|e| e.0.starts_with("renew-by-")
+            && e.1.contains("pc-a")
+            && e.1.contains("2222222222")),
+        "{events:?}"
+    );
+    let (_, _, again) = get(api(), &path, None).await;
+    let uids = |e: &[(String, String, String)]| e.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+    assert_eq!(uids(&parse_ics(&again)), uids(&events), "stable UIDs");
+
+    let office = parse_ics(
+        &get(
+            api(),
+            &certfleet_collector::calendar::feed_path(&office_token),
+            None,
+        )
+        .await
+        .2,
+    );
+    assert_eq!(office.len(), 2, "{office:?}");
+    assert!(office.iter().all(|e| e.1.contains("2222222222")));
+
+    // pc-a renews 2222222222: its events leave the feed.
+    let a = fx.store.find_terminal("pc-a").await.unwrap();
+    let a = AuthenticatedTerminal {
+        id: a.id,
+        machine_id: a.machine_id,
+        revoked: false,
+    };
+    report(
+        &fx.store,
+        &a,
+        &[
+            (
+                ca().three_year_cert_der("1111111111", as_of() - Duration::days(2)),
+                Some(true),
+            ),
+            (
+                ca().three_year_cert_der("2222222222", as_of() + Duration::days(20)),
+                None,
+            ),
+            (
+                ca().three_year_cert_der("2222222222", as_of() + Duration::days(1095)),
+                Some(true),
+            ),
+        ],
+        as_of(),
+    )
+    .await;
+    let after = parse_ics(&get(api(), &path, None).await.2);
+    assert_eq!(after.len(), 4, "{after:?}");
+    assert!(
+        after.iter().all(|e| !e.1.contains("2222222222")),
+        "{after:?}"
+    );
+
+    let feeds = fx.store.calendar_feeds().await.unwrap();
+    fx.store
+        .revoke_calendar_feed(feeds[0].id, as_of())
+        .await
+        .unwrap();
+    assert_eq!(get(api(), &path, None).await.0, StatusCode::NOT_FOUND);
+    let unknown = certfleet_collector::calendar::feed_path(&"0".repeat(64));
+    assert_eq!(get(api(), &unknown, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(api(), "/calendar/short.ics", None).await.0,
+        StatusCode::NOT_FOUND
+    );
 }

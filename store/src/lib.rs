@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 mod alerts;
+pub mod calendar;
 mod postgres;
 pub mod reports;
 mod sessions;
@@ -20,6 +21,7 @@ pub mod tracking;
 
 pub use alerts::{AlertStore, DueDelivery, LeaderGuard, NewAlert};
 
+pub use calendar::{CalendarFeed, CalendarStore};
 pub use postgres::PgStore;
 pub use reports::ReportStore;
 pub use sessions::SessionStore;
@@ -279,7 +281,14 @@ pub struct HoldingRecord {
 /// The storage interface. Every method is one transaction: it fully happens or not at all.
 #[async_trait]
 pub trait Store:
-    AlertStore + ReportStore + SessionStore + TrackingStore + Send + Sync + std::fmt::Debug
+    AlertStore
+    + ReportStore
+    + SessionStore
+    + TrackingStore
+    + CalendarStore
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     /// Applies pending migrations (also done at open).
     async fn migrate(&self) -> Result<(), StoreError>;

@@ -7,7 +7,7 @@ use certfleet_reports::format::Format;
 use certfleet_reports::{ReportKind, ReportParams};
 use clap::Subcommand;
 
-use super::{GlobalArgs, quiet_on_broken_pipe, report_format};
+use super::{GlobalArgs, emit, list_format, quiet_on_broken_pipe, report_format};
 use crate::tracking::{TrackingRequest, TrackingRequestError};
 
 /// Who the history names for a CLI change: `--by`, else the login name.
@@ -166,4 +166,99 @@ pub async fn run_track(global: &GlobalArgs, command: TrackCommand) -> Result<()>
         ),
     }
     Ok(())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// Create a feed (fleet-wide, or one office with --office) and print its URL path once:
+    /// the token is not stored and cannot be shown again.
+    Create {
+        /// Only this office's pairs.
+        #[arg(long, value_name = "N")]
+        office: Option<String>,
+        /// What the feed is for (shown by `calendar list`).
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Your name, kept with the feed (default: $CERTFLEET_OPERATOR, $USER).
+        #[arg(long, env = "CERTFLEET_OPERATOR")]
+        by: Option<String>,
+    },
+    /// List the feeds (never their tokens).
+    List {
+        #[arg(long, default_value = "table", value_parser = list_format())]
+        format: Format,
+    },
+    /// Revoke a feed by its id: its URL stops answering at once.
+    Revoke { id: i64 },
+}
+
+/// Runs `calendar …`.
+pub async fn run_calendar(global: &GlobalArgs, command: CalendarCommand) -> Result<()> {
+    let store = global.open_store().await?;
+    match command {
+        CalendarCommand::Create { office, label, by } => {
+            if let Some(o) = &office {
+                anyhow::ensure!(
+                    !o.trim().is_empty()
+                        && o.len() <= 64
+                        && o.chars().all(|c| c.is_ascii_alphanumeric()),
+                    "invalid office: {o:?} is not an office number"
+                );
+            }
+            let who = by
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "cli".to_owned());
+            let (token, hash) = crate::calendar::new_token();
+            let feed = store
+                .create_calendar_feed(&hash, office.as_deref(), &label, &who, chrono::Utc::now())
+                .await?;
+            println!(
+                "calendar feed {} ({}) created; subscribe to this URL on the collector's HTTP address \
+                 (shown once, keep it like a password):",
+                feed.id,
+                feed.office_number.as_deref().unwrap_or("fleet-wide")
+            );
+            println!("{}", crate::calendar::feed_path(&token));
+            Ok(())
+        }
+        CalendarCommand::List { format } => {
+            let feeds = store.calendar_feeds().await?;
+            let mut text = String::new();
+            use std::fmt::Write as _;
+            match format {
+                Format::Json => writeln!(text, "{}", certfleet_reports::json::to_string(&feeds))?,
+                Format::Table | Format::Csv => {
+                    writeln!(
+                        text,
+                        "{:>4}  {:<12} {:<17} {:<12} {:<8} LABEL",
+                        "ID", "SCOPE", "CREATED", "BY", "STATE"
+                    )?;
+                    for f in feeds {
+                        writeln!(
+                            text,
+                            "{:>4}  {:<12} {:<17} {:<12} {:<8} {}",
+                            f.id,
+                            f.office_number.as_deref().unwrap_or("fleet"),
+                            f.created_at.format("%Y-%m-%d %H:%M"),
+                            f.created_by,
+                            if f.revoked_at.is_some() {
+                                "revoked"
+                            } else {
+                                "active"
+                            },
+                            f.label
+                        )?;
+                    }
+                }
+            }
+            emit(&text)
+        }
+        CalendarCommand::Revoke { id } => {
+            match store.revoke_calendar_feed(id, chrono::Utc::now()).await? {
+                Some(f) => println!("calendar feed {} revoked", f.id),
+                None => anyhow::bail!("no calendar feed {id}"),
+            }
+            Ok(())
+        }
+    }
 }
