@@ -18,7 +18,8 @@ use anyhow::{Context, Result};
 use certfleet_agent::element::{ElementSpec, serialize_element};
 use certfleet_agent::report::{FactOverrides, ReportSettings as AgentSettings, deliver};
 use certfleet_agent::{ScanConfig, scan};
-use certfleet_collector::{ingest, init, registry, server};
+use certfleet_collector::tracking::{self, TrackingRequest};
+use certfleet_collector::{calendar, ingest, init, registry, server};
 use certfleet_config::{FileConfig, Overrides, Settings};
 use certfleet_proto::v1 as pb;
 use certfleet_reports::{self as reports, ReportKind, ReportParams};
@@ -322,6 +323,64 @@ pub async fn run(
         );
     }
 
+    // Renewal tracking (issue 17 §1), through the same code as `track …`: one pair stuck, one
+    // requested, one on hold, one retired.
+    let today = reports::semantics::local_date(now, settings.reports.time_zone);
+    let day = |d: i64| Some((today + Duration::days(d)).to_string());
+    for (host, office, action, date, until, note) in [
+        (
+            "kaigo-pc01",
+            "1410000014",
+            "requested",
+            day(-7),
+            None,
+            "certsrv 申請済み・承認待ち",
+        ),
+        (
+            "honbu-pc01",
+            "1410000015",
+            "requested",
+            day(-2),
+            None,
+            "certsrv 申請済み",
+        ),
+        (
+            "honbu-pc02",
+            "1410000015",
+            "hold",
+            None,
+            day(14),
+            "事業所改装のため休業中",
+        ),
+        (
+            "houmon-pc02",
+            "1410000012",
+            "retire",
+            None,
+            None,
+            "PC 入れ替えで廃棄",
+        ),
+    ] {
+        let req = TrackingRequest {
+            terminal: host.into(),
+            office: office.into(),
+            action: action.into(),
+            date,
+            until,
+            note: Some(note.into()),
+        };
+        tracking::apply(store.as_ref(), &req, "demo", now, &settings.reports)
+            .await
+            .with_context(|| format!("tracking {action} for {host} {office}"))?;
+    }
+    println!(
+        "  tracking: kaigo-pc01 stuck, honbu-pc01 requested, honbu-pc02 on hold, houmon-pc02 retired"
+    );
+    let (calendar_token, calendar_hash) = calendar::new_token();
+    store
+        .create_calendar_feed(&calendar_hash, None, "demo", "demo", now)
+        .await?;
+
     let report = reports::params::run(
         store.as_ref(),
         ReportKind::Expiring,
@@ -339,6 +398,10 @@ pub async fn run(
         reports::format::to_table(&report, settings.reports.time_zone)
     );
     println!("Login:     demo / {password}");
+    println!(
+        "Calendar:  http://{http_addr}{}",
+        calendar::feed_path(&calendar_token)
+    );
     println!("Dashboard: http://{http_addr}/");
     println!(
         "API:       http://{http_addr}/api/v1/reports/expiring (Authorization: Bearer, token in {})",

@@ -95,6 +95,32 @@ fn demo_reaches_its_end_state_and_stops_on_sigint() {
     assert!(rows.iter().any(|r| r["terminal_office_count"] == 3));
     assert!(rows.iter().any(|r| r["stale"] == true));
     assert!(rows.iter().any(|r| r["has_private_key"] == false));
+    // Issue 17: every tracking state, and a calendar feed that answers without a login.
+    for state in ["stuck", "requested", "on_hold"] {
+        assert!(
+            rows.iter().any(|r| r["tracking"]["state"] == state),
+            "{state}: {json:#}"
+        );
+    }
+    let (status, body) = http_get(
+        addr,
+        "/api/v1/reports/expiring?include_ok&state=retired",
+        Some(token.trim()),
+    );
+    assert_eq!(status, 200, "{body}");
+    let retired: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(retired["rows"].as_array().unwrap().len(), 1, "{retired:#}");
+    let calendar = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Calendar:  http://"))
+        .expect("the demo prints a calendar URL");
+    let path = &calendar[calendar.find('/').unwrap()..];
+    let (status, ics) = http_get(addr, path, None);
+    assert_eq!(status, 200, "{ics}");
+    assert!(
+        ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.contains("BEGIN:VEVENT"),
+        "{ics}"
+    );
     let (status, page) = http_get(addr, "/login", None);
     assert_eq!(status, 200, "the login page answers: {page}");
     assert!(page.contains(r#"name="password""#), "{page}");
