@@ -154,9 +154,10 @@ pub fn parse(text: &str, rule: &OfficeRule) -> Result<Vec<OfficeEntry>, Registry
             continue;
         }
         let mut problems = Vec::new();
-        if fields.len() < 2 || fields.len() > 4 {
+        if fields.len() < 2 || fields.len() > 5 {
             problems.push(format!(
-                "expected 2 to 4 columns (office number, name, site, owner e-mail), found {}",
+                "expected 2 to 5 columns (office number, name, site, owner e-mail, expected PC \
+                 count), found {}",
                 fields.len()
             ));
         }
@@ -171,7 +172,18 @@ pub fn parse(text: &str, rule: &OfficeRule) -> Result<Vec<OfficeEntry>, Registry
             name: get(1),
             site: get(2),
             owner_email: get(3),
+            expected_pcs: None,
         };
+        let mut entry = entry;
+        let pcs = get(4);
+        if !pcs.is_empty() {
+            match pcs.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => entry.expected_pcs = Some(n),
+                _ => problems.push(format!(
+                    "expected PC count {pcs:?} is not a whole number from 1 to 1000"
+                )),
+            }
+        }
         if let Err(m) = rule.check_number(&entry.office_number) {
             problems.push(m);
         }
@@ -260,6 +272,24 @@ mod tests {
             assert_eq!(e.len(), 1);
             assert_eq!(e[0].name, "横浜, 第一");
         }
+    }
+
+    #[test]
+    fn the_expected_pc_count_is_an_optional_fifth_column() {
+        let rule = certfleet_certinfo::Selector::default()
+            .office_rule()
+            .clone();
+        let text = "1234567890,A,,,3\n1234567891,B\n1234567892,C,,,\n";
+        let e = parse(text, &rule).unwrap();
+        let counts: Vec<Option<u32>> = e.iter().map(|e| e.expected_pcs).collect();
+        assert_eq!(counts, [Some(3), None, None]);
+        let RegistryError::BadRows(errors) =
+            parse("1234567890,A,,,0\n1234567891,B,,,three\n", &rule).unwrap_err()
+        else {
+            panic!("expected bad rows");
+        };
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[1].to_string().contains("\"three\""), "{errors:?}");
     }
 
     #[test]

@@ -113,6 +113,7 @@ async fn cli_lists_print_stored_strings_printably(fx: Fixture) {
                 name: HOSTILE_NAME.into(),
                 site: "site\u{1b}[2K".into(),
                 owner_email: "owner@example.jp\u{202e}".into(),
+                expected_pcs: None,
             }],
             Utc::now(),
         )

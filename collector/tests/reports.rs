@@ -881,6 +881,7 @@ async fn pair_rows_follow_the_effective_rule(fx: Fixture) {
         name: name.into(),
         site: String::new(),
         owner_email: String::new(),
+        expected_pcs: None,
     };
     let mut saw_superseded = false;
     for round in 0..30 {

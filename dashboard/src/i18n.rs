@@ -118,6 +118,11 @@ pub struct Tr {
     /// "waiting n days" after a request.
     pub tracking_waiting: fn(i64) -> String,
     pub tracking_bad_form: &'static str,
+    /// Office page progress (issue 17 §3): "renewed on n of m PCs".
+    pub renewed_on: fn(usize, usize) -> String,
+    /// PCs the registry expects that hold no certificate of the office.
+    pub pcs_missing: fn(usize) -> String,
+    pub old_only: &'static str,
 }
 
 impl Catalog for Tr {
@@ -251,6 +256,9 @@ pub static JA: Tr = Tr {
     tracking_submit: "記録",
     tracking_waiting: |days| format!("申請から {days} 日"),
     tracking_bad_form: "フォームを処理できません。ページを再読み込みしてやり直してください。",
+    renewed_on: |n, m| format!("{m}台中 {n}台で更新済み"),
+    pcs_missing: |n| format!("（登録上の台数のうち {n}台はこの事業所の証明書を報告していません）"),
+    old_only: "古い証明書のみの端末",
 };
 
 pub static EN: Tr = Tr {
@@ -375,6 +383,11 @@ pub static EN: Tr = Tr {
     tracking_submit: "Record",
     tracking_waiting: |days| format!("waiting {days} days"),
     tracking_bad_form: "The form could not be processed; reload the page and try again.",
+    renewed_on: |n, m| format!("Renewed on {n} of {m} PCs"),
+    pcs_missing: |n| {
+        format!("({n} of the PCs the registry expects report no certificate of this office)")
+    },
+    old_only: "Still only the old certificate on",
 };
 
 #[cfg(test)]

@@ -180,6 +180,7 @@ impl DashboardData for Hostile {
                 }],
                 soonest_not_after: Some(p.not_after),
                 uncovered: false,
+                expected_pcs: Some(3),
             })
             .collect();
         Ok(OfficesReport {

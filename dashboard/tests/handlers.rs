@@ -276,6 +276,7 @@ impl DashboardData for Fake {
                 terminals: vec![tof],
                 soonest_not_after: Some(r.not_after),
                 uncovered: false,
+                expected_pcs: None,
             });
         }
         rows.push(OfficeRow {
@@ -286,6 +287,7 @@ impl DashboardData for Fake {
             terminals: Vec::new(),
             soonest_not_after: None,
             uncovered: true,
+            expected_pcs: Some(2),
         });
         Ok(OfficesReport {
             as_of,
@@ -863,6 +865,16 @@ async fn office_page_lists_terminals_and_superseded_certificates() {
     let r = get(&app, "/offices/4444444444").await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.text().contains(r#"data-testid="uncovered""#));
+    // Issue 17 §3: the registry expects 2 PCs, none holds the office's certificate.
+    assert!(r.text().contains("2台中 0台で更新済み"), "{}", r.text());
+    assert!(r.text().contains("うち 2台は"), "{}", r.text());
+    let r = get(&app, "/offices/1111111111?lang=en").await;
+    assert!(
+        r.text().contains(r#"data-testid="office-progress""#),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains(" of 2 PCs"), "{}", r.text());
     assert_eq!(
         get(&app, "/offices/9999999999").await.status,
         StatusCode::NOT_FOUND

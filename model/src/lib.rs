@@ -240,6 +240,8 @@ pub struct OfficeRow {
     pub soonest_not_after: Option<DateTime<Utc>>,
     /// In the registry, but no terminal holds a non-expired certificate for it.
     pub uncovered: bool,
+    /// How many PCs the registry says the office uses (issue 17 §3).
+    pub expected_pcs: Option<u32>,
 }
 
 /// `report offices`.
@@ -292,6 +294,8 @@ pub struct OfficeEntry {
     pub name: String,
     pub site: String,
     pub owner_email: String,
+    /// How many PCs the office expects to use (optional fifth CSV column; issue 17 §3).
+    pub expected_pcs: Option<u32>,
 }
 
 /// Which pairs `report expiring` (and the dashboard's table and office page) return.

@@ -606,6 +606,7 @@ impl Fleet {
             soonest_not_after: terminals.first().map(|t| t.not_after),
             terminals,
             uncovered,
+            expected_pcs: entry.and_then(|e| e.expected_pcs),
         }
     }
 

@@ -2,13 +2,15 @@
 //! without a valid certificate), paginated; `/offices/{number}`: one office, its registry
 //! facts and every terminal holding it, with superseded certificates.
 
-use certfleet_model::{OfficeRow, PairRow};
+use certfleet_model::{OfficeRow, PairRow, PairStatus, TrackingState};
 use maud::{Markup, html};
 
 use super::expiring::{pair_cells, pair_columns};
 use crate::ListPage;
 use crate::display::Day;
-use crate::html::{Ctx, Nav, Paging, Table, badge, filter_form, number_input, office_link, page};
+use crate::html::{
+    Ctx, Nav, Paging, Table, badge, filter_form, number_input, office_link, page, terminal_link,
+};
 
 /// `/offices`. `list` is already the requested page (see `web::list_page`).
 pub fn offices(ctx: &Ctx, list: &ListPage<OfficeRow>, uncovered_only: bool) -> Markup {
@@ -90,7 +92,41 @@ pub fn office(ctx: &Ctx, number: &str, office: Option<&OfficeRow>, rows: &[PairR
             }
         }),
     );
+    // Renewal progress across the office's PCs (issue 17 §3), counted from the statuses the
+    // report decided: a PC is renewed when its effective certificate is not due (`ok`), and
+    // still holds only the old certificate otherwise. Retired PCs do not count; PCs the
+    // registry expects but that hold no certificate of the office count as not renewed.
+    let active: Vec<&PairRow> = rows
+        .iter()
+        .filter(|r| r.tracking.state != TrackingState::Retired)
+        .collect();
+    let renewed = active.iter().filter(|r| r.status == PairStatus::Ok).count();
+    let old_only: Vec<&&PairRow> = active
+        .iter()
+        .filter(|r| r.status != PairStatus::Ok)
+        .collect();
+    let expected = office
+        .and_then(|o| o.expected_pcs)
+        .map_or(0, |n| n as usize);
+    let total = active.len().max(expected);
     let content = html! {
+        @if total > 0 {
+            p class="progress" data-testid="office-progress" {
+                ((tr.renewed_on)(renewed, total))
+                @if expected > active.len() {
+                    " " ((tr.pcs_missing)(expected - active.len()))
+                }
+            }
+        }
+        @if !old_only.is_empty() {
+            p data-testid="old-only" {
+                (tr.old_only) ": "
+                @for (i, r) in old_only.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    (terminal_link(r.terminal.id, &r.terminal.hostname))
+                }
+            }
+        }
         dl class="facts" {
             dt { (tr.office_number) }
             dd data-testid="office-number" { (number) }

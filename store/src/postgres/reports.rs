@@ -237,19 +237,23 @@ impl ReportStore for PgStore {
         let mut changed = 0;
         for e in entries {
             let r = sqlx::query(
-                "INSERT INTO office_registry (office_number, name, site, owner_email, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5) \
+                "INSERT INTO office_registry (office_number, name, site, owner_email, updated_at, \
+                   expected_pcs) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (office_number) DO UPDATE SET name = EXCLUDED.name, \
                    site = EXCLUDED.site, owner_email = EXCLUDED.owner_email, \
-                   updated_at = EXCLUDED.updated_at \
-                 WHERE (office_registry.name, office_registry.site, office_registry.owner_email) \
-                   IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.site, EXCLUDED.owner_email)",
+                   updated_at = EXCLUDED.updated_at, expected_pcs = EXCLUDED.expected_pcs \
+                 WHERE (office_registry.name, office_registry.site, office_registry.owner_email, \
+                        office_registry.expected_pcs) \
+                   IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.site, EXCLUDED.owner_email, \
+                        EXCLUDED.expected_pcs)",
             )
             .bind(&e.office_number)
             .bind(&e.name)
             .bind(&e.site)
             .bind(&e.owner_email)
             .bind(now)
+            .bind(e.expected_pcs.and_then(|n| i32::try_from(n).ok()))
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
@@ -261,7 +265,7 @@ impl ReportStore for PgStore {
 
     async fn list_offices(&self) -> Result<Vec<OfficeEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT office_number, name, site, owner_email FROM office_registry \
+            "SELECT office_number, name, site, owner_email, expected_pcs FROM office_registry \
              ORDER BY office_number",
         )
         .fetch_all(&self.pool)
@@ -274,6 +278,10 @@ impl ReportStore for PgStore {
                     name: row.try_get("name").map_err(classify)?,
                     site: row.try_get("site").map_err(classify)?,
                     owner_email: row.try_get("owner_email").map_err(classify)?,
+                    expected_pcs: row
+                        .try_get::<Option<i32>, _>("expected_pcs")
+                        .map_err(classify)?
+                        .and_then(|n| u32::try_from(n).ok()),
                 })
             })
             .collect()

@@ -219,20 +219,23 @@ impl ReportStore for SqliteStore {
         let mut changed = 0;
         for e in entries {
             let r = sqlx::query(
-                "INSERT INTO office_registry (office_number, name, site, owner_email, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                "INSERT INTO office_registry (office_number, name, site, owner_email, updated_at, \
+                   expected_pcs) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
                  ON CONFLICT (office_number) DO UPDATE SET name = excluded.name, \
                    site = excluded.site, owner_email = excluded.owner_email, \
-                   updated_at = excluded.updated_at \
+                   updated_at = excluded.updated_at, expected_pcs = excluded.expected_pcs \
                  WHERE office_registry.name IS NOT excluded.name \
                     OR office_registry.site IS NOT excluded.site \
-                    OR office_registry.owner_email IS NOT excluded.owner_email",
+                    OR office_registry.owner_email IS NOT excluded.owner_email \
+                    OR office_registry.expected_pcs IS NOT excluded.expected_pcs",
             )
             .bind(&e.office_number)
             .bind(&e.name)
             .bind(&e.site)
             .bind(&e.owner_email)
             .bind(ts(now))
+            .bind(e.expected_pcs.and_then(|n| i32::try_from(n).ok()))
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
@@ -244,7 +247,7 @@ impl ReportStore for SqliteStore {
 
     async fn list_offices(&self) -> Result<Vec<OfficeEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT office_number, name, site, owner_email FROM office_registry \
+            "SELECT office_number, name, site, owner_email, expected_pcs FROM office_registry \
              ORDER BY office_number",
         )
         .fetch_all(&self.pool)
@@ -257,6 +260,10 @@ impl ReportStore for SqliteStore {
                     name: row.try_get("name").map_err(classify)?,
                     site: row.try_get("site").map_err(classify)?,
                     owner_email: row.try_get("owner_email").map_err(classify)?,
+                    expected_pcs: row
+                        .try_get::<Option<i32>, _>("expected_pcs")
+                        .map_err(classify)?
+                        .and_then(|n| u32::try_from(n).ok()),
                 })
             })
             .collect()
