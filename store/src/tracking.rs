@@ -653,8 +653,8 @@ pub(crate) mod lite {
         .transpose()
     }
 
-    fn opt_ts(text: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
-        text.as_deref().map(parse_ts).transpose()
+    fn opt_ts(text: Option<&str>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        text.map(parse_ts).transpose()
     }
 
     fn entry_from_row(row: &SqliteRow) -> Result<TrackingEntry, StoreError> {
@@ -672,8 +672,8 @@ pub(crate) mod lite {
                 &row.try_get::<String, _>("baseline_not_after")
                     .map_err(classify)?,
             )?,
-            renewed_at: opt_ts(get("renewed_at")?)?,
-            renewed_not_after: opt_ts(get("renewed_not_after")?)?,
+            renewed_at: opt_ts(get("renewed_at")?.as_deref())?,
+            renewed_not_after: opt_ts(get("renewed_not_after")?.as_deref())?,
             changed_at: parse_ts(&row.try_get::<String, _>("changed_at").map_err(classify)?)?,
             changed_by: row.try_get("changed_by").map_err(classify)?,
         })
