@@ -549,7 +549,7 @@ fn report_shiten(root: &Path, collector: &CollectorProcess, config_dir: &Path) {
         "--enroll-secret-file",
         config_dir.join("enroll-secret.txt").to_str().unwrap(),
         "--state-dir",
-        root.join("state").join("m-shiten").to_str().unwrap(),
+        root.join("state").join("shiten").to_str().unwrap(),
         "--machine-id",
         "m-shiten",
         "--hostname",
