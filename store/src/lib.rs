@@ -12,12 +12,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 mod alerts;
+pub mod coverage;
 mod postgres;
 pub mod reports;
 mod sessions;
 mod sqlite;
 
 pub use alerts::{AlertStore, DueDelivery, LeaderGuard, NewAlert};
+pub use coverage::{CoverageStore, ExpectedTerminal};
 
 pub use postgres::PgStore;
 pub use reports::ReportStore;
@@ -272,7 +274,8 @@ pub struct HoldingRecord {
 
 /// The storage interface. Every method is one transaction: it fully happens or not at all.
 #[async_trait]
-pub trait Store: AlertStore + ReportStore + SessionStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    AlertStore + ReportStore + SessionStore + CoverageStore + Send + Sync + std::fmt::Debug {
     /// Applies pending migrations (also done at open).
     async fn migrate(&self) -> Result<(), StoreError>;
 

@@ -88,6 +88,7 @@ certfleet_testsupport::both_backends!(
     migrations_are_idempotent,
     timestamps_round_trip_and_order,
     session_revocations_persist_and_expire,
+    expected_terminals_are_replaced_whole_and_survive_reopen,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1295,4 +1296,56 @@ async fn session_revocations_persist_and_expire(fx: Fixture) {
         !fx.store.session_revoked(&a, t(0)).await.unwrap(),
         "pruned at t(61)"
     );
+}
+
+/// The expected-terminal list (migration 0030): an import replaces the whole list, keeps file
+/// order, and a failed replacement (a duplicate the database refuses) leaves the previous list.
+async fn expected_terminals_are_replaced_whole_and_survive_reopen(f: Fixture) {
+    use certfleet_store::ExpectedTerminal;
+    let (empty, at) = f.store.expected_terminals().await.unwrap();
+    assert!(empty.is_empty());
+    assert_eq!(at, None);
+    let first = vec![
+        ExpectedTerminal {
+            hostname: "HONBU-PC01".into(),
+            machine_id: Some("m-1".into()),
+            offices: vec!["1234567890".into(), "1234567891".into()],
+        },
+        ExpectedTerminal {
+            hostname: "aoba-pc02".into(),
+            machine_id: None,
+            offices: vec![],
+        },
+    ];
+    f.store.replace_expected_terminals(&first, t(0)).await.unwrap();
+    let (got, at) = f.reopen().await.expected_terminals().await.unwrap();
+    assert_eq!(got, first);
+    assert_eq!(at, Some(t(0)));
+
+    // Two rows whose hostnames differ only in case collide on the matching key: the whole
+    // replacement fails and the first list stays.
+    let clash = vec![
+        ExpectedTerminal {
+            hostname: "x-pc".into(),
+            machine_id: None,
+            offices: vec![],
+        },
+        ExpectedTerminal {
+            hostname: "X-PC".into(),
+            machine_id: None,
+            offices: vec![],
+        },
+    ];
+    assert!(f.store.replace_expected_terminals(&clash, t(1)).await.is_err());
+    assert_eq!(f.store.expected_terminals().await.unwrap().0, first);
+
+    let second = vec![ExpectedTerminal {
+        hostname: "new-pc".into(),
+        machine_id: Some("m-1".into()),
+        offices: vec!["1234567892".into()],
+    }];
+    f.store.replace_expected_terminals(&second, t(2)).await.unwrap();
+    let (got, at) = f.store.expected_terminals().await.unwrap();
+    assert_eq!(got, second);
+    assert_eq!(at, Some(t(2)));
 }
