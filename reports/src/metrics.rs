@@ -72,7 +72,33 @@ pub fn write(fleet: &Fleet, s: &ReportSettings, out: &mut dyn Write) -> io::Resu
     )?;
     out.write_all(b"# HELP certfleet_terminals Non-revoked terminals.\n")?;
     out.write_all(b"# TYPE certfleet_terminals gauge\n")?;
-    writeln!(out, "certfleet_terminals {}", overview.terminals)
+    writeln!(out, "certfleet_terminals {}", overview.terminals)?;
+    write_agent_versions(fleet.terminals(), out)
+}
+
+/// `certfleet_terminals_by_agent_version{version, outdated}`: reporting terminals per agent
+/// version, `outdated="true"` below the minimum (`crate::coverage`, semver order). The
+/// minimum version itself is always written, at 0 when no terminal runs it, so the series
+/// exists for rules from the first scrape.
+fn write_agent_versions(
+    terminals: &[certfleet_store::reports::TerminalInfo],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    use super::coverage::{MINIMUM_AGENT_VERSION, Version, is_outdated, version_counts};
+    let minimum = Version::parse(MINIMUM_AGENT_VERSION).expect("the build's version is semver");
+    let mut counts = version_counts(terminals);
+    counts.entry(MINIMUM_AGENT_VERSION.to_owned()).or_default();
+    out.write_all(b"# HELP certfleet_terminals_by_agent_version Reporting terminals by agent version; outdated=\"true\" below the minimum agent version.\n")?;
+    out.write_all(b"# TYPE certfleet_terminals_by_agent_version gauge\n")?;
+    for (version, n) in counts {
+        writeln!(
+            out,
+            "certfleet_terminals_by_agent_version{{version=\"{}\",outdated=\"{}\"}} {n}",
+            label(&version),
+            is_outdated(&version, &minimum)
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
