@@ -74,6 +74,12 @@ pub enum Command {
         #[command(subcommand)]
         command: OfficesCommand,
     },
+    /// The expected-terminal list and the coverage report (expected PCs that never reported,
+    /// reporting PCs not on the list, missing offices, outdated agents).
+    Coverage {
+        #[command(subcommand)]
+        command: CoverageCommand,
+    },
     /// A complete demo fleet on the embedded SQLite default in a temporary directory: real
     /// agents, real collector, the expiring report and the dashboard until Ctrl-C. Runs the
     /// `certfleet-demo` program installed next to this one, with these arguments.
@@ -210,6 +216,24 @@ pub enum ReportCommand {
     Stale {
         #[arg(long, value_name = "DAYS")]
         older_than: Option<u32>,
+        #[command(flatten)]
+        common: ReportArgs,
+    },
+    /// The expected-terminal list against the fleet, and outdated agents (= `coverage show`).
+    Coverage {
+        #[command(flatten)]
+        common: ReportArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CoverageCommand {
+    /// Replace the expected-terminal list with a CSV file: hostname, machine id (optional),
+    /// offices expected on the PC separated by `;` or spaces (header optional). Nothing is
+    /// stored when any row is bad; the previous list stays.
+    Import { file: PathBuf },
+    /// The coverage report (= `report coverage`).
+    Show {
         #[command(flatten)]
         common: ReportArgs,
     },
@@ -395,6 +419,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Report { command } => run_report(&cli.global, command).await,
         Command::Offices { command } => run_offices(&cli.global, command).await,
+        Command::Coverage { command } => run_coverage(&cli.global, command).await,
         Command::Alerts { command } => run_alerts(&cli.global, command).await,
         Command::HashPassword => {
             let mut password = String::new();
@@ -613,6 +638,9 @@ async fn run_report(global: &GlobalArgs, command: ReportCommand) -> Result<()> {
             },
             common,
         ),
+        ReportCommand::Coverage { common } => {
+            (ReportKind::Coverage, ReportParams::default(), common)
+        }
     };
     let params = ReportParams {
         as_of: common.as_of,
@@ -638,6 +666,34 @@ async fn run_report(global: &GlobalArgs, command: ReportCommand) -> Result<()> {
         Format::Table => out.write_all(format::to_table(&report, settings.time_zone).as_bytes()),
     };
     quiet_on_broken_pipe(written.and_then(|()| out.flush()))
+}
+
+/// `coverage …`: the expected-terminal list and its report.
+async fn run_coverage(global: &GlobalArgs, command: CoverageCommand) -> Result<()> {
+    match command {
+        CoverageCommand::Import { file: path } => {
+            let selector = global.file_config()?.selector()?;
+            let store = global.open_store().await?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {} (UTF-8 CSV expected)", path.display()))?;
+            let rows = crate::coverage::import(
+                store.as_ref(),
+                &text,
+                selector.office_rule(),
+                chrono::Utc::now(),
+            )
+            .await
+            .with_context(|| format!("{} was not imported", path.display()))?;
+            println!(
+                "imported {rows} expected PC(s) from {} (the previous list was replaced)",
+                path.display()
+            );
+            Ok(())
+        }
+        CoverageCommand::Show { common } => {
+            run_report(global, ReportCommand::Coverage { common }).await
+        }
+    }
 }
 
 /// `offices …`: the office registry.

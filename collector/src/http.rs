@@ -9,11 +9,12 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::metrics::Metrics;
 use certfleet_config::{ReportSettings, Settings};
@@ -30,6 +31,8 @@ pub struct HttpState {
     /// Who may call what (shared with the dashboard).
     pub access: Access,
     pub reports: Arc<ReportSettings>,
+    /// The `[selection]` office rule the expected-terminal import checks numbers with.
+    pub office_rule: Arc<certfleet_certinfo::OfficeRule>,
     /// Serializes the fleet loads of `/metrics` and lends the last one to scrapes that come
     /// while it is still being written: each load holds the whole fleet (tens of MB at 100k
     /// terminals), so concurrent scrapers share one instead of multiplying the memory. The
@@ -65,12 +68,15 @@ pub fn access_rules(settings: &Settings) -> Access {
 
 impl HttpState {
     pub fn new(store: SharedStore, metrics: Arc<Metrics>, settings: &Settings) -> Self {
-        Self::with_reports(
-            store,
-            metrics,
-            access_rules(settings),
-            settings.reports.clone(),
-        )
+        Self {
+            office_rule: Arc::new(settings.selector.office_rule().clone()),
+            ..Self::with_reports(
+                store,
+                metrics,
+                access_rules(settings),
+                settings.reports.clone(),
+            )
+        }
     }
 
     /// State without full server settings (tests, embedding).
@@ -85,6 +91,11 @@ impl HttpState {
             metrics,
             access,
             reports: Arc::new(reports),
+            office_rule: Arc::new(
+                certfleet_certinfo::Selector::default()
+                    .office_rule()
+                    .clone(),
+            ),
             fleet_scrape: Arc::default(),
         }
     }
@@ -94,6 +105,10 @@ impl HttpState {
 pub fn router(state: HttpState) -> Router {
     let api = Router::new()
         .route("/api/v1/reports/{kind}", get(report))
+        .route(
+            "/api/v1/coverage/expected",
+            post(import_expected).layer(DefaultBodyLimit::max(EXPECTED_LIST_MAX_BYTES)),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_token,
@@ -162,11 +177,55 @@ fn unauthorized() -> Response {
     response
 }
 
+/// Largest expected-terminal list accepted by the import endpoint (100k PCs with a few
+/// offices each fit in well under half of it).
+const EXPECTED_LIST_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// `POST /api/v1/coverage/expected` (`Content-Type: text/csv`): replaces the expected-terminal
+/// list, all or nothing (`collector/src/coverage.rs`). Bad rows → 400 naming each line and
+/// field; the previous list stays.
+#[tracing::instrument(skip_all)]
+async fn import_expected(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let is_csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/csv"));
+    if !is_csv {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|e| ApiError::BadRows(vec![format!("byte {}: not UTF-8", e.valid_up_to())]))?;
+    match crate::coverage::import(
+        state.store.as_ref(),
+        text,
+        &state.office_rule,
+        chrono::Utc::now(),
+    )
+    .await
+    {
+        Ok(rows) => Ok(axum::Json(serde_json::json!({ "imported": rows })).into_response()),
+        Err(crate::registry::RegistryError::BadRows(rows)) => Err(ApiError::BadRows(
+            rows.iter().map(ToString::to_string).collect(),
+        )),
+        Err(crate::registry::RegistryError::Store(e)) => {
+            Err(ApiError::Report(ReportError::Store(e)))
+        }
+    }
+}
+
 /// Every way an API request fails, mapped to a status here and nowhere else.
 #[derive(Debug)]
 pub enum ApiError {
     Unauthorized,
     NotFound(String),
+    /// An upload with bad rows: each names its line and field; nothing was stored.
+    BadRows(Vec<String>),
+    UnsupportedMediaType,
     Report(ReportError),
 }
 
@@ -182,6 +241,17 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 serde_json::json!({"error": "a valid bearer token is required"}),
+            ),
+            ApiError::BadRows(rows) => (
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({
+                    "error": format!("{} bad row(s), nothing imported", rows.len()),
+                    "rows": rows,
+                }),
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                serde_json::json!({"error": "send the list as Content-Type: text/csv"}),
             ),
             ApiError::NotFound(what) => (
                 StatusCode::NOT_FOUND,

@@ -8,6 +8,7 @@
 
 pub mod admission;
 pub mod cli;
+pub mod coverage;
 pub mod error;
 pub mod http;
 pub mod ingest;

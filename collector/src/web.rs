@@ -278,6 +278,19 @@ impl DashboardData for ReportData {
             .map_err(data_error)
     }
 
+    async fn coverage(
+        &self,
+        as_of: DateTime<Utc>,
+    ) -> Result<certfleet_model::CoverageReport, DataError> {
+        reports::coverage::coverage(
+            self.store.as_ref(),
+            as_of,
+            reports::coverage::MINIMUM_AGENT_VERSION,
+        )
+        .await
+        .map_err(data_error)
+    }
+
     async fn alert_history(&self, limit: u32) -> Result<Vec<AlertRecord>, DataError> {
         self.store.alert_history(limit).await.map_err(store_error)
     }
