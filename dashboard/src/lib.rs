@@ -120,6 +120,18 @@ pub trait DashboardData: Send + Sync + 'static {
         as_of: DateTime<Utc>,
         within_days: u32,
     ) -> Result<Option<TerminalDetail>, DataError>;
+    /// `report coverage` at `as_of`: the expected-terminal list against the fleet, and the
+    /// agent version spread. The default (a data source without an expected-terminal list)
+    /// refuses, and the page says so.
+    async fn coverage(
+        &self,
+        as_of: DateTime<Utc>,
+    ) -> Result<certfleet_model::CoverageReport, DataError> {
+        let _ = as_of;
+        Err(DataError::Internal(
+            "this data source has no coverage report".into(),
+        ))
+    }
     /// The most recent `limit` alert decisions, newest first.
     async fn alert_history(&self, limit: u32) -> Result<Vec<AlertRecord>, DataError>;
     /// Terminals waiting for approval, oldest first. The default: none (no approval mode).

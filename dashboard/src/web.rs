@@ -82,6 +82,7 @@ pub fn router(config: DashboardConfig, data: Arc<dyn DashboardData>) -> Router {
         .route("/multi-office", get(multi_office))
         .route("/stale", get(stale))
         .route("/alerts", get(alerts))
+        .route("/coverage", get(coverage))
         .route("/pending", get(pending))
         .route("/pending/{id}/approve", post(approve))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_login));
@@ -447,6 +448,11 @@ async fn stale(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
         .u32_or("older_than", app.config.stale_after_days, 3660);
     let report = tryd!(ctx, app.data.stale(ctx.as_of, days).await);
     html(StatusCode::OK, pages::stale(&ctx, &report))
+}
+
+async fn coverage(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
+    let report = tryd!(ctx, app.data.coverage(ctx.as_of).await);
+    html(StatusCode::OK, pages::coverage(&ctx, &report))
 }
 
 async fn alerts(State(app): State<AppState>, Extension(ctx): Cx) -> Response {

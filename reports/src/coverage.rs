@@ -73,8 +73,9 @@ impl Ord for Version {
     /// Semantic-version precedence (semver.org §11): numeric core, then a pre-release sorts
     /// before its release, identifiers compared numerically when both are numbers.
     fn cmp(&self, other: &Self) -> Ordering {
-        self.core.cmp(&other.core).then_with(|| {
-            match (self.pre.is_empty(), other.pre.is_empty()) {
+        self.core
+            .cmp(&other.core)
+            .then_with(|| match (self.pre.is_empty(), other.pre.is_empty()) {
                 (true, true) => Ordering::Equal,
                 (true, false) => Ordering::Greater,
                 (false, true) => Ordering::Less,
@@ -92,8 +93,7 @@ impl Ord for Version {
                     }
                     self.pre.len().cmp(&other.pre.len())
                 }
-            }
-        })
+            })
     }
 }
 
@@ -236,13 +236,25 @@ pub async fn coverage(
     if imported_at.is_some() {
         for (i, t) in terminals.iter().enumerate() {
             if !matched.contains(&i) && t.last_report_at.is_some() {
-                rows.push(row_for(t, CoverageGap::NotExpected, None, &office_names, None));
+                rows.push(row_for(
+                    t,
+                    CoverageGap::NotExpected,
+                    None,
+                    &office_names,
+                    None,
+                ));
             }
         }
     }
     for t in &terminals {
         if t.last_report_at.is_some() && is_outdated(&t.agent_version, &min) {
-            rows.push(row_for(t, CoverageGap::OutdatedAgent, None, &office_names, None));
+            rows.push(row_for(
+                t,
+                CoverageGap::OutdatedAgent,
+                None,
+                &office_names,
+                None,
+            ));
         }
     }
     rows.sort_by(|a, b| {
@@ -314,7 +326,9 @@ mod tests {
         assert!(v("1.0.0-rc.2") < v("1.0.0-rc.10"));
         assert!(v("1.0.0-alpha") < v("1.0.0-alpha.1"));
         assert_eq!(v("v1.2.3+build.5"), v("1.2.3"));
-        for bad in ["", "1", "1.2", "1.2.3.4", "1..3", "a.b.c", "1.2.3-", "１.2.3"] {
+        for bad in [
+            "", "1", "1.2", "1.2.3.4", "1..3", "a.b.c", "1.2.3-", "１.2.3",
+        ] {
             assert_eq!(Version::parse(bad), None, "{bad:?}");
         }
     }

@@ -275,7 +275,8 @@ pub struct HoldingRecord {
 /// The storage interface. Every method is one transaction: it fully happens or not at all.
 #[async_trait]
 pub trait Store:
-    AlertStore + ReportStore + SessionStore + CoverageStore + Send + Sync + std::fmt::Debug {
+    AlertStore + ReportStore + SessionStore + CoverageStore + Send + Sync + std::fmt::Debug
+{
     /// Applies pending migrations (also done at open).
     async fn migrate(&self) -> Result<(), StoreError>;
 

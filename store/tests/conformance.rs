@@ -1317,7 +1317,10 @@ async fn expected_terminals_are_replaced_whole_and_survive_reopen(f: Fixture) {
             offices: vec![],
         },
     ];
-    f.store.replace_expected_terminals(&first, t(0)).await.unwrap();
+    f.store
+        .replace_expected_terminals(&first, t(0))
+        .await
+        .unwrap();
     let (got, at) = f.reopen().await.expected_terminals().await.unwrap();
     assert_eq!(got, first);
     assert_eq!(at, Some(t(0)));
@@ -1336,7 +1339,12 @@ async fn expected_terminals_are_replaced_whole_and_survive_reopen(f: Fixture) {
             offices: vec![],
         },
     ];
-    assert!(f.store.replace_expected_terminals(&clash, t(1)).await.is_err());
+    assert!(
+        f.store
+            .replace_expected_terminals(&clash, t(1))
+            .await
+            .is_err()
+    );
     assert_eq!(f.store.expected_terminals().await.unwrap().0, first);
 
     let second = vec![ExpectedTerminal {
@@ -1344,7 +1352,10 @@ async fn expected_terminals_are_replaced_whole_and_survive_reopen(f: Fixture) {
         machine_id: Some("m-1".into()),
         offices: vec!["1234567892".into()],
     }];
-    f.store.replace_expected_terminals(&second, t(2)).await.unwrap();
+    f.store
+        .replace_expected_terminals(&second, t(2))
+        .await
+        .unwrap();
     let (got, at) = f.store.expected_terminals().await.unwrap();
     assert_eq!(got, second);
     assert_eq!(at, Some(t(2)));

@@ -19,10 +19,11 @@ pub enum Nav {
     Stale,
     Alerts,
     Pending,
+    Coverage,
 }
 
 impl Nav {
-    const MENU: [Nav; 7] = [
+    const MENU: [Nav; 8] = [
         Nav::Overview,
         Nav::Expiring,
         Nav::Offices,
@@ -30,6 +31,7 @@ impl Nav {
         Nav::Stale,
         Nav::Alerts,
         Nav::Pending,
+        Nav::Coverage,
     ];
 
     fn href(self) -> &'static str {
@@ -41,6 +43,7 @@ impl Nav {
             Nav::Stale => "/stale",
             Nav::Alerts => "/alerts",
             Nav::Pending => "/pending",
+            Nav::Coverage => "/coverage",
         }
     }
 
@@ -53,6 +56,7 @@ impl Nav {
             Nav::Stale => tr.nav_stale,
             Nav::Alerts => tr.nav_alerts,
             Nav::Pending => tr.nav_pending,
+            Nav::Coverage => tr.nav_coverage,
         }
     }
 }
