@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use certfleet_agent::element::{ElementSpec, serialize_element};
 use certfleet_agent::report::{FactOverrides, ReportSettings as AgentSettings, deliver};
 use certfleet_agent::{ScanConfig, scan};
-use certfleet_collector::{ingest, init, registry, server};
+use certfleet_collector::{coverage, ingest, init, registry, server};
 use certfleet_config::{FileConfig, Overrides, Settings};
 use certfleet_proto::v1 as pb;
 use certfleet_reports::{self as reports, ReportKind, ReportParams};
@@ -73,6 +73,24 @@ const REGISTRY: &str = "事業所番号,事業所名,拠点,担当者メール
 1410000017,ふじさわ訪問看護,藤沢市,fujisawa@example.jp
 1410000018,よこすか短期入所,横須賀市,yokosuka@example.jp
 1410000019,おだわら相談支援事業所,小田原市,odawara@example.jp
+";
+
+/// The expected-terminal list of the demo (hostname, machine id, offices): `uketsuke-pc01` never
+/// reported, `houmon-pc03` reports without being on the list, and office 1410000019 is expected
+/// on `honbu-pc02` but has no certificate there. Hostnames are matched case-insensitively.
+const EXPECTED: &str = "hostname,machine_id,offices
+JIMU-PC01,,1410000011;1410000012
+jimu-pc02,,1410000013
+jimu-pc03,,1410000011
+kaigo-pc01,,1410000014
+kaigo-pc02,,1410000016
+kaigo-pc03,,1410000014
+honbu-pc01,,1410000015;1410000016;1410000017
+honbu-pc02,,1410000015;1410000019
+honbu-pc03,,1410000017;1410000013
+houmon-pc01,,1410000018
+houmon-pc02,,1410000012
+uketsuke-pc01,,1410000011
 ";
 
 fn fleet() -> Vec<DemoTerminal> {
@@ -250,6 +268,14 @@ pub async fn run(
         Utc::now(),
     )
     .await?;
+    std::fs::write(dir.join("expected-terminals.csv"), EXPECTED)?;
+    coverage::import(
+        store.as_ref(),
+        EXPECTED,
+        settings.selector.office_rule(),
+        Utc::now(),
+    )
+    .await?;
 
     let grpc = tokio::net::TcpListener::bind(settings.grpc_listen).await?;
     let http = match tokio::net::TcpListener::bind(settings.http_listen).await {
@@ -337,6 +363,19 @@ pub async fn run(
     println!(
         "{}",
         reports::format::to_table(&report, settings.reports.time_zone)
+    );
+    let coverage = reports::params::run(
+        store.as_ref(),
+        ReportKind::Coverage,
+        &ReportParams::default(),
+        Utc::now(),
+        &settings.reports,
+    )
+    .await?;
+    println!("Coverage (as `certfleet-collector report coverage` prints it):\n");
+    println!(
+        "{}",
+        reports::format::to_table(&coverage, settings.reports.time_zone)
     );
     println!("Login:     demo / {password}");
     println!("Dashboard: http://{http_addr}/");
