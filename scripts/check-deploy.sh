@@ -222,7 +222,7 @@ step "metric names used by rules and dashboard"
 # collector does not export yet is reported, not failed, while the fleet gauges are being built.
 known="certfleet_certificate_expiry_timestamp_seconds certfleet_pairs certfleet_renew_now_pairs
 certfleet_stale_terminals certfleet_uncovered_offices certfleet_ingest_reports_total
-certfleet_ingest_duration_seconds"
+certfleet_ingest_duration_seconds certfleet_terminals_by_agent_version"
 used=$(cat "$mon/prometheus-rules.yaml" "$mon/grafana-dashboard.json" |
   grep -oE 'certfleet_[a-z_]+' | sed -E 's/_(bucket|sum|count)$//' | sort -u)
 for m in $used; do
