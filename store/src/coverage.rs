@@ -52,6 +52,9 @@ pub trait CoverageStore: Send + Sync {
     ) -> Result<(Vec<ExpectedTerminal>, Option<DateTime<Utc>>), StoreError>;
 }
 
+/// Rows per PostgreSQL insert statement.
+const PG_CHUNK: usize = 5000;
+
 fn split_offices(text: &str) -> Vec<String> {
     text.split_whitespace().map(str::to_owned).collect()
 }
@@ -68,17 +71,30 @@ impl CoverageStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
-        for (position, e) in entries.iter().enumerate() {
+        // Arrays of a few thousand rows per statement: one round trip per chunk, not per PC
+        // (100,000 PCs in about a second instead of tens).
+        for (chunk_index, chunk) in entries.chunks(PG_CHUNK).enumerate() {
+            let base = chunk_index * PG_CHUNK;
+            let positions: Vec<i32> = (0..chunk.len())
+                .map(|i| i32::try_from(base + i).unwrap_or(i32::MAX))
+                .collect();
+            let hostnames: Vec<&str> = chunk.iter().map(|e| e.hostname.as_str()).collect();
+            let keys: Vec<String> = chunk.iter().map(ExpectedTerminal::hostname_key).collect();
+            let machines: Vec<Option<&str>> =
+                chunk.iter().map(|e| e.machine_id.as_deref()).collect();
+            let offices: Vec<String> = chunk.iter().map(|e| e.offices.join(" ")).collect();
             sqlx::query(
                 "INSERT INTO expected_terminals \
                  (position, hostname, hostname_key, machine_id, offices, imported_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                 SELECT p, h, k, m, o, $6 \
+                 FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[]) \
+                 AS u(p, h, k, m, o)",
             )
-            .bind(i32::try_from(position).unwrap_or(i32::MAX))
-            .bind(&e.hostname)
-            .bind(e.hostname_key())
-            .bind(e.machine_id.as_deref())
-            .bind(e.offices.join(" "))
+            .bind(&positions)
+            .bind(&hostnames)
+            .bind(&keys)
+            .bind(&machines)
+            .bind(&offices)
             .bind(now)
             .execute(&mut *tx)
             .await
