@@ -45,11 +45,18 @@ done
 
 . "$(dirname "$0")/bench_lib.sh"
 start_collector
-ROWS=$(curl -fs "http://127.0.0.1:$PORT/api/v1/reports/coverage?format=csv" | wc -l)
-echo "coverage report: $((ROWS - 1)) rows"
-curl -fs "http://127.0.0.1:$PORT/api/v1/reports/coverage?format=csv" | cut -d, -f1 | sort | uniq -c
-timeit "/api/v1/reports/coverage"
-timeit "/api/v1/reports/coverage?format=csv"
+# `init` writes an API token, and the API then asks for it even from loopback.
+AUTH="Authorization: Bearer $(cat "$DIR/api-token.txt")"
+URL="http://127.0.0.1:$PORT/api/v1/reports/coverage"
+curl -fs -H "$AUTH" "$URL?format=csv" | cut -d, -f1 | sort | uniq -c
+for QUERY in "" "?format=csv"; do
+  SIZE=$(curl -fs -H "$AUTH" -o /dev/null -w '%{size_download}' "$URL$QUERY")
+  for _ in $(seq "$RUNS"); do
+    curl -fs -H "$AUTH" -o /dev/null -w '%{time_total}\n' "$URL$QUERY"
+  done | sort -n | awk -v what="coverage$QUERY" -v size="$SIZE" '{ t[NR] = $1 } END {
+    printf "%-28s p50 %5.0f ms  p90 %5.0f ms  max %5.0f ms  %9d bytes  (%d runs)\n", what,
+      t[int((NR + 1) / 2)] * 1000, t[int(NR * 0.9 + 0.5)] * 1000, t[NR] * 1000, size, NR }'
+done
 echo "collector memory after the reports: $(grep -E 'VmRSS|VmHWM' /proc/$PID/status | tr -s ' \n' ' ')"
 for _ in 1 2 3; do
   /usr/bin/time -f "  CLI report coverage --format json: %e s, max RSS %M KiB" \
