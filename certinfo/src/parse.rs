@@ -127,13 +127,14 @@ fn decode_directory_string(value: &x509_parser::der_parser::asn1_rs::Any<'_>) ->
 }
 
 /// What a TLS *server* certificate is for, beyond [`CertInfo`]: its subjectAltNames (DNS
-/// names and IP addresses, as text) and its SubjectPublicKeyInfo (DER). The collector re-issues
+/// names and IP addresses, as text) and its public key (the bits of the SubjectPublicKeyInfo,
+/// e.g. the uncompressed EC point). The collector re-issues
 /// its own server certificate for the same names (`reissue-server-cert --from`) and checks that
 /// a CA key belongs to the CA certificate before signing with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerCertNames {
     pub subject_alt_names: Vec<String>,
-    pub public_key_info: Vec<u8>,
+    pub public_key: Vec<u8>,
 }
 
 /// Reads the subjectAltNames and public key of a certificate (see [`ServerCertNames`]).
@@ -165,7 +166,7 @@ pub fn server_cert_names(der: &[u8]) -> Result<ServerCertNames, CertError> {
     }
     Ok(ServerCertNames {
         subject_alt_names: names,
-        public_key_info: cert.public_key().raw.to_vec(),
+        public_key: cert.public_key().subject_public_key.data.to_vec(),
     })
 }
 
