@@ -49,7 +49,9 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a CA, a server certificate, an enroll secret and a config file in DIR.
+    /// Create a CA, a server certificate, an enroll secret and a config file in DIR. The
+    /// global --data-dir (default DIR/data; under systemd /var/lib/certfleet) is written into
+    /// the config as an absolute path: where serve and every command find the database.
     Init {
         #[arg(long, env = "CERTFLEET_INIT_DIR")]
         dir: PathBuf,
@@ -57,10 +59,6 @@ pub enum Command {
         /// Default: localhost and 127.0.0.1.
         #[arg(long = "san", env = "CERTFLEET_SANS", value_delimiter = ',')]
         sans: Vec<String>,
-        /// Where the embedded SQLite database will live (written into collector.toml as an
-        /// absolute path; default DIR/data). Under systemd: /var/lib/certfleet.
-        #[arg(long = "data-dir", env = "CERTFLEET_INIT_DATA_DIR")]
-        init_data_dir: Option<PathBuf>,
         /// Write ca-key.pem here instead of DIR: removable media, or a directory the running
         /// collector never mounts. Only `reissue-server-cert` needs it.
         #[arg(long, env = "CERTFLEET_INIT_CA_KEY_DIR")]
@@ -193,6 +191,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub enroll_secret_files: Vec<PathBuf>,
+    /// Dashboard accounts file (`username:hash` lines), in addition to collector.toml's
+    /// `[dashboard] users`: a compose secret or Kubernetes Secret.
+    #[arg(long, env = "CERTFLEET_DASHBOARD_USERS_FILE")]
+    pub dashboard_users_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -386,7 +388,11 @@ pub fn serve_settings(global: &GlobalArgs, args: &ServeArgs) -> Result<Settings>
         enroll_secret_files: args.enroll_secret_files.clone(),
         ..global.overrides()
     };
-    Ok(Settings::resolve(global.file_config()?, overrides)?)
+    let mut file = global.file_config()?;
+    if let Some(path) = &args.dashboard_users_file {
+        file.dashboard.users_file = Some(path.clone());
+    }
+    Ok(Settings::resolve(file, overrides)?)
 }
 
 /// Completes on SIGINT or SIGTERM.
@@ -418,7 +424,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Init {
             dir,
             sans,
-            init_data_dir,
             ca_key_dir,
         } => {
             let sans = if sans.is_empty() {
@@ -426,9 +431,13 @@ pub async fn run(cli: Cli) -> Result<()> {
             } else {
                 sans
             };
-            let out =
-                crate::init::init(&dir, &sans, init_data_dir.as_deref(), ca_key_dir.as_deref())
-                    .with_context(|| format!("init in {}", dir.display()))?;
+            let out = crate::init::init(
+                &dir,
+                &sans,
+                cli.global.data_dir.as_deref(),
+                ca_key_dir.as_deref(),
+            )
+            .with_context(|| format!("init in {}", dir.display()))?;
             println!("Created the collector's files in {}:", dir.display());
             println!("  config:        {}", out.config.display());
             println!("  CA for agents: {}", out.ca_cert.display());
@@ -984,6 +993,12 @@ fn quiet_on_broken_pipe(result: std::io::Result<()>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
 
     #[test]
     fn debug_of_the_command_line_hides_the_database_password() {

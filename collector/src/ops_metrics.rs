@@ -14,6 +14,9 @@ use certfleet_store::{MaintenanceRun, Pruned};
 #[derive(Debug, Default)]
 pub struct OpsMetrics {
     inner: Mutex<Inner>,
+    /// The tasks `serve` schedules (`alerts`, `retention`): only theirs have a "last success"
+    /// gauge, so a deployment without alert channels is not told its alerts never ran.
+    scheduled: Vec<&'static str>,
 }
 
 #[derive(Debug, Default)]
@@ -34,9 +37,13 @@ pub fn channel_of(recipient: &str) -> String {
 }
 
 impl OpsMetrics {
-    /// Pre-sets the delivery counters of every configured channel to 0.
-    pub fn with_channels(channels: impl IntoIterator<Item = String>) -> Self {
-        let metrics = OpsMetrics::default();
+    /// Pre-sets the delivery counters of every configured channel to 0; `scheduled` are the
+    /// tasks this collector runs daily.
+    pub fn new(channels: impl IntoIterator<Item = String>, scheduled: Vec<&'static str>) -> Self {
+        let metrics = OpsMetrics {
+            scheduled,
+            ..OpsMetrics::default()
+        };
         {
             let mut inner = metrics.lock();
             for channel in channels {
@@ -111,7 +118,7 @@ impl OpsMetrics {
             );
         }
         let Some(runs) = runs else { return };
-        for (task, metric, help) in [
+        let tasks = [
             (
                 "alerts",
                 "certfleet_alerts_last_success_timestamp_seconds",
@@ -122,7 +129,11 @@ impl OpsMetrics {
                 "certfleet_retention_last_success_timestamp_seconds",
                 "End of the last completed retention run (any replica; 0 = never).",
             ),
-        ] {
+        ];
+        for (task, metric, help) in tasks {
+            if !self.scheduled.contains(&task) {
+                continue;
+            }
             let at = runs
                 .iter()
                 .find(|r| r.task == task)
@@ -141,7 +152,10 @@ mod tests {
 
     #[test]
     fn series_exist_at_zero_and_count_per_channel() {
-        let m = OpsMetrics::with_channels(["email".to_owned(), "webhook:teams".to_owned()]);
+        let m = OpsMetrics::new(
+            ["email".to_owned(), "webhook:teams".to_owned()],
+            vec!["alerts", "retention"],
+        );
         let mut text = String::new();
         m.render(Some(&[]), &mut text);
         for line in [

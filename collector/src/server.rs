@@ -107,7 +107,14 @@ pub async fn run(
                 .map(|w| format!("webhook:{}", w.name)),
         );
     }
-    let ops = Arc::new(OpsMetrics::with_channels(channels_for_metrics));
+    let mut scheduled_tasks = Vec::new();
+    if settings.alerts.enabled {
+        scheduled_tasks.push(crate::maintenance::ALERTS_TASK);
+    }
+    if settings.retention.enabled {
+        scheduled_tasks.push(crate::maintenance::RETENTION_TASK);
+    }
+    let ops = Arc::new(OpsMetrics::new(channels_for_metrics, scheduled_tasks));
 
     // Authentication is decided per request (`certfleet_dashboard::access`), never by the
     // address `http` is bound to: a reverse proxy makes every visitor look local.
