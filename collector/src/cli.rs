@@ -218,6 +218,7 @@ pub enum TerminalCommand {
     },
     /// Revoke again every terminal of a list from `export-revocations`, after restoring an
     /// older database backup (terminals the backup does not know are added as revoked).
+    /// `-` reads the list from stdin (for `docker compose run -T … < FILE`).
     ImportRevocations { file: PathBuf },
 }
 
@@ -605,8 +606,12 @@ pub async fn run(cli: Cli) -> Result<()> {
                     }
                 }
                 TerminalCommand::ImportRevocations { file } => {
-                    let text = std::fs::read_to_string(&file)
-                        .with_context(|| format!("cannot read {}", file.display()))?;
+                    let text = if file.as_os_str() == "-" {
+                        std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+                    } else {
+                        std::fs::read_to_string(&file)
+                            .with_context(|| format!("cannot read {}", file.display()))?
+                    };
                     let s = crate::revocations::import(&store, &text)
                         .await
                         .with_context(|| format!("{} was not imported", file.display()))?;

@@ -257,7 +257,8 @@ fn check_writable(path: &Path) -> Result<(), StoreError> {
             && e.kind() == std::io::ErrorKind::PermissionDenied
         {
             return Err(StoreError::Settings(format!(
-                "{} is not writable by this process{}: after restoring it as root, give it back                  to the collector's user (docs/OPERATIONS.md, \"Backup and restore\", SQLite)",
+                "{} is not writable by this process{}: after restoring it as root, give it back \
+                 to the collector's user (docs/OPERATIONS.md, \"Backup and restore\", SQLite)",
                 file.display(),
                 owner_note(file)
             )));
@@ -271,7 +272,8 @@ fn check_writable(path: &Path) -> Result<(), StoreError> {
             }
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 return Err(StoreError::Settings(format!(
-                    "the data directory {} is not writable by this process{}: SQLite keeps its                      -wal and -shm files next to the database",
+                    "the data directory {} is not writable by this process{}: SQLite keeps its \
+                     -wal and -shm files next to the database",
                     dir.display(),
                     owner_note(dir)
                 )));
