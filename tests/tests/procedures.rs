@@ -32,11 +32,16 @@ fn workspace_file(path: &str) -> PathBuf {
 
 /// The code block after `<!-- procedure: NAME -->` in docs/OPERATIONS.md.
 fn procedure(name: &str) -> String {
-    let doc = std::fs::read_to_string(workspace_file("docs/OPERATIONS.md")).unwrap();
+    procedure_in("docs/OPERATIONS.md", name)
+}
+
+/// The code block after `<!-- procedure: NAME -->` in `document`.
+fn procedure_in(document: &str, name: &str) -> String {
+    let doc = std::fs::read_to_string(workspace_file(document)).unwrap();
     let marker = format!("<!-- procedure: {name} -->");
     let start = doc
         .find(&marker)
-        .unwrap_or_else(|| panic!("docs/OPERATIONS.md has no {marker}"));
+        .unwrap_or_else(|| panic!("{document} has no {marker}"));
     let rest = &doc[start + marker.len()..];
     let open = rest
         .find("```sh\n")
@@ -280,9 +285,10 @@ esac
 
     /// The service's addresses, from its "collector listening" line.
     fn listening(&self, field: &str) -> String {
-        let line = std::fs::read_to_string(self.path("run/listening")).unwrap();
-        let start = line.find(&format!("{field}=")).unwrap() + field.len() + 1;
-        line[start..].split_whitespace().next().unwrap().to_owned()
+        listening_field(
+            &std::fs::read_to_string(self.path("run/listening")).unwrap(),
+            field,
+        )
     }
 
     fn grpc_url(&self) -> String {
@@ -304,55 +310,21 @@ esac
         r.body
     }
 
-    /// One daily report of PC `name` (its own state directory and certificate).
     fn report(&self, name: &str) -> Output {
-        let fixture = self.path(&format!("pcs/{name}/certs"));
-        if !fixture.exists() {
-            let now = Utc::now();
-            let office = format!("{:010}", 1_000_000_000u64 + name.len() as u64);
-            write_cert(
-                &fixture,
-                "c.pem",
-                &TestCa::kanagawa().office_cert(
-                    &office,
-                    now - Duration::days(300),
-                    now + Duration::days(30),
-                ),
-            );
-        }
-        agent_cmd(&[
-            "report",
-            "--collector",
+        pc_report(
+            self.root.path(),
             &self.grpc_url(),
-            "--ca",
-            self.path("etc/certfleet/ca.pem").to_str().unwrap(),
-            "--enroll-secret-file",
-            self.path("etc/certfleet/enroll-secret.txt")
-                .to_str()
-                .unwrap(),
-            "--state-dir",
-            self.path(&format!("pcs/{name}/state")).to_str().unwrap(),
-            "--machine-id",
-            &format!("machine-{name}"),
-            "--hostname",
+            &self.path("etc/certfleet"),
             name,
-            "--path",
-            fixture.to_str().unwrap(),
-            "--attempts",
-            "1",
-        ])
+        )
     }
 
     fn report_ok(&self, name: &str) {
-        let out = self.report(name);
-        assert!(out.status.success(), "{name} reports: {}", describe(&out));
+        assert_reported(&self.report(name), name);
     }
 
     fn report_refused_as_revoked(&self, name: &str) {
-        let out = self.report(name);
-        assert!(!out.status.success(), "{name} must be refused");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("revoked"), "{name}: {}", describe(&out));
+        assert_refused_as_revoked(&self.report(name), name);
     }
 
     fn cli(&self, args: &[&str]) -> Output {
@@ -367,6 +339,60 @@ esac
     fn terminal_list(&self) -> String {
         String::from_utf8(self.cli(&["terminal", "list"]).stdout).unwrap()
     }
+}
+
+/// One daily report of PC `name` (its state directory and certificate under `root/pcs/name`),
+/// with `ca.pem` and `enroll-secret.txt` from `files`.
+fn pc_report(root: &Path, grpc_url: &str, files: &Path, name: &str) -> Output {
+    let fixture = root.join(format!("pcs/{name}/certs"));
+    if !fixture.exists() {
+        let now = Utc::now();
+        let office = format!("{:010}", 1_000_000_000u64 + name.len() as u64);
+        write_cert(
+            &fixture,
+            "c.pem",
+            &TestCa::kanagawa().office_cert(
+                &office,
+                now - Duration::days(300),
+                now + Duration::days(30),
+            ),
+        );
+    }
+    agent_cmd(&[
+        "report",
+        "--collector",
+        grpc_url,
+        "--ca",
+        files.join("ca.pem").to_str().unwrap(),
+        "--enroll-secret-file",
+        files.join("enroll-secret.txt").to_str().unwrap(),
+        "--state-dir",
+        root.join(format!("pcs/{name}/state")).to_str().unwrap(),
+        "--machine-id",
+        &format!("machine-{name}"),
+        "--hostname",
+        name,
+        "--path",
+        fixture.to_str().unwrap(),
+        "--attempts",
+        "1",
+    ])
+}
+
+fn assert_reported(out: &Output, name: &str) {
+    assert!(out.status.success(), "{name} reports: {}", describe(out));
+}
+
+fn assert_refused_as_revoked(out: &Output, name: &str) {
+    assert!(!out.status.success(), "{name} must be refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("revoked"), "{name}: {}", describe(out));
+}
+
+/// The address in a "collector listening" line.
+fn listening_field(line: &str, field: &str) -> String {
+    let start = line.find(&format!("{field}=")).unwrap() + field.len() + 1;
+    line[start..].split_whitespace().next().unwrap().to_owned()
 }
 
 impl Drop for Host {
@@ -755,4 +781,199 @@ esac
     );
     let users = std::fs::read_to_string(secrets.join("dashboard-users.txt")).unwrap();
     assert_eq!(users.lines().count(), 2, "{users}");
+}
+
+/// A compose project as deploy/README.md §4 lays it out, run by the `docker` stand-in
+/// (tests/stand-ins/docker) against a real PostgreSQL: `compose.yaml` and the Dockerfile are
+/// the repository's.
+struct ComposeProject {
+    root: tempfile::TempDir,
+    pg: PgCluster,
+}
+
+impl ComposeProject {
+    fn new() -> ComposeProject {
+        // Its own cluster: the restore drops and creates the database `certfleet`.
+        let pg = PgCluster::start_managed();
+        let admin = format!(
+            "postgres://postgres@127.0.0.1:{}/postgres",
+            pg.port().unwrap()
+        );
+        // What the postgres image does on its first start with POSTGRES_USER/POSTGRES_DB.
+        psql(&admin, "CREATE ROLE certfleet LOGIN SUPERUSER");
+        psql(&admin, "CREATE DATABASE certfleet OWNER certfleet");
+        let root = tempfile::Builder::new()
+            .prefix("certfleet-compose-")
+            .tempdir()
+            .unwrap();
+        let project = root.path().join("deploy/docker");
+        std::fs::create_dir_all(&project).unwrap();
+        std::fs::create_dir_all(root.path().join("media/offline-ca")).unwrap();
+        for file in ["compose.yaml", "Dockerfile"] {
+            std::fs::copy(
+                workspace_file(&format!("deploy/docker/{file}")),
+                project.join(file),
+            )
+            .unwrap();
+        }
+        ComposeProject { root, pg }
+    }
+
+    fn project(&self) -> PathBuf {
+        self.root.path().join("deploy/docker")
+    }
+
+    fn run(&self, script: &str, stdin: &str) -> Output {
+        let root = self.root.path().display().to_string();
+        let script = script
+            .replace("/media/offline-ca", &format!("{root}/media/offline-ca"))
+            // The agents of the test reach the collector as localhost.
+            .replace("certfleet.example.org", "localhost")
+            .replace("2026-11-26", &today());
+        let path = format!(
+            "{}:{}",
+            workspace_file("tests/stand-ins").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut child = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .current_dir(self.project())
+            .env("PATH", path)
+            .env("CF_COMPOSE_ROOT", self.root.path())
+            .env("CF_COLLECTOR", bin("certfleet-collector"))
+            .env("CF_PG_PORT", self.pg.port().unwrap().to_string())
+            .env("CF_PG_BIN", certfleet_testsupport::DEFAULT_PG_BIN)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run bash");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn run_ok(&self, document: &str, name: &str, stdin: &str) {
+        let out = self.run(&procedure_in(document, name), stdin);
+        assert!(
+            out.status.success(),
+            "procedure {name} failed: {}\n--- collector log\n{}",
+            describe(&out),
+            std::fs::read_to_string(self.root.path().join("run/log")).unwrap_or_default()
+        );
+    }
+
+    fn listening(&self, field: &str) -> String {
+        listening_field(
+            &std::fs::read_to_string(self.root.path().join("run/listening")).unwrap(),
+            field,
+        )
+    }
+
+    fn report(&self, name: &str) -> Output {
+        let addr: std::net::SocketAddr = self.listening("grpc_addr").parse().unwrap();
+        // ca.pem and enroll-secret.txt as the installation copied them out of the volume.
+        pc_report(
+            self.root.path(),
+            &format!("https://localhost:{}", addr.port()),
+            &self.project(),
+            name,
+        )
+    }
+
+    fn volume(&self, file: &str) -> PathBuf {
+        self.root.path().join("volumes/collector-config").join(file)
+    }
+}
+
+impl Drop for ComposeProject {
+    fn drop(&mut self) {
+        let _ = self.run("docker compose stop collector", "");
+    }
+}
+
+/// Compose end to end: the installation of deploy/README.md §4 (the CA key lands outside the
+/// collector's volume), adding a dashboard user, the backup, and the restore of database,
+/// revocations and config volume of OPERATIONS.md, then re-issuing the server certificate
+/// with the offline CA key — each block run as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_install_backup_and_restore() {
+    let c = ComposeProject::new();
+    c.run_ok("deploy/README.md", "compose-install", "");
+    assert!(
+        c.root.path().join("media/offline-ca/ca-key.pem").exists(),
+        "the CA key went offline"
+    );
+    assert!(
+        !c.volume("ca-key.pem").exists(),
+        "no CA key in the collector's volume"
+    );
+    assert!(c.project().join("ca.pem").exists());
+    for pc in ["kept", "revoked-after-backup"] {
+        assert_reported(&c.report(pc), pc);
+    }
+
+    // A dashboard account, and its login.
+    c.run_ok(
+        "docs/OPERATIONS.md",
+        "compose-add-user",
+        "a compose passphrase\n",
+    );
+    let http: std::net::SocketAddr = c.listening("http_addr").parse().unwrap();
+    let r = http_request(
+        http,
+        "POST",
+        "/login",
+        &[],
+        "username=alice&password=a+compose+passphrase",
+    );
+    assert_eq!(r.status, 303, "login: {r:?}");
+    let session = r.set_cookie("cf_session").expect("a session cookie");
+    assert_eq!(
+        http_request(http, "GET", "/", &[("Cookie", &session)], "").status,
+        200
+    );
+
+    c.run_ok("docs/OPERATIONS.md", "compose-backup", "");
+    let day = today();
+    for file in [
+        format!("certfleet-{day}.dump"),
+        format!("certfleet-revocations-{day}.json"),
+        format!("certfleet-config-{day}.tgz"),
+    ] {
+        let len = std::fs::metadata(c.project().join(&file)).unwrap().len();
+        assert!(len > 0, "{file} is empty");
+    }
+    // After the backup: a revocation (with the CLI recipe), and a config file lost.
+    let out = c.run(
+        "docker compose exec collector certfleet-collector terminal revoke revoked-after-backup",
+        "",
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_refused_as_revoked(&c.report("revoked-after-backup"), "revoked-after-backup");
+    std::fs::remove_file(c.volume("api-token.txt")).unwrap();
+
+    c.run_ok("docs/OPERATIONS.md", "compose-restore", "");
+    assert!(
+        c.volume("api-token.txt").exists(),
+        "the config volume is back"
+    );
+    assert_reported(&c.report("kept"), "kept");
+    assert_refused_as_revoked(&c.report("revoked-after-backup"), "revoked-after-backup");
+
+    // A new server certificate from the offline CA key; agents keep their ca.pem.
+    let old = std::fs::read_to_string(c.volume("server.pem")).unwrap();
+    c.run_ok("docs/OPERATIONS.md", "compose-reissue", "");
+    assert_ne!(
+        std::fs::read_to_string(c.volume("server.pem")).unwrap(),
+        old
+    );
+    assert_reported(&c.report("kept"), "kept");
 }
