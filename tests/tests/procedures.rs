@@ -505,6 +505,20 @@ async fn sqlite_backup_and_restore() {
          does, to show the restore's ownership: run it as root (CI does)"
     );
     let host = Host::new(None);
+    // Item 1: before `serve` ran there is no database, and the CLI says where it looked
+    // instead of creating an empty one.
+    let out = collector_cmd(&["--config", &host.config(), "terminal", "list"]);
+    assert!(!out.status.success());
+    let expected = format!(
+        "no certfleet database at {}",
+        host.path("var/lib/certfleet/certfleet.db").display()
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&expected),
+        "{}",
+        describe(&out)
+    );
+    assert!(!host.path("var/lib/private/certfleet/certfleet.db").exists());
     let out = host.systemctl("start");
     assert!(out.status.success(), "{}", describe(&out));
     for pc in ["kept", "revoked-after-backup"] {
