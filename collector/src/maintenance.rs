@@ -75,12 +75,14 @@ pub async fn run_retention(
     Ok(pruned)
 }
 
+/// The answer of one claim: whether this replica got the slot.
+pub type ClaimFuture = std::pin::Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send>>;
+
 /// Claims `task`'s slot in `store` for this process.
 pub fn claim_in(
     store: SharedStore,
     task: &'static str,
-) -> impl FnMut(DateTime<Utc>) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send>>
-{
+) -> impl FnMut(DateTime<Utc>) -> ClaimFuture {
     let holder = holder();
     move |slot| {
         let (store, holder) = (store.clone(), holder.clone());

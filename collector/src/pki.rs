@@ -182,7 +182,7 @@ mod tests {
 
         let other = generate_ca("another CA").unwrap();
         let mixed = PemPair {
-            cert_pem: ca.cert_pem.clone(),
+            cert_pem: ca.cert_pem,
             key_pem: other.key_pem,
         };
         assert!(matches!(

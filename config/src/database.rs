@@ -162,7 +162,7 @@ mod tests {
         let pw = dir.path().join("pw");
         std::fs::write(&pw, "secret\n").unwrap();
         let file = FileConfig {
-            database_password_file: Some(pw.clone()),
+            database_password_file: Some(pw),
             ..FileConfig::default()
         };
         let err = DatabaseSettings::resolve(&file, &Overrides::default()).unwrap_err();
