@@ -128,7 +128,9 @@ impl SqliteStore {
         if !in_memory {
             if mode == OpenMode::Existing && !path.exists() {
                 return Err(StoreError::Settings(format!(
-                    "no certfleet database at {} (and this command never creates one): point                      --config (or --data-dir / CERTFLEET_DATA_DIR) at the collector service's                      configuration, whose data_dir is where `serve` keeps the database",
+                    "no certfleet database at {} (and this command never creates one): point \
+                     --config (or --data-dir / CERTFLEET_DATA_DIR) at the collector service's \
+                     configuration, whose data_dir is where `serve` keeps the database",
                     path.display()
                 )));
             }
