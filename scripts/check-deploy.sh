@@ -266,9 +266,10 @@ done
 # The Windows task and the systemd unit must run the agent with the same flags.
 # The Windows task's flags are built by `certfleet-agent install` (agent/src/install/task.rs);
 # --random-delay and --remove-enroll-secret are Windows-only (the timer has
-# RandomizedDelaySec; systemd credentials are read-only, so the secret cannot be deleted).
+# RandomizedDelaySec; systemd credentials are read-only, so the secret cannot be deleted);
+# --proxy is there only when the installer was given a proxy (a unit uses HTTPS_PROXY).
 ps_flags=$(sed -n '/pub fn arguments/,/^    }/p' "$ROOT/agent/src/install/task.rs" | grep -oE '"--[a-z-]+"' |
-  tr -d '"' | grep -vxE -- '--random-delay|--remove-enroll-secret' | sort -u)
+  tr -d '"' | grep -vxE -- '--random-delay|--remove-enroll-secret|--proxy' | sort -u)
 sd_flags=$(sed -n '/^ExecStart=/,/^[^ ]/p' "$DEPLOY/systemd/certfleet-agent.service" |
   grep -oE -- '--[a-z-]+' | sort -u)
 if [ "$ps_flags" != "$sd_flags" ]; then

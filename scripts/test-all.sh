@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of certfleet on a fresh Debian machine: installs what is missing
-# (PostgreSQL server binaries, openssl, Chromium and its driver, Wine, mingw-w64, Debian's
-# Rust for the Windows cross-build, wixl and msitools), then fmt, clippy (also over the Windows
+# (PostgreSQL server binaries, openssl, Chromium and its driver, tinyproxy, Wine, mingw-w64,
+# Debian's Rust for the Windows cross-build, wixl and msitools), then fmt, clippy (also over the Windows
 # code), builds every binary and the Windows agent (certfleet-agent.exe), and runs the whole
 # test suite, including the Windows agent and its MSI under Wine (tests/tests/windows_wine.rs).
 # Tests start their own throwaway PostgreSQL clusters and Wine prefixes.
@@ -26,6 +26,9 @@ command -v setpriv >/dev/null || need_apt+=(util-linux)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
 { command -v fc-list >/dev/null && fc-list | grep -qi 'noto.*cjk'; } || need_apt+=(fonts-noto-cjk)
+# The agent behind an office proxy (tests/tests/proxy.rs, windows_wine.rs): a real CONNECT
+# proxy process. The tests run their own instances in the foreground on free loopback ports.
+command -v tinyproxy >/dev/null || need_apt+=(tinyproxy)
 # The Windows agent under Wine (tests/tests/windows_wine.rs): Wine 8 (64-bit), mingw-w64 for the
 # test helpers, wixl and msitools for the MSI. scripts/build-windows-agent.sh installs the
 # cross-building Rust packages itself.

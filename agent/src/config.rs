@@ -56,6 +56,8 @@ pub struct Config {
 /// ca_file = 'C:\ProgramData\certfleet\ca.pem'
 /// enroll_secret_file = 'C:\ProgramData\certfleet\enroll-secret.txt'
 /// state_dir = 'C:\ProgramData\certfleet\state'
+/// proxy = "http://proxy.example:8080"          # or "none"; default: environment, then Windows
+/// no_proxy = "collector.corp.example"          # hosts reached without the proxy
 /// ```
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -68,6 +70,12 @@ pub struct CollectorSection {
     pub state_dir: Option<PathBuf>,
     /// `run` only: minutes between reports.
     pub interval_minutes: Option<u64>,
+    /// HTTP proxy, `http://[USER:PASSWORD@]HOST:PORT`, or `none`. This file is the place for a
+    /// proxy password: the installer keeps it in the private data directory, whereas a task's
+    /// command line is shown by Task Scheduler.
+    pub proxy: Option<String>,
+    /// Hosts reached without the proxy (the `NO_PROXY` syntax); replaces every other list.
+    pub no_proxy: Option<String>,
 }
 
 /// A config file that cannot be used.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use certfleet_agent::config::{Config, password_from_env};
 use certfleet_agent::install::{InstallOptions, UninstallOptions};
+use certfleet_agent::report::proxy::{Bypass, ProxyConfig, ProxySource};
 use certfleet_agent::report::{
     FactOverrides, Outcome, ReportSettings, RunSchedule, StateDir, report_once, run_loop,
 };
@@ -106,6 +107,11 @@ struct InstallArgs {
         default_value_t = 30
     )]
     restart_interval_minutes: u32,
+    /// HTTP proxy for the task's `report --proxy`: http://HOST:PORT (no credentials: put a
+    /// proxy password in agent.toml's `[collector] proxy` and pass --config), or `none` to
+    /// ignore the WinHTTP setting. Empty, `auto` or absent: the environment and WinHTTP decide.
+    #[arg(long, env = "CERTFLEET_INSTALL_PROXY", value_name = "URL")]
+    proxy: Option<String>,
     /// Start the task once when done (first enrollment and report now).
     #[arg(long, env = "CERTFLEET_INSTALL_RUN_NOW")]
     run_now: bool,
@@ -193,6 +199,22 @@ struct ReportArgs {
     /// sets it: the fleet-wide secret then stays on a PC only until it has enrolled).
     #[arg(long, env = "CERTFLEET_REMOVE_ENROLL_SECRET")]
     remove_enroll_secret: bool,
+    /// HTTP proxy to reach the collector through (CONNECT tunnel; TLS stays end to end):
+    /// http://[USER:PASSWORD@]HOST:PORT, `none` to connect directly, or `auto`. Default (`auto`):
+    /// `[collector] proxy`, then HTTPS_PROXY/https_proxy/ALL_PROXY, then on Windows the WinHTTP setting
+    /// (netsh winhttp) and the user's Internet Options. Prefer agent.toml for a password: a
+    /// command line is visible to other programs.
+    #[arg(
+        long,
+        env = "CERTFLEET_PROXY",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    proxy: Option<String>,
+    /// Hosts to reach without the proxy, e.g. `collector.corp.example,10.0.0.0/8` (replaces
+    /// NO_PROXY and the Windows bypass list).
+    #[arg(long, env = "CERTFLEET_NO_PROXY", value_name = "HOSTS")]
+    no_proxy: Option<String>,
 }
 
 #[derive(Args)]
@@ -344,6 +366,18 @@ fn report_settings(args: &ReportArgs, file: &Config) -> anyhow::Result<ReportSet
     settings.rpc_timeout = Duration::from_secs(args.rpc_timeout_secs.max(1));
     settings.insecure_plaintext = args.insecure_plaintext;
     settings.remove_enroll_secret = args.remove_enroll_secret;
+    settings.proxy = match (&args.proxy, &c.proxy) {
+        (Some(flag), _) if !flag.trim().is_empty() => {
+            ProxyConfig::from_setting(flag, ProxySource::Flag)?
+        }
+        (_, Some(file)) => ProxyConfig::from_setting(file, ProxySource::ConfigFile)?,
+        _ => ProxyConfig::Auto,
+    };
+    settings.no_proxy = args
+        .no_proxy
+        .as_ref()
+        .or(c.no_proxy.as_ref())
+        .map(|list| Bypass::parse(list));
     Ok(settings)
 }
 
@@ -363,7 +397,7 @@ fn run_report(once: &ReportOnceArgs) -> anyhow::Result<ExitCode> {
                 println!("delivered the spooled snapshot from an earlier run");
             }
             println!(
-                "report {} acknowledged by the collector (terminal {}): {} certificates stored{}{}",
+                "report {} acknowledged by the collector (terminal {}): {} certificates stored{}{}{}",
                 d.report_id,
                 d.terminal_id,
                 d.accepted_certificates,
@@ -376,6 +410,10 @@ fn run_report(once: &ReportOnceArgs) -> anyhow::Result<ExitCode> {
                     ", older than the stored snapshot"
                 } else {
                     ""
+                },
+                match &d.via_proxy {
+                    Some(proxy) => format!(", through the proxy {proxy}"),
+                    None => String::new(),
                 },
             );
             for (index, reason) in &d.rejected {
@@ -470,6 +508,9 @@ fn run_status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
                     )?;
                     if let Some(error) = &run.error {
                         writeln!(out, "  error:           {error}")?;
+                    }
+                    if let Some(proxy) = &run.via_proxy {
+                        writeln!(out, "  through proxy:   {proxy}")?;
                     }
                 }
                 None => writeln!(out, "last run:          none recorded")?,
@@ -636,6 +677,7 @@ fn run_install(args: &InstallArgs) -> anyhow::Result<ExitCode> {
         startup_delay_minutes: args.startup_delay_minutes,
         restart_count: args.restart_count,
         restart_interval_minutes: args.restart_interval_minutes,
+        proxy: args.proxy.clone(),
         run_now: args.run_now,
         dry_run: args.dry_run,
     };

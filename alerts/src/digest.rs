@@ -1,10 +1,16 @@
 //! The alert digest: one message per run and recipient, grouped by office, most urgent first,
 //! with expiry and renew-by dates, the billing month at risk and the renewal steps (manual §2).
+//!
+//! Every value that comes from an agent or the registry (hostname, office number, office name)
+//! is interpolated through [`Markup::field`] of the channel it is written for: one line, no
+//! control or bidi character, and, in Slack mrkdwn and Teams Markdown, an inline code span with
+//! `&`, `<` and `>` escaped for Slack, so a hostname can never become a link, a mention
+//! (`<!channel>`), emphasis or a second line of a genuine certfleet alert.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use certfleet_model::{Catalog, Lang};
+use certfleet_model::{Catalog, Lang, text};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -29,11 +35,56 @@ pub struct AlertItem {
 /// A composed message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Digest {
+    /// Counts only: no agent text.
     pub subject: String,
+    /// The plain text (e-mail, and the `text` of the JSON webhook).
     pub text: String,
-    /// The structured form for JSON webhooks.
+    /// The same text in Slack mrkdwn.
+    pub slack_text: String,
+    /// The same text in Teams (Markdown).
+    pub teams_text: String,
+    /// The structured form for JSON webhooks: the values as stored (JSON-escaped by the
+    /// encoder), for receivers that render them with their own escaping.
     pub items: Vec<AlertItem>,
     pub generated_at: DateTime<Utc>,
+}
+
+/// How a channel's text is interpreted, and so how an interpolated value is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Markup {
+    /// Plain text (e-mail).
+    Plain,
+    /// Slack mrkdwn: `&`, `<`, `>` are control characters, `*_~` and backticks format.
+    Slack,
+    /// Markdown as Teams renders it.
+    Teams,
+}
+
+impl Markup {
+    /// `value` as this markup shows it literally, on one line. Forbidden characters
+    /// (controls, newlines, bidi) become `?`; in Slack and Teams the value is an inline code
+    /// span, inside which nothing formats or links, with its backticks replaced (no escape
+    /// exists for them there) and, for Slack, `&<>` written as entities as Slack requires
+    /// everywhere. An empty value stays empty.
+    pub fn field(self, value: &str) -> String {
+        let plain = text::printable(value);
+        if self == Markup::Plain || plain.is_empty() {
+            return plain.into_owned();
+        }
+        let mut out = String::with_capacity(plain.len() + 2);
+        out.push('`');
+        for c in plain.chars() {
+            match (self, c) {
+                (_, '`') => out.push('\''),
+                (Markup::Slack, '&') => out.push_str("&amp;"),
+                (Markup::Slack, '<') => out.push_str("&lt;"),
+                (Markup::Slack, '>') => out.push_str("&gt;"),
+                _ => out.push(c),
+            }
+        }
+        out.push('`');
+        out
+    }
 }
 
 fn date(t: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
@@ -176,7 +227,7 @@ How to renew (needed per office and per terminal):
 Claims are accepted from the 1st to the 10th of each month; a request after the 9th may miss that month's billing.
 ";
 
-/// Composes the digest of `items` for one recipient.
+/// Composes the digest of `items` for one recipient, in every markup.
 pub fn compose(items: &[AlertItem], lang: Lang, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Digest {
     let texts: &DigestTexts = lang.tr();
     let mut items = items.to_vec();
@@ -188,22 +239,6 @@ pub fn compose(items: &[AlertItem], lang: Lang, tz: chrono_tz::Tz, now: DateTime
             &b.hostname,
         ))
     });
-    // Offices ordered by their most urgent item; the stable sort above makes the first
-    // appearance of each office its most urgent one.
-    let mut office_order: Vec<String> = Vec::new();
-    let mut by_office: BTreeMap<String, Vec<&AlertItem>> = BTreeMap::new();
-    let mut stale: Vec<&AlertItem> = Vec::new();
-    for item in &items {
-        match &item.office_number {
-            Some(office) => {
-                if !by_office.contains_key(office) {
-                    office_order.push(office.clone());
-                }
-                by_office.entry(office.clone()).or_default().push(item);
-            }
-            None => stale.push(item),
-        }
-    }
     let expired = items.iter().filter(|i| i.threshold == "expired").count();
     let expiring = items
         .iter()
@@ -211,14 +246,58 @@ pub fn compose(items: &[AlertItem], lang: Lang, tz: chrono_tz::Tz, now: DateTime
         .count();
     let other = items.len() - expired - expiring;
     let subject = (texts.subject)(expired, expiring, other);
+    let text = render(&items, texts, tz, now, Markup::Plain);
+    let slack_text = render(&items, texts, tz, now, Markup::Slack);
+    let teams_text = render(&items, texts, tz, now, Markup::Teams);
+    Digest {
+        subject,
+        text,
+        slack_text,
+        teams_text,
+        items,
+        generated_at: now,
+    }
+}
+
+/// The body of a digest over `items` (already sorted most urgent first) in `markup`.
+fn render(
+    items: &[AlertItem],
+    texts: &DigestTexts,
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+    markup: Markup,
+) -> String {
+    // Offices ordered by their most urgent item; the stable sort of the items makes the first
+    // appearance of each office its most urgent one.
+    let mut office_order: Vec<&str> = Vec::new();
+    let mut by_office: BTreeMap<&str, Vec<&AlertItem>> = BTreeMap::new();
+    let mut stale: Vec<&AlertItem> = Vec::new();
+    for item in items {
+        match &item.office_number {
+            Some(office) => {
+                if !by_office.contains_key(office.as_str()) {
+                    office_order.push(office);
+                }
+                by_office.entry(office).or_default().push(item);
+            }
+            None => stale.push(item),
+        }
+    }
     let mut text = String::new();
     let _ = writeln!(text, "{}", (texts.intro)(&date(now, tz), tz.name()));
     for office in &office_order {
         let group = &by_office[office];
-        let name = group.iter().find_map(|i| i.office_name.as_deref());
-        let _ = writeln!(text, "{}", (texts.office)(office, name));
+        let name = group
+            .iter()
+            .find_map(|i| i.office_name.as_deref())
+            .map(|n| markup.field(n));
+        let _ = writeln!(
+            text,
+            "{}",
+            (texts.office)(&markup.field(office), name.as_deref())
+        );
         for i in group {
-            let host = i.hostname.as_deref().unwrap_or("-");
+            let host = markup.field(i.hostname.as_deref().unwrap_or("-"));
             let label = threshold_text(&i.threshold, texts);
             if i.threshold == "uncovered" {
                 let _ = writeln!(text, "{} [{label}]", texts.no_valid_certificate);
@@ -229,9 +308,10 @@ pub fn compose(items: &[AlertItem], lang: Lang, tz: chrono_tz::Tz, now: DateTime
                 .renew_by
                 .map(|d| d.format("%Y/%m/%d").to_string())
                 .unwrap_or_default();
-            let month = i.billing_month.clone().unwrap_or_default();
+            // Computed by the collector ("2027-01"), never agent text; kept on one line anyway.
+            let month = Markup::Plain.field(i.billing_month.as_deref().unwrap_or_default());
             let line = PairLine {
-                host,
+                host: &host,
                 expiry: &expiry,
                 days_left: i.days_left.unwrap_or_default(),
                 renew_by: &renew,
@@ -245,22 +325,17 @@ pub fn compose(items: &[AlertItem], lang: Lang, tz: chrono_tz::Tz, now: DateTime
     if !stale.is_empty() {
         let _ = writeln!(text, "{}", texts.stale_heading);
         for i in &stale {
-            let host = i.hostname.as_deref().unwrap_or("-");
+            let host = markup.field(i.hostname.as_deref().unwrap_or("-"));
             let last = i
                 .last_report_at
                 .map(|t| date(t, tz))
                 .unwrap_or_else(|| "-".into());
-            let _ = writeln!(text, "{}", (texts.stale_terminal)(host, &last));
+            let _ = writeln!(text, "{}", (texts.stale_terminal)(&host, &last));
         }
         text.push('\n');
     }
     text.push_str(texts.steps);
-    Digest {
-        subject,
-        text,
-        items,
-        generated_at: now,
-    }
+    text
 }
 
 #[cfg(test)]
@@ -306,5 +381,134 @@ mod tests {
         let en = compose(&items, Lang::En, chrono_tz::Asia::Tokyo, now);
         assert!(en.text.contains("renew by 2026/12/01"), "{}", en.text);
         assert!(en.subject.starts_with("[certfleet]"));
+    }
+}
+
+#[cfg(test)]
+mod markup_tests {
+    //! A hostile hostname, office number and registry name in every channel's text.
+    use super::*;
+    use pulldown_cmark::{Event, Parser, Tag};
+
+    const HOST: &str = "<!channel> <https://evil.example/renew|更新はこちら> *至急*\nFAKE";
+    const NAME: &str = "[renew](https://evil.example) `x` <b>bold</b> _i_\u{202e}\r\nFAKE";
+    const OFFICE: &str = "1410000001\n<!here>";
+
+    fn items(host: &str, name: &str, office: &str) -> Vec<AlertItem> {
+        vec![
+            AlertItem {
+                threshold: "7d".into(),
+                urgency: 7,
+                office_number: Some(office.into()),
+                office_name: Some(name.into()),
+                terminal_id: Some(1),
+                hostname: Some(host.into()),
+                not_after: Some("2026-12-02T00:00:00Z".parse().unwrap()),
+                days_left: Some(6),
+                renew_by: Some(NaiveDate::from_ymd_opt(2026, 11, 18).unwrap()),
+                billing_month: Some("2026-12".into()),
+                last_report_at: None,
+            },
+            AlertItem {
+                threshold: "stale".into(),
+                urgency: 100,
+                office_number: None,
+                office_name: None,
+                terminal_id: Some(2),
+                hostname: Some(host.into()),
+                not_after: None,
+                days_left: None,
+                renew_by: None,
+                billing_month: None,
+                last_report_at: Some("2026-11-01T00:00:00Z".parse().unwrap()),
+            },
+        ]
+    }
+
+    fn digest(host: &str, name: &str, office: &str, lang: Lang) -> Digest {
+        let now = "2026-11-26T00:00:00Z".parse().unwrap();
+        compose(
+            &items(host, name, office),
+            lang,
+            chrono_tz::Asia::Tokyo,
+            now,
+        )
+    }
+
+    #[test]
+    fn hostile_values_add_no_line_in_any_channel() {
+        for lang in [Lang::Ja, Lang::En] {
+            let benign = digest("pc-01", "事業所", "1410000001", lang);
+            let hostile = digest(HOST, NAME, OFFICE, lang);
+            for (b, h) in [
+                (&benign.text, &hostile.text),
+                (&benign.slack_text, &hostile.slack_text),
+                (&benign.teams_text, &hostile.teams_text),
+            ] {
+                assert_eq!(b.lines().count(), h.lines().count(), "{h}");
+                assert!(h.lines().all(|l| text::first_forbidden(l).is_none()), "{h}");
+            }
+            assert!(hostile.text.contains(&text::printable(HOST).into_owned()));
+        }
+    }
+
+    #[test]
+    fn slack_text_has_no_mention_link_or_formatting_from_values() {
+        let d = digest(HOST, NAME, OFFICE, Lang::Ja);
+        // The templates use no angle brackets: every one left would be a Slack control sequence.
+        assert!(!d.slack_text.contains(['<', '>']), "{}", d.slack_text);
+        assert!(
+            d.slack_text.contains(
+                "`&lt;!channel&gt; &lt;https://evil.example/renew|更新はこちら&gt; *至急*?FAKE`"
+            ),
+            "{}",
+            d.slack_text
+        );
+        assert!(d.slack_text.contains("`1410000001?&lt;!here&gt;`"));
+        // The registry name's backticks cannot end its code span early.
+        assert!(
+            d.slack_text
+                .contains("`[renew](https://evil.example) 'x' &lt;b&gt;bold&lt;/b&gt; _i_???FAKE`"),
+            "{}",
+            d.slack_text
+        );
+    }
+
+    #[test]
+    fn teams_markdown_renders_values_as_code_only() {
+        for lang in [Lang::Ja, Lang::En] {
+            let d = digest(HOST, NAME, OFFICE, lang);
+            let mut code = Vec::new();
+            for event in Parser::new(&d.teams_text) {
+                match event {
+                    Event::Start(Tag::Link { .. } | Tag::Image { .. }) => {
+                        panic!("a link in {}", d.teams_text)
+                    }
+                    Event::Start(Tag::Emphasis | Tag::Strong | Tag::Strikethrough) => {
+                        panic!("emphasis in {}", d.teams_text)
+                    }
+                    Event::Html(h) | Event::InlineHtml(h) => {
+                        panic!("HTML {h:?} in {}", d.teams_text)
+                    }
+                    Event::Code(c) => code.push(c.into_string()),
+                    _ => {}
+                }
+            }
+            let printable = |s: &str| text::printable(s).replace('`', "'");
+            for value in [HOST, NAME, OFFICE] {
+                assert!(
+                    code.contains(&printable(value)),
+                    "{value:?} is one code span: {code:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn plain_fields_only_lose_forbidden_characters() {
+        assert_eq!(Markup::Plain.field("a*b<c>`d`\ne"), "a*b<c>`d`?e");
+        assert_eq!(Markup::Slack.field(""), "");
+        assert_eq!(Markup::Teams.field("pc-01"), "`pc-01`");
+        assert_eq!(Markup::Slack.field("a&b"), "`a&amp;b`");
     }
 }

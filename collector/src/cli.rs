@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use certfleet_config::{DatabaseSettings, FileConfig, Overrides, Settings};
+use certfleet_model::text::printable;
 use certfleet_reports::format::Format;
 use certfleet_store::{self as store, OpenMode, SharedStore};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -207,8 +208,9 @@ pub enum TerminalCommand {
     /// Revoke a terminal (by id, machine id or hostname): its node key stops working and it
     /// cannot enroll again.
     Revoke { terminal: String },
-    /// Let the next agent with this terminal's machine id enroll again (a reinstalled PC that
-    /// lost its node key). Its current node key stops working.
+    /// Let this terminal's PC enroll again (a reinstalled PC that lost its node key): its
+    /// current node key stops working, and a one-time re-enroll token is printed. Only an agent
+    /// presenting that token can claim the machine id.
     Reset { terminal: String },
     /// Write the list of revoked terminals (JSON) to keep with the database backups.
     ExportRevocations {
@@ -220,6 +222,13 @@ pub enum TerminalCommand {
     /// older database backup (terminals the backup does not know are added as revoked).
     /// `-` reads the list from stdin (for `docker compose run -T … < FILE`).
     ImportRevocations { file: PathBuf },
+    /// Terminals waiting for approval (`[enroll] approval = true`), oldest first.
+    Pending {
+        #[arg(long, default_value = "table", value_parser = list_format())]
+        format: Format,
+    },
+    /// Approve a pending terminal (by id, machine id or hostname): its reports count from now.
+    Approve { terminal: String },
 }
 
 /// Options shared by every report.
@@ -538,13 +547,19 @@ pub async fn run(cli: Cli) -> Result<()> {
                                     .unwrap_or_else(|| "never".into());
                                 let status = if t.revoked_at.is_some() {
                                     "revoked"
+                                } else if t.pending_since.is_some() {
+                                    "pending"
                                 } else {
                                     "active"
                                 };
                                 writeln!(
                                     text,
                                     "{:>6}  {:<24} {:<36} {:<20} {:>5}  {status}",
-                                    t.id, t.hostname, t.machine_id, last, t.certificate_count
+                                    t.id,
+                                    printable(&t.hostname),
+                                    printable(&t.machine_id),
+                                    last,
+                                    t.certificate_count
                                 )?;
                             }
                         }
@@ -560,10 +575,13 @@ pub async fn run(cli: Cli) -> Result<()> {
                         os_version: t.os_version.clone(),
                         agent_version: t.agent_version.clone(),
                     };
+                    // The token has a node key's shape, so an agent can present it where it
+                    // would present its old key; the database keeps only its hash.
+                    let token = crate::service::new_node_key();
                     let placeholder = format!(
                         "{}{}",
                         certfleet_store::RESET_KEY_PREFIX,
-                        crate::init::random_secret()
+                        crate::service::node_key_hash(&token)
                     );
                     store
                         .enroll(
@@ -574,9 +592,69 @@ pub async fn run(cli: Cli) -> Result<()> {
                         )
                         .await?;
                     println!(
-                        "terminal {} ({}, machine id {}) may enroll again; its old node key no longer works",
-                        t.id, t.hostname, t.machine_id
+                        "terminal {} ({}, machine id {}) was reset: its old node key no longer works.\n\
+                         One-time re-enroll token (only the PC holding it can enroll this machine id again):\n\
+                         \n    {token}\n\n\
+                         On that PC, as an administrator, write the token into the agent's state directory as \
+                         the file node-key (replacing it) and run the agent once, with the enroll secret at \
+                         hand; it enrolls again and stores its new key. See docs/OPERATIONS.md.",
+                        t.id,
+                        printable(&t.hostname),
+                        printable(&t.machine_id)
                     );
+                    Ok(())
+                }
+                TerminalCommand::Pending { format } => {
+                    let pending = store.pending_terminals().await?;
+                    let mut text = String::new();
+                    match format {
+                        Format::Json => {
+                            writeln!(text, "{}", certfleet_reports::json::to_string(&pending))?
+                        }
+                        Format::Table | Format::Csv => {
+                            writeln!(
+                                text,
+                                "{:>6}  {:<24} {:<36} {:<20} {:<39} {:>5}",
+                                "ID", "HOSTNAME", "MACHINE ID", "PENDING SINCE", "FROM", "CERTS"
+                            )?;
+                            for t in pending {
+                                let since = t
+                                    .pending_since
+                                    .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                                    .unwrap_or_default();
+                                writeln!(
+                                    text,
+                                    "{:>6}  {:<24} {:<36} {:<20} {:<39} {:>5}",
+                                    t.id,
+                                    printable(&t.hostname),
+                                    printable(&t.machine_id),
+                                    since,
+                                    printable(t.enrolled_from.as_deref().unwrap_or("-")),
+                                    t.certificate_count
+                                )?;
+                            }
+                        }
+                    }
+                    emit(&text)
+                }
+                TerminalCommand::Approve { terminal } => {
+                    let t = store.find_terminal(&terminal).await?;
+                    let was_pending = t.pending_since.is_some();
+                    let t = store.approve_terminal(t.id, chrono::Utc::now()).await?;
+                    if was_pending {
+                        println!(
+                            "approved terminal {} ({}, machine id {}): its reports count from now",
+                            t.id,
+                            printable(&t.hostname),
+                            printable(&t.machine_id)
+                        );
+                    } else {
+                        println!(
+                            "terminal {} ({}) was not pending; nothing changed",
+                            t.id,
+                            printable(&t.hostname)
+                        );
+                    }
                     Ok(())
                 }
                 TerminalCommand::Revoke { terminal } => {
@@ -584,7 +662,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                     let t = store.revoke_terminal(t.id, chrono::Utc::now()).await?;
                     println!(
                         "revoked terminal {} ({}, machine id {})",
-                        t.id, t.hostname, t.machine_id
+                        t.id,
+                        printable(&t.hostname),
+                        printable(&t.machine_id)
                     );
                     println!(
                         "keep the list of revocations with your backups: certfleet-collector \
@@ -732,7 +812,10 @@ async fn run_offices(global: &GlobalArgs, command: OfficesCommand) -> Result<()>
                         writeln!(
                             text,
                             "{}  {}  {}  {}",
-                            o.office_number, o.name, o.site, o.owner_email
+                            printable(&o.office_number),
+                            printable(&o.name),
+                            printable(&o.site),
+                            printable(&o.owner_email)
                         )?;
                     }
                 }
@@ -776,13 +859,17 @@ async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
                 as_of.to_rfc3339()
             );
             for (key, threshold) in &summary.decided {
-                println!("  {threshold:<9} {key}");
+                println!("  {threshold:<9} {}", printable(key));
             }
             for (recipient, n) in &summary.delivered {
-                println!("delivered {n} alert(s) to {recipient}");
+                println!("delivered {n} alert(s) to {}", printable(recipient));
             }
             for (recipient, error) in &summary.failed {
-                println!("FAILED to deliver to {recipient}: {error} (will retry)");
+                println!(
+                    "FAILED to deliver to {}: {} (will retry)",
+                    printable(recipient),
+                    printable(error)
+                );
             }
             if !summary.failed.is_empty() {
                 anyhow::bail!("{} digest(s) could not be delivered", summary.failed.len());
@@ -808,11 +895,11 @@ async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
                             text,
                             "{:<17} {:<10} {:<11} {:<20} {:<32} {:<8} {}",
                             r.decided_at.format("%Y-%m-%d %H:%M"),
-                            r.threshold,
-                            r.office_number.as_deref().unwrap_or("-"),
-                            r.terminal.as_ref().map_or("-", |t| t.hostname.as_str()),
-                            r.recipient,
-                            r.state,
+                            printable(&r.threshold),
+                            printable(r.office_number.as_deref().unwrap_or("-")),
+                            printable(r.terminal.as_ref().map_or("-", |t| t.hostname.as_str())),
+                            printable(&r.recipient),
+                            printable(&r.state),
                             r.attempts
                         )?;
                     }

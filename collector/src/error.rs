@@ -17,6 +17,12 @@ pub enum ServiceError {
     /// Too much concurrent work: the agent should retry after the given delay.
     #[error("collector busy, retry in {retry_after_ms} ms")]
     Busy { retry_after_ms: u64 },
+    /// This client or terminal is over one of its rates; it may retry after the delay.
+    #[error("{message}")]
+    TooMany {
+        message: String,
+        retry_after_ms: u64,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -40,15 +46,39 @@ impl From<ServiceError> for Status {
                 }
                 status
             }
-            ServiceError::Store(StoreError::AlreadyEnrolled(id)) => {
-                Status::permission_denied(format!(
-                    "this machine id is already enrolled as terminal {id}; enroll from that installation \
-                 (it holds the node key) or have an operator run `certfleet-collector terminal reset {id}`"
-                ))
+            ServiceError::TooMany {
+                message,
+                retry_after_ms,
+            } => {
+                let retry_after_ms = retry_after_ms.max(1);
+                let mut status = Status::new(
+                    Code::ResourceExhausted,
+                    format!("{message}; retry in {} s", retry_after_ms.div_ceil(1000)),
+                );
+                if let Ok(v) = retry_after_ms.to_string().parse() {
+                    status.metadata_mut().insert(RETRY_AFTER_MS, v);
+                }
+                status
             }
-            ServiceError::Store(StoreError::Revoked(id)) => Status::permission_denied(format!(
-                "terminal {id} was revoked by an operator and cannot report or enroll"
-            )),
+            // Whoever asks holds only the enroll secret, so the answer names no terminal: the
+            // id is for the operator's log.
+            ServiceError::Store(StoreError::AlreadyEnrolled(id)) => {
+                tracing::info!(
+                    terminal_id = id,
+                    "enrollment refused: machine id already enrolled"
+                );
+                Status::permission_denied(
+                    "this machine id is already enrolled; enroll from the installation that \
+                     holds its node key, or have an operator run `certfleet-collector terminal \
+                     reset` and give this PC the one-time token it prints",
+                )
+            }
+            ServiceError::Store(StoreError::Revoked(id)) => {
+                tracing::info!(terminal_id = id, "refused: terminal revoked");
+                Status::permission_denied(
+                    "this terminal was revoked by an operator and cannot report or enroll",
+                )
+            }
             ServiceError::Store(err @ StoreError::Unavailable(_)) => {
                 tracing::warn!(error = %err, "database unavailable");
                 let mut status =
@@ -76,6 +106,15 @@ mod tests {
         let status = Status::from(err);
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("secret detail"));
+    }
+
+    #[test]
+    fn already_enrolled_and_revoked_name_no_terminal() {
+        for err in [StoreError::AlreadyEnrolled(4711), StoreError::Revoked(4711)] {
+            let status = Status::from(ServiceError::Store(err));
+            assert_eq!(status.code(), Code::PermissionDenied);
+            assert!(!status.message().contains("4711"), "{}", status.message());
+        }
     }
 
     #[test]

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use certfleet_certinfo::{Selector, parse_der};
+use certfleet_certinfo::{Selector, parse_der, verify_issued_by};
 use certfleet_proto::v1 as pb;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::error::ServiceError;
-use certfleet_config::Limits;
+use certfleet_config::{Limits, TrustSettings};
+use certfleet_model::text;
 use certfleet_store::{
     AuthenticatedTerminal, CertificateRecord, Location, ScanErrorRecord, Snapshot, SnapshotHolding,
     TerminalFacts,
@@ -22,6 +23,8 @@ pub const MAX_PATH_LEN: usize = 4096;
 pub const MAX_LOCATIONS_PER_CERT: usize = 64;
 /// Scan errors beyond this are dropped (with a note): they are diagnostics, not inventory.
 pub const MAX_SCAN_ERRORS: usize = 200;
+/// Longest stored scan error message, in bytes.
+pub const MAX_SCAN_ERROR_MESSAGE_LEN: usize = 1024;
 
 /// A validated report plus the certificates that were refused.
 #[derive(Debug)]
@@ -30,21 +33,23 @@ pub struct ValidatedReport {
     pub rejected: Vec<pb::RejectedCertificate>,
 }
 
-/// Checks and converts terminal facts (used by Enroll and Report).
+/// Checks and converts terminal facts (used by Enroll and Report). Every string is bounded and
+/// free of control and bidi characters; the hostname keeps to a hostname's characters.
 pub fn validate_facts(facts: Option<pb::TerminalFacts>) -> Result<TerminalFacts, ServiceError> {
     let f =
         facts.ok_or_else(|| ServiceError::InvalidArgument("terminal facts are missing".into()))?;
+    // Checked before trimming: trim() would silently drop a trailing U+2028.
+    check_text("terminal.machine_id", &f.machine_id, MAX_ID_LEN).map_err(invalid)?;
     let machine_id = f.machine_id.trim().to_owned();
     if machine_id.is_empty() {
         return Err(ServiceError::InvalidArgument(
             "terminal.machine_id is empty".into(),
         ));
     }
-    check_len("terminal.machine_id", &machine_id, MAX_ID_LEN)?;
-    check_len("terminal.hostname", &f.hostname, MAX_NAME_LEN)?;
-    check_len("terminal.os_name", &f.os_name, MAX_NAME_LEN)?;
-    check_len("terminal.os_version", &f.os_version, MAX_NAME_LEN)?;
-    check_len("terminal.agent_version", &f.agent_version, MAX_NAME_LEN)?;
+    check_hostname(&f.hostname).map_err(invalid)?;
+    check_text("terminal.os_name", &f.os_name, MAX_NAME_LEN).map_err(invalid)?;
+    check_text("terminal.os_version", &f.os_version, MAX_NAME_LEN).map_err(invalid)?;
+    check_text("terminal.agent_version", &f.agent_version, MAX_NAME_LEN).map_err(invalid)?;
     Ok(TerminalFacts {
         machine_id,
         hostname: f.hostname,
@@ -54,12 +59,47 @@ pub fn validate_facts(facts: Option<pb::TerminalFacts>) -> Result<TerminalFacts,
     })
 }
 
-fn check_len(field: &str, value: &str, max: usize) -> Result<(), ServiceError> {
+fn invalid(message: String) -> ServiceError {
+    ServiceError::InvalidArgument(message)
+}
+
+/// A string an agent sent: at most `max` bytes and no character of
+/// [`certfleet_model::text::is_forbidden`] (control, bidi, line separator), which could
+/// rewrite a line of an alert or an operator's terminal, and which PostgreSQL partly refuses
+/// (NUL). The message names the field.
+pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), String> {
     if value.len() > max {
-        return Err(ServiceError::InvalidArgument(format!(
+        return Err(format!(
             "{field} is {} bytes, more than the {max}-byte limit",
             value.len()
-        )));
+        ));
+    }
+    if let Some(c) = text::first_forbidden(value) {
+        return Err(format!(
+            "{field} contains {}, which is not allowed",
+            text::describe_forbidden(c)
+        ));
+    }
+    Ok(())
+}
+
+/// A hostname: 1 to 255 bytes of letters and digits (any script: Windows allows Japanese
+/// computer names), `-`, `_` and `.`. Everything a chat message or e-mail could read as markup
+/// or a link (`<`, `|`, `*`, `:`, `/`, spaces …) is refused.
+pub fn check_hostname(value: &str) -> Result<(), String> {
+    const FIELD: &str = "terminal.hostname";
+    check_text(FIELD, value, MAX_NAME_LEN)?;
+    if value.is_empty() {
+        return Err(format!("{FIELD} is empty"));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "{FIELD} contains U+{:04X}; a hostname holds only letters, digits, '-', '_' and '.'",
+            u32::from(c)
+        ));
     }
     Ok(())
 }
@@ -75,8 +115,19 @@ pub fn source_name(source: i32) -> &'static str {
     }
 }
 
-/// Validates a report from `terminal`. Whole-report problems are errors; per-certificate
-/// problems reject only that certificate.
+/// What a report is checked against besides its own shape.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    pub selector: &'a Selector,
+    pub limits: &'a Limits,
+    /// Pinned issuer CAs (`[trust]`): an office certificate none of them signed is refused.
+    pub trust: Option<&'a TrustSettings>,
+}
+
+/// Notes about refused forgeries kept in one report's scan errors; more become one summary.
+const MAX_TRUST_NOTES: usize = 10;
+
+/// Validates a report from `terminal` with no pinned issuer. See [`validate`].
 pub fn validate_report(
     req: pb::ReportRequest,
     terminal: &AuthenticatedTerminal,
@@ -84,11 +135,28 @@ pub fn validate_report(
     limits: &Limits,
     now: DateTime<Utc>,
 ) -> Result<ValidatedReport, ServiceError> {
+    let rules = Rules {
+        selector,
+        limits,
+        trust: None,
+    };
+    validate(req, terminal, &rules, now)
+}
+
+/// Validates a report from `terminal`. Whole-report problems are errors; per-certificate
+/// problems reject only that certificate.
+pub fn validate(
+    req: pb::ReportRequest,
+    terminal: &AuthenticatedTerminal,
+    rules: &Rules<'_>,
+    now: DateTime<Utc>,
+) -> Result<ValidatedReport, ServiceError> {
+    let limits = rules.limits;
+    check_text("report_id", &req.report_id, MAX_ID_LEN).map_err(invalid)?;
     let report_id = req.report_id.trim().to_owned();
     if report_id.is_empty() {
         return Err(ServiceError::InvalidArgument("report_id is empty".into()));
     }
-    check_len("report_id", &report_id, MAX_ID_LEN)?;
     let facts = validate_facts(req.terminal)?;
     if facts.machine_id != terminal.machine_id {
         return Err(ServiceError::PermissionDenied(format!(
@@ -116,10 +184,11 @@ pub fn validate_report(
     }
 
     let mut rejected = Vec::new();
+    let mut trust_notes = Vec::new();
     let mut by_sha: BTreeMap<String, (CertificateRecord, SnapshotHolding)> = BTreeMap::new();
     for (index, cert) in req.certificates.into_iter().enumerate() {
         let index_u32 = u32::try_from(index).unwrap_or(u32::MAX);
-        match convert_certificate(cert, selector) {
+        match convert_certificate(cert, rules, &mut trust_notes) {
             Ok((record, holding)) => match by_sha.get_mut(&record.sha256) {
                 Some((_, existing)) => {
                     if let Err(reason) = merge_holding(existing, holding) {
@@ -140,23 +209,16 @@ pub fn validate_report(
         }
     }
 
-    let mut scan_errors: Vec<ScanErrorRecord> = req
-        .errors
-        .iter()
-        .take(MAX_SCAN_ERRORS)
-        .map(|e| ScanErrorRecord {
-            source: source_name(e.source).to_owned(),
-            path: truncate(&e.path, MAX_PATH_LEN),
-            message: truncate(&e.message, 1024),
-        })
-        .collect();
-    if req.errors.len() > MAX_SCAN_ERRORS {
+    let mut scan_errors = stored_scan_errors(&req.errors, limits.max_scan_error_bytes);
+    let forgeries = trust_notes.len();
+    scan_errors.extend(trust_notes.into_iter().take(MAX_TRUST_NOTES));
+    if forgeries > MAX_TRUST_NOTES {
         scan_errors.push(ScanErrorRecord {
             source: "collector".into(),
             path: String::new(),
             message: format!(
-                "{} more scan errors were dropped",
-                req.errors.len() - MAX_SCAN_ERRORS
+                "{} more office certificates were refused: no pinned issuer CA signed them",
+                forgeries - MAX_TRUST_NOTES
             ),
         });
     }
@@ -179,6 +241,52 @@ pub fn validate_report(
     })
 }
 
+/// The scan errors kept with a report: in the agent's order, each path and message truncated,
+/// at most [`MAX_SCAN_ERRORS`] of them and `max_bytes` of paths and messages in all, then one
+/// note saying how many were dropped. An error whose text holds a forbidden character is kept
+/// as a note naming the field instead of its text.
+fn stored_scan_errors(errors: &[pb::ScanError], max_bytes: usize) -> Vec<ScanErrorRecord> {
+    let mut kept = Vec::new();
+    let mut used = 0usize;
+    for (index, e) in errors.iter().enumerate() {
+        let source = source_name(e.source).to_owned();
+        let refused = [("path", &e.path), ("message", &e.message)]
+            .into_iter()
+            .find_map(|(field, value)| text::first_forbidden(value).map(|c| (field, c)));
+        let record = match refused {
+            Some((field, c)) => ScanErrorRecord {
+                source,
+                path: String::new(),
+                message: format!(
+                    "scan error {index} not stored: its {field} contains {}",
+                    text::describe_forbidden(c)
+                ),
+            },
+            None => ScanErrorRecord {
+                source,
+                path: truncate(&e.path, MAX_PATH_LEN),
+                message: truncate(&e.message, MAX_SCAN_ERROR_MESSAGE_LEN),
+            },
+        };
+        let size = record.path.len() + record.message.len();
+        if kept.len() == MAX_SCAN_ERRORS || used + size > max_bytes {
+            kept.push(ScanErrorRecord {
+                source: "collector".into(),
+                path: String::new(),
+                message: format!(
+                    "{} more scan errors were dropped (a report keeps at most {MAX_SCAN_ERRORS} \
+                     scan errors and {max_bytes} bytes of them)",
+                    errors.len() - index
+                ),
+            });
+            break;
+        }
+        used += size;
+        kept.push(record);
+    }
+    kept
+}
+
 fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
@@ -190,9 +298,12 @@ fn truncate(s: &str, max: usize) -> String {
     s[..end].to_owned()
 }
 
+/// One reported certificate as stored, or why it is refused. A refused forgery (an office
+/// certificate no pinned CA signed) also leaves a note in `trust_notes` for the report.
 fn convert_certificate(
     cert: pb::ReportedCertificate,
-    selector: &Selector,
+    rules: &Rules<'_>,
+    trust_notes: &mut Vec<ScanErrorRecord>,
 ) -> Result<(CertificateRecord, SnapshotHolding), String> {
     if cert.locations.len() > MAX_LOCATIONS_PER_CERT {
         return Err(format!(
@@ -201,16 +312,20 @@ fn convert_certificate(
         ));
     }
     // The agent cuts friendly names to the shared limit; an older or foreign agent's longer
-    // name is cut the same way here rather than costing the certificate.
+    // name is cut the same way here rather than costing the certificate. Its characters are
+    // checked like every agent string.
+    check_text("friendly_name", &cert.friendly_name, usize::MAX)?;
     let friendly_name =
         certfleet_certinfo::limits::truncate_friendly_name(&cert.friendly_name).into_owned();
     let mut locations = Vec::with_capacity(cert.locations.len());
-    for loc in &cert.locations {
-        if loc.path.len() > MAX_PATH_LEN
-            || loc.store.len() > MAX_NAME_LEN
-            || loc.user.len() > MAX_NAME_LEN
-        {
-            return Err("a location field exceeds its length limit".into());
+    for (i, loc) in cert.locations.iter().enumerate() {
+        // The field is named only when it is wrong: no formatting on the common path.
+        for (name, value, max) in [
+            ("store", &loc.store, MAX_NAME_LEN),
+            ("user", &loc.user, MAX_NAME_LEN),
+            ("path", &loc.path, MAX_PATH_LEN),
+        ] {
+            check_text("", value, max).map_err(|e| format!("locations[{i}].{name}{e}"))?;
         }
         locations.push(Location {
             source: source_name(loc.source).to_owned(),
@@ -222,7 +337,30 @@ fn convert_certificate(
     locations.sort();
     locations.dedup();
     let info = parse_der(&cert.der).map_err(|e| e.to_string())?;
-    let office_number = selector.office_number(&info);
+    // The names come from the DER, which the agent controls as much as its strings: a NUL in a
+    // commonName would fail the PostgreSQL insert, a newline would rewrite an alert line.
+    check_text("the certificate's subject", &info.subject, usize::MAX)?;
+    check_text("the certificate's issuer", &info.issuer, usize::MAX)?;
+    for cn in [&info.subject_cn, &info.issuer_cn].into_iter().flatten() {
+        check_text("a commonName of the certificate", cn, usize::MAX)?;
+    }
+    let office_number = rules.selector.office_number(&info);
+    if let (Some(office), Some(trust)) = (&office_number, rules.trust)
+        && let Err(reason) = verify_issued_by(&cert.der, &trust.issuer_cas)
+    {
+        let issuer = info.issuer_cn.as_deref().unwrap_or(&info.issuer);
+        trust_notes.push(ScanErrorRecord {
+            source: "collector".into(),
+            path: String::new(),
+            message: format!(
+                "refused certificate {} for office {office}: it names issuer {issuer:?}, but {reason}",
+                info.sha256
+            ),
+        });
+        return Err(format!(
+            "office certificate for {office} refused: {reason} (trust.issuer_ca_file)"
+        ));
+    }
     let record = CertificateRecord {
         sha256: info.sha256.clone(),
         sha1: info.sha1,
@@ -306,7 +444,7 @@ pub fn digest_holdings(holdings: &[SnapshotHolding]) -> String {
 mod tests {
     use super::*;
 
-    fn terminal() -> AuthenticatedTerminal {
+    pub(super) fn terminal() -> AuthenticatedTerminal {
         AuthenticatedTerminal {
             id: 1,
             machine_id: "m-1".into(),
@@ -315,7 +453,7 @@ mod tests {
     }
 
     /// A certificate for `cn` from a fresh CA named `issuer_cn`.
-    fn der(cn: &str, issuer_cn: &str) -> Vec<u8> {
+    pub(super) fn der(cn: &str, issuer_cn: &str) -> Vec<u8> {
         let now = Utc::now();
         certfleet_testsupport::TestCa::new(issuer_cn).office_cert_der(
             cn,
@@ -324,7 +462,7 @@ mod tests {
         )
     }
 
-    fn request(certs: Vec<pb::ReportedCertificate>) -> pb::ReportRequest {
+    pub(super) fn request(certs: Vec<pb::ReportedCertificate>) -> pb::ReportRequest {
         pb::ReportRequest {
             report_id: "r-1".into(),
             terminal: Some(pb::TerminalFacts {
@@ -341,7 +479,7 @@ mod tests {
         }
     }
 
-    fn cert(der: Vec<u8>, path: &str, key: Option<bool>) -> pb::ReportedCertificate {
+    pub(super) fn cert(der: Vec<u8>, path: &str, key: Option<bool>) -> pb::ReportedCertificate {
         pb::ReportedCertificate {
             der,
             locations: vec![pb::Location {
@@ -551,5 +689,230 @@ mod tests {
         )
         .unwrap();
         assert_ne!(v1.snapshot.holdings_digest, v3.snapshot.holdings_digest);
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    //! The character rules of agent strings and the scan-error budget.
+    use super::tests::{cert, der, request, terminal};
+    use super::*;
+
+    fn validate(req: pb::ReportRequest) -> Result<ValidatedReport, ServiceError> {
+        validate_report(
+            req,
+            &terminal(),
+            &Selector::default(),
+            &Limits::default(),
+            Utc::now(),
+        )
+    }
+
+    fn invalid_message(req: pb::ReportRequest) -> String {
+        match validate(req) {
+            Err(ServiceError::InvalidArgument(m)) => m,
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hostnames_keep_to_hostname_characters() {
+        for bad in [
+            "<!channel>",
+            "pc|evil",
+            "pc-01 renew now",
+            "*urgent*",
+            "evil.example/renew",
+            "pc:01",
+            "",
+        ] {
+            let mut req = request(vec![]);
+            req.terminal.as_mut().unwrap().hostname = bad.into();
+            let m = invalid_message(req);
+            assert!(m.starts_with("terminal.hostname"), "{bad:?}: {m}");
+        }
+        for good in ["HONBU-PC01", "pc_2.office.local", "事務所ＰＣ1"] {
+            let mut req = request(vec![]);
+            req.terminal.as_mut().unwrap().hostname = good.into();
+            assert!(validate(req).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn control_and_bidi_characters_are_refused_naming_the_field() {
+        type Edit = fn(&mut pb::ReportRequest);
+        let cases: [(&str, Edit); 6] = [
+            ("terminal.hostname", |r| {
+                r.terminal.as_mut().unwrap().hostname = "pc\u{0}01".into()
+            }),
+            ("terminal.os_name", |r| {
+                r.terminal.as_mut().unwrap().os_name = "Windows\n<!channel>".into()
+            }),
+            ("terminal.os_version", |r| {
+                r.terminal.as_mut().unwrap().os_version = "10\u{1b}[2J".into()
+            }),
+            ("terminal.agent_version", |r| {
+                r.terminal.as_mut().unwrap().agent_version = "1.0\u{202e}".into()
+            }),
+            ("terminal.machine_id", |r| {
+                r.terminal.as_mut().unwrap().machine_id = "m-1\u{2028}".into()
+            }),
+            ("report_id", |r| r.report_id = "r-1\u{0}".into()),
+        ];
+        for (field, edit) in cases {
+            let mut req = request(vec![]);
+            edit(&mut req);
+            let m = invalid_message(req);
+            assert!(m.starts_with(field), "{field}: {m}");
+            assert!(m.contains("U+"), "{field}: the character is named: {m}");
+        }
+    }
+
+    #[test]
+    fn a_certificate_with_forbidden_text_is_rejected_alone() {
+        let good = der("1234567890", "KANAGAWA KOKUHOREN CA");
+        let mut named = cert(good.clone(), "a", Some(true));
+        named.friendly_name = "renew at\u{0}evil".into();
+        let mut pathed = cert(good.clone(), "b", Some(true));
+        pathed.locations[0].path = "C:\\certs\\\u{202e}rec.exe".into();
+        let nul_cn = der("12345\u{0}67890", "KANAGAWA KOKUHOREN CA");
+        let newline_issuer = der("1234567891", "KANAGAWA KOKUHOREN CA\nrenew at evil");
+        let req = request(vec![
+            named,
+            pathed,
+            cert(nul_cn, "c", None),
+            cert(newline_issuer, "d", None),
+            cert(good, "e", Some(true)),
+        ]);
+        let v = validate(req).unwrap();
+        let reasons: Vec<(u32, &str)> = v
+            .rejected
+            .iter()
+            .map(|r| (r.index, r.reason.as_str()))
+            .collect();
+        assert_eq!(reasons.len(), 4, "{reasons:?}");
+        assert!(reasons[0].1.starts_with("friendly_name contains U+0000"));
+        assert!(
+            reasons[1]
+                .1
+                .starts_with("locations[0].path contains U+202E")
+        );
+        assert!(reasons[2].1.contains("U+0000"), "{}", reasons[2].1);
+        assert!(reasons[3].1.contains("U+000A"), "{}", reasons[3].1);
+        assert_eq!(v.snapshot.holdings.len(), 1);
+        assert_eq!(v.snapshot.holdings[0].locations[0].path, "e");
+    }
+
+    #[test]
+    fn scan_errors_are_capped_in_bytes_and_forbidden_text_is_not_stored() {
+        let mut req = request(vec![]);
+        req.errors = (0..200)
+            .map(|i| pb::ScanError {
+                source: pb::Source::File as i32,
+                path: format!("C:\\certs\\{i}.cer"),
+                message: "x".repeat(5_000),
+            })
+            .collect();
+        req.errors[0].message = "bad\u{0}nul".into();
+        let v = validate(req).unwrap();
+        let errors = &v.snapshot.scan_errors;
+        let bytes: usize = errors[..errors.len() - 1]
+            .iter()
+            .map(|e| e.path.len() + e.message.len())
+            .sum();
+        assert!(bytes <= Limits::default().max_scan_error_bytes, "{bytes}");
+        assert!(
+            errors[0]
+                .message
+                .starts_with("scan error 0 not stored: its message contains U+0000"),
+            "{:?}",
+            errors[0]
+        );
+        assert!(errors.iter().all(|e| !e.message.contains('\u{0}')));
+        let note = errors.last().unwrap();
+        assert_eq!(note.source, "collector");
+        assert!(
+            note.message.starts_with(&format!(
+                "{} more scan errors were dropped",
+                200 - (errors.len() - 1)
+            )),
+            "{note:?}"
+        );
+        // 1 MB of scan errors, as an agent could send within one message, stores 16 KiB.
+        let stored = serde_json::to_string(errors).unwrap().len();
+        assert!(stored < 20 * 1024, "{stored} bytes stored");
+    }
+}
+
+#[cfg(test)]
+mod trust_tests {
+    //! The pinned issuer: a certificate that only claims the federation's name is refused.
+    use super::tests::{cert, request, terminal};
+    use super::*;
+    use certfleet_testsupport::TestCa;
+
+    #[test]
+    fn office_certificates_no_pinned_ca_signed_are_refused_and_noted() {
+        let real = TestCa::kanagawa();
+        // Same issuer name, another key: a forgery whose far expiry would hide the real
+        // certificate's (the effective certificate is the latest one).
+        let forger = TestCa::kanagawa();
+        let other = TestCa::new("SOME OTHER CA");
+        let now = Utc::now();
+        let genuine = real.office_cert_der(
+            "1234567890",
+            now - chrono::Duration::days(1000),
+            now + chrono::Duration::days(5),
+        );
+        let forged = forger.office_cert_der(
+            "1234567890",
+            now - chrono::Duration::days(1),
+            now + chrono::Duration::days(3000),
+        );
+        let unrelated = other.office_cert_der(
+            "1234567890",
+            now - chrono::Duration::days(1),
+            now + chrono::Duration::days(300),
+        );
+        let trust = TrustSettings {
+            issuer_cas: vec![real.ca_cert().der.clone()],
+        };
+        let (selector, limits) = (Selector::default(), Limits::default());
+        let rules = Rules {
+            selector: &selector,
+            limits: &limits,
+            trust: Some(&trust),
+        };
+        let req = request(vec![
+            cert(genuine, "a", Some(true)),
+            cert(forged.clone(), "b", Some(true)),
+            cert(unrelated, "c", None),
+        ]);
+        let v = validate(req, &terminal(), &rules, now).unwrap();
+        assert_eq!(v.rejected.len(), 1, "{:?}", v.rejected);
+        assert_eq!(v.rejected[0].index, 1);
+        assert!(
+            v.rejected[0].reason.starts_with(
+                "office certificate for 1234567890 refused: its signature does not verify"
+            ),
+            "{}",
+            v.rejected[0].reason
+        );
+        // The genuine office certificate and the non-office one are stored.
+        assert_eq!(v.snapshot.certificates.len(), 2);
+        let note = v.snapshot.scan_errors.last().unwrap();
+        assert_eq!(note.source, "collector");
+        assert!(note.message.contains("KANAGAWA KOKUHOREN CA"), "{note:?}");
+
+        // Without a pin the forgery counts: what the option exists for.
+        let v = validate_report(
+            request(vec![cert(forged, "b", Some(true))]),
+            &terminal(),
+            &selector,
+            &limits,
+            now,
+        )
+        .unwrap();
+        assert!(v.rejected.is_empty());
     }
 }

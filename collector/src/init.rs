@@ -186,6 +186,9 @@ ca_file = "ca.pem"
 # Each file holds one secret; agents present it once to obtain their own node key.
 # Several may be active during a rotation; removing one from this list revokes it.
 secret_files = ["enroll-secret.txt"]
+# Approval mode: a new terminal waits, counted in no report or alert, until an operator runs
+# `certfleet-collector terminal approve` (or approves it on the dashboard's Pending page).
+# approval = false
 
 [http]
 # Bearer token of the report API; it also opens /metrics and, for scripts, the dashboard.
@@ -215,6 +218,20 @@ max_message_bytes = 4194304
 max_certificates_per_report = 1000
 max_concurrent_ingests = 64
 database_max_connections = 16
+# Budgets per agent (0 = no limit): reports per terminal and hour; enrollments and failed
+# authentications per client address and minute; scan-error bytes kept per report.
+# reports_per_terminal_per_hour = 12
+# enroll_per_peer_per_minute = 120
+# unauthenticated_per_peer_per_minute = 60
+# max_scan_error_bytes = 16384
+
+[grpc]
+# The reflection service lists the API to anyone who connects (handy with grpcurl); the
+# production example turns it off.
+# reflection = true
+# max_connections = 2048
+# tls_handshake_timeout_seconds = 10
+# max_inflight_requests = 256
 
 [selection]
 # Which certificates are office certificates: issuer commonName(s), and a pattern over the
@@ -237,6 +254,11 @@ billing_window_end_day = 10
 # reports_days = 90             # each terminal's newest report is always kept
 # removed_holdings_days = 365
 # alert_history_days = 365
+
+# [trust]
+# The federation CA's certificate (PEM): an office certificate it did not sign is refused,
+# however its issuer is named.
+# issuer_ca_file = "kokuhoren-ca.pem"
 "#,
         data_dir = toml_string(data_dir),
         sans = sans.join(", "),

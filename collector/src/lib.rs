@@ -6,6 +6,7 @@
 //! around [`cli::run`].
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod cli;
 pub mod error;
 pub mod http;

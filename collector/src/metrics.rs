@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::admission::Refusal;
+
 /// Upper bounds (seconds) of the ingest latency histogram buckets.
 const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
 
@@ -26,6 +28,8 @@ pub struct Metrics {
 struct Inner {
     reports: BTreeMap<&'static str, u64>,
     latency: Histogram,
+    /// Calls and connections refused by admission control, by reason.
+    refused: BTreeMap<Refusal, u64>,
 }
 
 impl Metrics {
@@ -44,9 +48,28 @@ impl Metrics {
         }
     }
 
+    /// Counts one call or connection refused by admission control.
+    pub fn refused(&self, why: Refusal) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        *inner.refused.entry(why).or_default() += 1;
+    }
+
     /// Appends the ingest metrics in Prometheus text format.
     pub fn render(&self, out: &mut String) {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        out.push_str(
+            "# HELP certfleet_grpc_refused_total gRPC calls and connections refused before \
+             reaching the service, by reason.\n",
+        );
+        out.push_str("# TYPE certfleet_grpc_refused_total counter\n");
+        for why in Refusal::ALL {
+            let n = inner.refused.get(&why).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "certfleet_grpc_refused_total{{reason=\"{}\"}} {n}",
+                why.label()
+            );
+        }
         out.push_str("# HELP certfleet_ingest_reports_total Report calls by outcome.\n");
         out.push_str("# TYPE certfleet_ingest_reports_total counter\n");
         for (outcome, n) in &inner.reports {
@@ -93,5 +116,11 @@ mod tests {
         assert!(s.contains("certfleet_ingest_duration_seconds_bucket{le=\"0.005\"} 1"));
         assert!(s.contains("certfleet_ingest_duration_seconds_bucket{le=\"0.05\"} 2"));
         assert!(s.contains("certfleet_ingest_duration_seconds_bucket{le=\"+Inf\"} 3"));
+        // Every refusal reason is there from the start, at 0.
+        m.refused(Refusal::EnrollRate);
+        let mut s = String::new();
+        m.render(&mut s);
+        assert!(s.contains("certfleet_grpc_refused_total{reason=\"enroll_rate\"} 1"));
+        assert!(s.contains("certfleet_grpc_refused_total{reason=\"connection_cap\"} 0"));
     }
 }

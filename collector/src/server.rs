@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use certfleet_proto::v1 as pb;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+use crate::admission::{Gate, Guards, capped_incoming};
 
 use crate::http::{self, HttpState};
 use crate::listener::ConnectionLimits;
@@ -31,6 +32,13 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
 }
 
+/// Longest life of one gRPC connection before the server asks the client to reconnect.
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
+/// How long a connection past its age may finish its calls before it is closed.
+const MAX_CONNECTION_AGE_GRACE: Duration = Duration::from_secs(30);
+/// Largest health-check or reflection request read.
+const SMALL_MESSAGE_BYTES: usize = 16 * 1024;
+
 /// Serves gRPC on `grpc` and HTTP on `http` until `shutdown` resolves, then lets in-flight
 /// requests finish.
 pub async fn run(
@@ -52,44 +60,75 @@ pub async fn run(
 
     let grpc_addr = grpc.local_addr()?;
     let http_addr = http.local_addr()?;
-    let inventory = InventoryService::new(
-        store.clone(),
-        settings.enroll_secrets.clone(),
-        settings.selector.clone(),
-        settings.limits,
+    let guards = Arc::new(Guards::new(
+        &settings.grpc,
+        &settings.limits,
         metrics.clone(),
-    );
+    ));
+    let inventory =
+        InventoryService::new(store.clone(), &settings, guards.clone(), metrics.clone());
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<pb::inventory_server::InventoryServer<InventoryService>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Reflection tells anyone who connects the whole API; `[grpc] reflection = false` (the
+    // production example) leaves only the Inventory and health services.
+    let reflection = if settings.grpc.reflection {
+        Some(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1()?,
+        )
+    } else {
+        None
+    };
 
     let mut builder = Server::builder()
         .timeout(Duration::from_secs(60))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .concurrency_limit_per_connection(32);
+        .concurrency_limit_per_connection(32)
+        // A connection slot is not held forever: agents use one connection per report, and
+        // long-lived clients (the load generator) reconnect after a graceful GOAWAY.
+        .max_connection_age(MAX_CONNECTION_AGE)
+        .max_connection_age_grace(MAX_CONNECTION_AGE_GRACE);
     match &settings.tls {
         Some(tls) => {
             builder = builder.tls_config(
-                ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem)),
+                ServerTlsConfig::new()
+                    .identity(Identity::from_pem(&tls.cert_pem, &tls.key_pem))
+                    .timeout(settings.grpc.tls_handshake_timeout),
             )?;
         }
         None => tracing::warn!(
             "serving gRPC WITHOUT TLS (--insecure-plaintext): node keys and certificates travel in clear text"
         ),
     }
+    let inventory_service = Gate::new(
+        pb::inventory_server::InventoryServer::new(inventory)
+            .max_decoding_message_size(settings.limits.max_message_bytes),
+        guards.clone(),
+    );
+    // Health and reflection requests are a few bytes: no 4 MiB messages through them, and the
+    // same gate (address limits, calls in flight) in front.
+    let health_service = Gate::new(
+        health_service.max_decoding_message_size(SMALL_MESSAGE_BYTES),
+        guards.clone(),
+    );
+    let reflection = reflection.map(|r| {
+        Gate::new(
+            r.max_decoding_message_size(SMALL_MESSAGE_BYTES),
+            guards.clone(),
+        )
+    });
     let grpc_server = builder
         .add_service(health_service)
-        .add_service(reflection)
-        .add_service(
-            pb::inventory_server::InventoryServer::new(inventory)
-                .max_decoding_message_size(settings.limits.max_message_bytes),
-        )
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stopped(stop_rx.clone()));
+        .add_optional_service(reflection)
+        .add_service(inventory_service)
+        .serve_with_incoming_shutdown(
+            capped_incoming(grpc, settings.grpc.max_connections, metrics.clone()),
+            stopped(stop_rx.clone()),
+        );
 
     // The collector's own certificates, watched for expiry (issue 16).
     let own_certificates = crate::self_watch::load(&settings);

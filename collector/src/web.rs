@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use certfleet_dashboard::{Access, DashboardConfig, DashboardData, DataError, ListPage, SessionId};
 use certfleet_model::{
-    AlertRecord, ExpiringQuery, ExpiringReport, OfficeRow, OfficesReport, Overview, StaleReport,
-    TerminalDetail, TerminalId, TerminalRow, TerminalsReport,
+    AlertRecord, ExpiringQuery, ExpiringReport, OfficeRow, OfficesReport, Overview,
+    PendingTerminal, StaleReport, TerminalDetail, TerminalId, TerminalRow, TerminalsReport,
 };
 use chrono::{DateTime, Utc};
 
@@ -280,6 +280,41 @@ impl DashboardData for ReportData {
 
     async fn alert_history(&self, limit: u32) -> Result<Vec<AlertRecord>, DataError> {
         self.store.alert_history(limit).await.map_err(store_error)
+    }
+
+    async fn pending_terminals(&self) -> Result<Vec<PendingTerminal>, DataError> {
+        let pending = self.store.pending_terminals().await.map_err(store_error)?;
+        Ok(pending
+            .into_iter()
+            .filter_map(|t| {
+                Some(PendingTerminal {
+                    pending_since: t.pending_since?,
+                    id: t.id,
+                    hostname: t.hostname,
+                    machine_id: t.machine_id,
+                    os_name: t.os_name,
+                    os_version: t.os_version,
+                    agent_version: t.agent_version,
+                    enrolled_from: t.enrolled_from,
+                    last_report_at: t.last_report_at,
+                    certificate_count: t.certificate_count,
+                })
+            })
+            .collect())
+    }
+
+    async fn approve_terminal(&self, id: TerminalId) -> Result<bool, DataError> {
+        let pending = self.store.pending_terminals().await.map_err(store_error)?;
+        if !pending.iter().any(|t| t.id == id) {
+            return Ok(false);
+        }
+        self.store
+            .approve_terminal(id, Utc::now())
+            .await
+            .map_err(store_error)?;
+        // The fleet-wide pages reuse one load for a few seconds; the approved terminal shows
+        // once that load is renewed.
+        Ok(true)
     }
 
     async fn revoke_session(

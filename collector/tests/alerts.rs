@@ -55,6 +55,7 @@ certfleet_testsupport::both_backends!(
     thresholds_step_day_by_day_once_each,
     renewal_stops_alerts,
     failing_webhook_is_retried_and_delivered_once,
+    webhook_url_never_reaches_the_delivery_record,
     digest_over_real_smtp_routes_to_office_owner
 );
 
@@ -367,6 +368,47 @@ async fn failing_webhook_is_retried_and_delivered_once(fx: Fixture) {
     let h = fx.store.alert_history(10).await.unwrap();
     assert_eq!(h.len(), 1);
     assert_eq!((h[0].state.as_str(), h[0].attempts), ("sent", 3));
+}
+
+/// A Slack-style webhook URL is a credential: a failed delivery's stored error, the run summary
+/// and the history (what the CLI and the dashboard show) name the webhook, never its URL.
+async fn webhook_url_never_reaches_the_delivery_record(fx: Fixture) {
+    // Port 1 on loopback refuses the connection at once.
+    let section: certfleet_config::AlertsSection = toml::from_str(
+        "[[webhooks]]\nname = \"chat\"\nurl = \"http://127.0.0.1:1/services/T0/B0/SECRETPATH\"\nformat = \"slack\"\n",
+    )
+    .unwrap();
+    let settings = AlertSettings::resolve(&section, chrono_tz::Asia::Tokyo).unwrap();
+    let channels = Channels::new(None, &settings.webhooks).unwrap();
+    let now: DateTime<Utc> = "2026-11-26T00:00:00Z".parse().unwrap();
+    let a = enroll(&fx.store, "a").await;
+    let der = TestCa::kanagawa().office_cert_der(
+        "1111111111",
+        now - Duration::days(1000),
+        now + Duration::days(5),
+    );
+    report(&fx.store, &a, &[der], now).await;
+    let inputs = alerts::gather_inputs(
+        fx.store.as_ref(),
+        &ReportSettings::default(),
+        &settings,
+        now,
+    )
+    .await
+    .unwrap();
+    let summary = alerts::run_once(fx.store.as_ref(), &inputs, &settings, &channels, now, false)
+        .await
+        .unwrap();
+    assert_eq!(summary.failed.len(), 1, "{summary:?}");
+    let history = fx.store.alert_history(10).await.unwrap();
+    let stored = history[0].last_error.clone().unwrap_or_default();
+    for text in [&summary.failed[0].1, &stored] {
+        assert!(text.starts_with("webhook chat failed"), "{text}");
+        assert!(
+            !text.contains("SECRETPATH") && !text.contains("127.0.0.1:1"),
+            "the URL leaked: {text}"
+        );
+    }
 }
 
 /// A real SMTP server: aiosmtpd writing every message to a Maildir.

@@ -215,7 +215,8 @@ async fn fleet(store: &SharedStore) {
     )
     .await;
 
-    let pc = enroll(store, "=calc-pc").await;
+    // A leading `-` exercises the CSV formula guard with a valid hostname (`=` is not one).
+    let pc = enroll(store, "-calc-pc").await;
     let certs = [(cert(&kanagawa, "1410000015", 28), None)];
     report(store, &pc, "r-calc-pc", &certs, received).await;
 

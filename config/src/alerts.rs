@@ -44,6 +44,9 @@ pub struct SmtpSection {
     pub password_file: Option<PathBuf>,
     /// Sender, e.g. `certfleet <certfleet@example.jp>`.
     pub from: String,
+    /// Send the username and password even with `security = "none"`, i.e. in clear text. Only
+    /// for a relay on the same host; refused otherwise.
+    pub allow_plaintext_credentials: Option<bool>,
 }
 
 /// One `[[alerts.webhooks]]` as written.
@@ -56,6 +59,9 @@ pub struct WebhookSection {
     pub format: Option<String>,
     /// File holding a bearer token sent as `Authorization: Bearer …`.
     pub bearer_token_file: Option<PathBuf>,
+    /// Send the bearer token to an `http://` URL, i.e. in clear text. Only for a receiver on
+    /// the same host; refused otherwise.
+    pub allow_plaintext_token: Option<bool>,
 }
 
 /// How the SMTP connection is secured.
@@ -291,6 +297,16 @@ fn resolve_smtp(smtp: &SmtpSection) -> Result<SmtpSettings, ConfigError> {
             ));
         }
     };
+    if security == SmtpSecurity::None
+        && credentials.is_some()
+        && !smtp.allow_plaintext_credentials.unwrap_or(false)
+    {
+        return Err(invalid(
+            "alerts.smtp.security",
+            "\"none\" would send the username and password in clear text: use starttls or \
+             tls, or set allow_plaintext_credentials = true for a relay on this host",
+        ));
+    }
     if smtp.from.trim().is_empty() {
         return Err(invalid("alerts.smtp.from", "is empty"));
     }
@@ -304,10 +320,15 @@ fn resolve_smtp(smtp: &SmtpSection) -> Result<SmtpSettings, ConfigError> {
 }
 
 fn resolve_webhook(hook: &WebhookSection) -> Result<WebhookSettings, ConfigError> {
-    if !(hook.url.starts_with("https://") || hook.url.starts_with("http://")) {
+    // The URL itself is never repeated in a message: for Slack and Teams it is a credential.
+    let plaintext = hook.url.starts_with("http://");
+    if !(hook.url.starts_with("https://") || plaintext) {
         return Err(invalid(
             "alerts.webhooks.url",
-            format!("{:?} is not an http(s) URL", hook.url),
+            format!(
+                "the URL of webhook {:?} does not start with https:// (or http://)",
+                hook.name
+            ),
         ));
     }
     let format = match hook.format.as_deref() {
@@ -325,6 +346,16 @@ fn resolve_webhook(hook: &WebhookSection) -> Result<WebhookSettings, ConfigError
         Some(p) => Some(read_plain_secret("alerts.webhooks.bearer_token_file", p)?),
         None => None,
     };
+    if plaintext && bearer_token.is_some() && !hook.allow_plaintext_token.unwrap_or(false) {
+        return Err(invalid(
+            "alerts.webhooks.bearer_token_file",
+            format!(
+                "webhook {:?} would send its bearer token over http:// in clear text: use an \
+                 https:// URL, or set allow_plaintext_token = true for a receiver on this host",
+                hook.name
+            ),
+        ));
+    }
     Ok(WebhookSettings {
         name: hook.name.clone(),
         url: hook.url.clone(),
@@ -366,6 +397,62 @@ mod tests {
                 .to_string()
                 .starts_with("alerts.language")
         );
+    }
+
+    #[test]
+    fn secrets_in_clear_text_need_an_explicit_allowance() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret.txt");
+        std::fs::write(&secret, "s3cret-value\n").unwrap();
+        let secret = secret.to_string_lossy().replace('\\', "/");
+        let tz = chrono_tz::Asia::Tokyo;
+        let smtp = |extra: &str| {
+            format!(
+                "[smtp]\nhost = \"127.0.0.1\"\nsecurity = \"none\"\nusername = \"u\"\n\
+                 password_file = \"{secret}\"\nfrom = \"a@b.jp\"\n{extra}"
+            )
+        };
+        let section: AlertsSection = toml::from_str(&smtp("")).unwrap();
+        let err = AlertSettings::resolve(&section, tz)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("alerts.smtp.security"), "{err}");
+        assert!(err.contains("clear text"), "{err}");
+        let section: AlertsSection =
+            toml::from_str(&smtp("allow_plaintext_credentials = true\n")).unwrap();
+        assert!(AlertSettings::resolve(&section, tz).is_ok());
+
+        let hook = |url: &str, extra: &str| {
+            format!(
+                "[[webhooks]]\nname = \"chat\"\nurl = \"{url}\"\n\
+                 bearer_token_file = \"{secret}\"\n{extra}"
+            )
+        };
+        let section: AlertsSection = toml::from_str(&hook("http://10.0.0.5/hook", "")).unwrap();
+        let err = AlertSettings::resolve(&section, tz)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("alerts.webhooks.bearer_token_file"),
+            "{err}"
+        );
+        assert!(!err.contains("10.0.0.5"), "the URL is not repeated: {err}");
+        let section: AlertsSection = toml::from_str(&hook(
+            "http://127.0.0.1:9/hook",
+            "allow_plaintext_token = true\n",
+        ))
+        .unwrap();
+        assert!(AlertSettings::resolve(&section, tz).is_ok());
+        let section: AlertsSection = toml::from_str(&hook("https://x.example/hook", "")).unwrap();
+        assert!(AlertSettings::resolve(&section, tz).is_ok());
+        let section: AlertsSection = toml::from_str(
+            "[[webhooks]]\nname = \"chat\"\nurl = \"hooks.slack.com/services/T/B/SECRET\"\n",
+        )
+        .unwrap();
+        let err = AlertSettings::resolve(&section, tz)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("SECRET"), "{err}");
     }
 
     #[test]

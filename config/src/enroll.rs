@@ -17,6 +17,10 @@ pub struct EnrollSection {
     /// Files each holding one enroll secret. Several may be active; removing one revokes it.
     #[serde(default)]
     pub secret_files: Vec<PathBuf>,
+    /// Approval mode: a newly enrolled terminal stays pending, counting in no report, metric or
+    /// alert, until an operator approves it (`terminal approve`, or the dashboard). Default
+    /// false.
+    pub approval: Option<bool>,
 }
 
 /// A configured enroll secret, kept only as its SHA-256 so it is compared in constant-size form.

@@ -10,12 +10,14 @@ pub mod dashboard;
 pub mod database;
 pub mod enroll;
 pub mod error;
+pub mod grpc;
 pub mod http;
 pub mod limits;
 pub mod reports;
 pub mod retention;
 pub mod secrets;
 pub mod tls;
+pub mod trust;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,12 +33,14 @@ pub use dashboard::{DEFAULT_FLEET_CACHE_SECONDS, DashboardSection, DashboardSett
 pub use database::{DatabaseSettings, DatabaseUrl};
 pub use enroll::{EnrollSecret, MIN_ENROLL_SECRET_LEN};
 pub use error::ConfigError;
+pub use grpc::GrpcSettings;
 pub use http::HttpSettings;
 pub use limits::Limits;
 pub use reports::ReportSettings;
 pub use retention::{RetentionSection, RetentionSettings};
 pub use secrets::Secret;
 pub use tls::{PemFile, TlsIdentity};
+pub use trust::TrustSettings;
 
 use error::invalid;
 
@@ -76,6 +80,10 @@ pub struct FileConfig {
     pub dashboard: dashboard::DashboardSection,
     #[serde(default)]
     pub retention: retention::RetentionSection,
+    #[serde(default)]
+    pub grpc: grpc::GrpcSection,
+    #[serde(default)]
+    pub trust: trust::TrustSection,
 }
 
 impl FileConfig {
@@ -116,6 +124,7 @@ impl FileConfig {
         self.http.metrics_token_file.iter_mut().for_each(fix);
         self.reports.office_registry.iter_mut().for_each(fix);
         self.dashboard.session_key_file.iter_mut().for_each(fix);
+        self.trust.issuer_ca_file.iter_mut().for_each(fix);
         if let Some(smtp) = self.alerts.smtp.as_mut() {
             smtp.password_file.iter_mut().for_each(fix);
         }
@@ -189,6 +198,11 @@ pub struct Settings {
     /// `[tls] ca_file`: the CA the agents pin, watched for expiry like the server certificate.
     pub tls_ca: Option<PemFile>,
     pub enroll_secrets: Vec<EnrollSecret>,
+    /// `[enroll] approval`: new terminals wait for an operator.
+    pub enroll_approval: bool,
+    pub grpc: GrpcSettings,
+    /// `[trust]`: the pinned issuer CAs, if any.
+    pub trust: Option<TrustSettings>,
     pub limits: Limits,
     pub selector: Selector,
     pub reports: ReportSettings,
@@ -233,6 +247,9 @@ impl Settings {
         let mut secret_files = file.enroll.secret_files;
         secret_files.extend(ov.enroll_secret_files);
         let enroll_secrets = enroll::resolve(&secret_files)?;
+        let enroll_approval = file.enroll.approval.unwrap_or(false);
+        let grpc = GrpcSettings::resolve(&file.grpc)?;
+        let trust = TrustSettings::resolve(&file.trust)?;
         let mut limits = Limits::resolve(&file.limits)?;
         limits.database_max_connections = db.max_connections;
         let selector = selector(&file.selection)?;
@@ -253,6 +270,9 @@ impl Settings {
             http_listen,
             tls,
             enroll_secrets,
+            enroll_approval,
+            grpc,
+            trust,
             limits,
             selector,
             reports,

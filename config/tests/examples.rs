@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-use certfleet_config::{AlertSettings, FileConfig, HttpSettings, Limits, ReportSettings};
+use certfleet_config::{
+    AlertSettings, FileConfig, GrpcSettings, HttpSettings, Limits, ReportSettings,
+};
 
 fn repo_file(path: &str) -> String {
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
@@ -19,6 +21,9 @@ fn check(label: &str, text: &str) -> FileConfig {
     file.selector().unwrap_or_else(|e| panic!("{label}: {e}"));
     let reports = ReportSettings::resolve(&file.reports).unwrap_or_else(|e| panic!("{label}: {e}"));
     Limits::resolve(&file.limits).unwrap_or_else(|e| panic!("{label}: {e}"));
+    let grpc = GrpcSettings::resolve(&file.grpc).unwrap_or_else(|e| panic!("{label}: {e}"));
+    // Production listeners do not describe the API to whoever connects (issue 14).
+    assert!(!grpc.reflection, "{label}: [grpc] reflection must be off");
     if file.alerts.smtp.is_none() && file.alerts.webhooks.is_empty() {
         AlertSettings::resolve(&file.alerts, reports.time_zone)
             .unwrap_or_else(|e| panic!("{label}: {e}"));

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certfleet_model::{
-    AlertRecord, ExpiringQuery, ExpiringReport, OfficeRow, OfficesReport, Overview, StaleReport,
-    TerminalDetail, TerminalId, TerminalRow, TerminalsReport,
+    AlertRecord, ExpiringQuery, ExpiringReport, OfficeRow, OfficesReport, Overview,
+    PendingTerminal, StaleReport, TerminalDetail, TerminalId, TerminalRow, TerminalsReport,
 };
 use chrono::{DateTime, Utc};
 
@@ -122,6 +122,16 @@ pub trait DashboardData: Send + Sync + 'static {
     ) -> Result<Option<TerminalDetail>, DataError>;
     /// The most recent `limit` alert decisions, newest first.
     async fn alert_history(&self, limit: u32) -> Result<Vec<AlertRecord>, DataError>;
+    /// Terminals waiting for approval, oldest first. The default: none (no approval mode).
+    async fn pending_terminals(&self) -> Result<Vec<PendingTerminal>, DataError> {
+        Ok(Vec::new())
+    }
+    /// Approves pending terminal `id`; `false` when no such terminal waits. The default
+    /// approves nothing.
+    async fn approve_terminal(&self, id: TerminalId) -> Result<bool, DataError> {
+        let _ = id;
+        Ok(false)
+    }
     /// Records that the session `id` (its MAC) was logged out; it would have expired at
     /// `expires_at` anyway, after which the record may be pruned. Must be visible to every
     /// replica sharing the data, and survive restarts.
@@ -266,8 +276,9 @@ impl fmt::Debug for DashboardConfig {
 }
 
 /// The dashboard's routes: `/`, `/expiring`, `/expiring.csv`, `/offices`, `/offices/{number}`,
-/// `/terminals/{id}`, `/multi-office`, `/stale`, `/alerts`, `/login` (GET, POST), `/logout`
-/// (POST) and `/assets/{file}`. No fallback is set, so the collector can merge it with its own.
+/// `/terminals/{id}`, `/multi-office`, `/stale`, `/alerts`, `/pending`,
+/// `/pending/{id}/approve` (POST), `/login` (GET, POST), `/logout` (POST) and
+/// `/assets/{file}`. No fallback is set, so the collector can merge it with its own.
 pub fn router(config: DashboardConfig, data: Arc<dyn DashboardData>) -> axum::Router {
     web::router(config, data)
 }

@@ -82,6 +82,8 @@ pub fn router(config: DashboardConfig, data: Arc<dyn DashboardData>) -> Router {
         .route("/multi-office", get(multi_office))
         .route("/stale", get(stale))
         .route("/alerts", get(alerts))
+        .route("/pending", get(pending))
+        .route("/pending/{id}/approve", post(approve))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_login));
     let public = Router::new()
         .route("/login", get(login_form).post(login_submit))
@@ -460,6 +462,37 @@ async fn stale(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
 async fn alerts(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
     let records = tryd!(ctx, app.data.alert_history(ALERT_HISTORY_LIMIT).await);
     html(StatusCode::OK, pages::alerts(&ctx, &records))
+}
+
+async fn pending(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
+    let terminals = tryd!(ctx, app.data.pending_terminals().await);
+    html(StatusCode::OK, pages::pending(&ctx, &terminals))
+}
+
+/// Approves a pending terminal and goes back to the list (POST-redirect-GET).
+async fn approve(
+    State(app): State<AppState>,
+    Extension(ctx): Cx,
+    Extension(auth): Extension<Auth>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !same_origin(
+        &headers,
+        browser_host(&app, &auth, &headers, &uri).as_deref(),
+    ) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let Ok(id) = id.parse::<i64>() else {
+        return not_found(&ctx);
+    };
+    if tryd!(ctx, app.data.approve_terminal(id).await) {
+        tracing::info!(terminal_id = id, user = ?ctx.user, "dashboard: terminal approved");
+        see_other("/pending")
+    } else {
+        not_found(&ctx)
+    }
 }
 
 async fn asset(Path(file): Path<String>) -> Response {

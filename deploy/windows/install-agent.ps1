@@ -30,6 +30,9 @@
     .\install-agent.ps1 -CollectorUrl https://certfleet.example.org:50051 -CaFile .\ca.pem -EnrollSecretFile .\enroll-secret.txt -RunNow
 
 .EXAMPLE
+    .\install-agent.ps1 -CollectorUrl https://certfleet.example.org:443 -Proxy http://proxy.office.example:8080
+
+.EXAMPLE
     .\install-agent.ps1 -CollectorUrl https://certfleet.example.org:50051 -WhatIf
 #>
 [CmdletBinding(SupportsShouldProcess = $true, ConfirmImpact = 'Medium')]
@@ -87,6 +90,13 @@ param(
 
     [ValidatePattern('^[A-Za-z0-9._\-]+$')]
     [string]$TaskName = 'certfleet-agent',
+
+    # HTTP proxy the agent reaches the collector through: http://HOST:PORT (no credentials here:
+    # put a proxy password in agent.toml's [collector] proxy and pass -ConfigFile), or 'none' to
+    # ignore the WinHTTP setting. Without it the agent uses HTTPS_PROXY or, when unset, the
+    # machine's WinHTTP proxy (netsh winhttp set proxy). Ends up as --proxy on the task's
+    # command line; pass it again on every run of this script, like the other settings.
+    [string]$Proxy,
 
     # Start the task once right after installing (first enrollment and report now).
     [switch]$RunNow
@@ -254,6 +264,9 @@ if ($EnrollSecretFile) {
 }
 if ($ConfigFile) {
     $installArguments += @('--config', (Resolve-Path -LiteralPath $ConfigFile).ProviderPath)
+}
+if ($Proxy) {
+    $installArguments += @('--proxy', $Proxy)
 }
 if ($RunNow) {
     $installArguments += '--run-now'

@@ -1,12 +1,14 @@
 //! The report data model of certfleet: what every report (CLI, JSON API, CSV, dashboard,
 //! alerts) is made of. Serde names are the public JSON contract; change them only additively.
 //! No report logic lives here: the collector computes these values, the dashboard renders
-//! them. Besides the types, the two conventions every front end shares have their one home
-//! here: the display languages ([`i18n`]) and CSV for spreadsheets ([`csv`]).
+//! them. Besides the types, the conventions every front end shares have their one home here:
+//! the display languages ([`i18n`]), CSV for spreadsheets ([`csv`]) and which characters of
+//! agent-supplied text are never shown raw ([`text`]).
 #![forbid(unsafe_code)]
 
 pub mod csv;
 pub mod i18n;
+pub mod text;
 
 pub use i18n::{Catalog, Lang};
 
@@ -157,6 +159,24 @@ pub struct OfficesReport {
     pub as_of: DateTime<Utc>,
     pub within_days: u32,
     pub rows: Vec<OfficeRow>,
+}
+
+/// A terminal waiting for an operator's approval (`[enroll] approval`): its reports are
+/// stored but count nowhere until it is approved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingTerminal {
+    pub id: TerminalId,
+    pub hostname: String,
+    pub machine_id: String,
+    pub os_name: String,
+    pub os_version: String,
+    pub agent_version: String,
+    pub pending_since: DateTime<Utc>,
+    /// Client address of its latest enrollment, when known.
+    pub enrolled_from: Option<String>,
+    pub last_report_at: Option<DateTime<Utc>>,
+    /// Live holdings already stored.
+    pub certificate_count: i64,
 }
 
 /// A terminal that has not reported for longer than the threshold.

@@ -267,12 +267,10 @@ fn width(s: &str) -> usize {
     UnicodeWidthStr::width(s)
 }
 
-/// Control characters from agent-supplied text must not move the cursor on an operator's
-/// terminal.
+/// Control and bidi characters from agent-supplied text must not move the cursor on an
+/// operator's terminal nor reorder a line: the one rule of `certfleet_model::text`.
 fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    certfleet_model::text::printable(s).into_owned()
 }
 
 fn render_table(header: &[&str], rows: &[Vec<String>]) -> String {

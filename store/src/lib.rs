@@ -220,9 +220,25 @@ impl EnrollAuthority<'_> {
     }
 }
 
-/// Prefix of the placeholder node-key hash an operator reset leaves: the next agent with this
-/// machine id may enroll.
+/// Prefix of the placeholder node-key hash an operator reset leaves: `reset:` followed by the
+/// hash of a one-time re-enroll token. Only an agent presenting that token (as its bearer) may
+/// enroll the machine id again; it then gets a fresh node key, and the token is spent.
 pub const RESET_KEY_PREFIX: &str = "reset:";
+
+/// One enrollment, as the gRPC service asks for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Enrollment<'a> {
+    pub facts: &'a TerminalFacts,
+    /// Hash of the node key the agent will hold.
+    pub node_key_hash: &'a str,
+    pub authority: EnrollAuthority<'a>,
+    /// A terminal created by this enrollment starts pending approval (`[enroll] approval`); an
+    /// existing terminal keeps its state.
+    pub pending: bool,
+    /// The client address, shown to the operator who approves.
+    pub peer: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
 
 /// The terminal a node key belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +262,11 @@ pub struct TerminalSummary {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Live holdings (not removed).
     pub certificate_count: i64,
+    /// Since when the terminal waits for an operator's approval; `None` once approved (or when
+    /// it enrolled without approval mode).
+    pub pending_since: Option<DateTime<Utc>>,
+    /// Client address of its latest enrollment, when known.
+    pub enrolled_from: Option<String>,
 }
 
 /// A holding as stored: terminal × certificate.
@@ -279,18 +300,44 @@ pub trait Store:
     /// Cheap liveness probe for health checks.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Creates the terminal for `facts.machine_id`, or, when it exists and is not revoked,
-    /// replaces its node key if `authority` allows it: an agent presenting the terminal's
-    /// current node key (key rotation), any agent after an operator reset, or the operator
+    /// Creates the terminal for `facts.machine_id` (pending approval if `pending`), or, when it
+    /// exists and is not revoked, replaces its node key if `authority` allows it: an agent
+    /// presenting the terminal's current node key (key rotation), an agent presenting the
+    /// one-time token of an operator reset ([`RESET_KEY_PREFIX`]), or the operator
     /// (`terminal reset`). Otherwise `AlreadyEnrolled`, so the holder of the enroll secret cannot
     /// take over another terminal. `Revoked` for a revoked terminal.
+    async fn enroll_terminal(&self, enrollment: &Enrollment<'_>) -> Result<TerminalId, StoreError>;
+
+    /// [`Store::enroll_terminal`] of a terminal that counts at once, from no known address.
     async fn enroll(
         &self,
         facts: &TerminalFacts,
         node_key_hash: &str,
         authority: EnrollAuthority<'_>,
         now: DateTime<Utc>,
-    ) -> Result<TerminalId, StoreError>;
+    ) -> Result<TerminalId, StoreError> {
+        self.enroll_terminal(&Enrollment {
+            facts,
+            node_key_hash,
+            authority,
+            pending: false,
+            peer: None,
+            now,
+        })
+        .await
+    }
+
+    /// Terminals waiting for approval, oldest first.
+    async fn pending_terminals(&self) -> Result<Vec<TerminalSummary>, StoreError>;
+
+    /// Approves terminal `id`: from now on its holdings count in reports and alerts.
+    /// Approving an approved terminal changes nothing. `NoSuchTerminal` when there is none,
+    /// `Revoked` for a revoked one.
+    async fn approve_terminal(
+        &self,
+        id: TerminalId,
+        now: DateTime<Utc>,
+    ) -> Result<TerminalSummary, StoreError>;
 
     /// Finds the terminal whose node key hashes to `node_key_hash`.
     async fn authenticate(
@@ -592,6 +639,8 @@ mod tests {
             last_report_at: None,
             revoked_at: None,
             certificate_count: 0,
+            pending_since: None,
+            enrolled_from: None,
         }
     }
 

@@ -16,9 +16,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::{
-    AuthenticatedTerminal, CONFLICT_RETRIES, CertificateRecord, EnrollAuthority, HoldingRecord,
-    IngestOutcome, Location, Plan, Snapshot, Store, StoreError, TerminalFacts, TerminalId,
-    TerminalState, TerminalSummary, classify, effective_scanned_at, from_json, is_conflict,
+    AuthenticatedTerminal, CONFLICT_RETRIES, CertificateRecord, Enrollment, HoldingRecord,
+    IngestOutcome, Location, Plan, Snapshot, Store, StoreError, TerminalId, TerminalState,
+    TerminalSummary, classify, effective_scanned_at, from_json, is_conflict,
     normalized_certificates, normalized_holdings, resolve_selector, selector_id, to_json,
 };
 
@@ -39,8 +39,8 @@ pub struct PgStore {
 }
 
 const SUMMARY_COLUMNS: &str = "t.id, t.machine_id, t.hostname, t.os_name, t.os_version, \
-     t.agent_version, t.enrolled_at, t.last_report_at, t.revoked_at, \
-     (SELECT count(*) FROM holdings h WHERE h.terminal_id = t.id AND h.removed_at IS NULL) \
+     t.agent_version, t.enrolled_at, t.last_report_at, t.revoked_at, t.pending_since, \
+     t.enrolled_from, (SELECT count(*) FROM holdings h WHERE h.terminal_id = t.id AND h.removed_at IS NULL) \
      AS certificate_count";
 
 impl PgStore {
@@ -126,7 +126,7 @@ impl PgStore {
                INSERT INTO reports (report_id, terminal_id, scanned_at, received_at, outcome, \
                  certificate_count, rejected_count, scan_errors) \
                SELECT $4, t.id, $5, $6, 'unchanged', $7, $8, $9::jsonb FROM t \
-               ON CONFLICT (report_id) DO NOTHING \
+               ON CONFLICT (terminal_id, report_id) DO NOTHING \
                RETURNING terminal_id \
              ), h AS ( \
                UPDATE holdings SET last_seen = $6 FROM r \
@@ -207,7 +207,7 @@ impl PgStore {
             "INSERT INTO reports (report_id, terminal_id, scanned_at, received_at, outcome, \
              certificate_count, rejected_count, scan_errors) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) \
-             ON CONFLICT (report_id) DO NOTHING RETURNING id",
+             ON CONFLICT (terminal_id, report_id) DO NOTHING RETURNING id",
         )
         .bind(&snapshot.report_id)
         .bind(terminal)
@@ -438,6 +438,8 @@ fn summary_from_row(row: &PgRow) -> Result<TerminalSummary, StoreError> {
         last_report_at: row.try_get("last_report_at").map_err(get)?,
         revoked_at: row.try_get("revoked_at").map_err(get)?,
         certificate_count: row.try_get("certificate_count").map_err(get)?,
+        pending_since: row.try_get("pending_since").map_err(get)?,
+        enrolled_from: row.try_get("enrolled_from").map_err(get)?,
     })
 }
 
@@ -457,24 +459,22 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn enroll(
-        &self,
-        facts: &TerminalFacts,
-        node_key_hash: &str,
-        authority: EnrollAuthority<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<TerminalId, StoreError> {
+    async fn enroll_terminal(&self, e: &Enrollment<'_>) -> Result<TerminalId, StoreError> {
+        let facts = e.facts;
         // One statement: insert, or replace key and facts of a non-revoked terminal when the
-        // caller may (operator, current key presented, or after a reset). Otherwise the WHERE
-        // fails and no row returns. enrolled_at keeps the first enrollment.
+        // caller may (operator, current key presented, or the token of a reset presented).
+        // Otherwise the WHERE fails and no row returns. enrolled_at keeps the first enrollment,
+        // pending_since is only ever set on the new row.
         let id: Option<TerminalId> = sqlx::query_scalar(
             "INSERT INTO terminals (machine_id, hostname, os_name, os_version, agent_version, \
-             node_key_hash, enrolled_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             node_key_hash, enrolled_at, pending_since, enrolled_from) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $10 THEN $7 END, $11) \
              ON CONFLICT (machine_id) DO UPDATE SET node_key_hash = EXCLUDED.node_key_hash, \
                hostname = EXCLUDED.hostname, os_name = EXCLUDED.os_name, \
-               os_version = EXCLUDED.os_version, agent_version = EXCLUDED.agent_version \
+               os_version = EXCLUDED.os_version, agent_version = EXCLUDED.agent_version, \
+               enrolled_from = COALESCE(EXCLUDED.enrolled_from, terminals.enrolled_from) \
              WHERE terminals.revoked_at IS NULL AND ($8 OR terminals.node_key_hash = $9 \
-               OR terminals.node_key_hash LIKE 'reset:%') \
+               OR terminals.node_key_hash = 'reset:' || $9) \
              RETURNING id",
         )
         .bind(&facts.machine_id)
@@ -482,10 +482,12 @@ impl Store for PgStore {
         .bind(&facts.os_name)
         .bind(&facts.os_version)
         .bind(&facts.agent_version)
-        .bind(node_key_hash)
-        .bind(now)
-        .bind(authority.is_operator())
-        .bind(authority.presented())
+        .bind(e.node_key_hash)
+        .bind(e.now)
+        .bind(e.authority.is_operator())
+        .bind(e.authority.presented())
+        .bind(e.pending)
+        .bind(e.peer)
         .fetch_optional(&self.pool)
         .await
         .map_err(classify)?;
@@ -504,6 +506,42 @@ impl Store for PgStore {
         } else {
             StoreError::AlreadyEnrolled(existing)
         })
+    }
+
+    async fn pending_terminals(&self) -> Result<Vec<TerminalSummary>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM terminals t \
+             WHERE t.pending_since IS NOT NULL AND t.revoked_at IS NULL \
+             ORDER BY t.pending_since, t.id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        rows.iter().map(summary_from_row).collect()
+    }
+
+    async fn approve_terminal(
+        &self,
+        id: TerminalId,
+        _now: DateTime<Utc>,
+    ) -> Result<TerminalSummary, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        sqlx::query(
+            "UPDATE terminals SET pending_since = NULL WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        let summary = self
+            .summary_by_id(&mut tx, id)
+            .await?
+            .ok_or_else(|| StoreError::NoSuchTerminal(id.to_string()))?;
+        tx.commit().await.map_err(classify)?;
+        if summary.revoked_at.is_some() {
+            return Err(StoreError::Revoked(id));
+        }
+        Ok(summary)
     }
 
     async fn authenticate(

@@ -1,6 +1,9 @@
 //! The report side of the store: fetches only, no semantics. SQL narrows the rows (live office
-//! holdings of candidate pairs, non-revoked terminals); `crate::reports` decides effective
+//! holdings of candidate pairs, terminals that count); `crate::reports` decides effective
 //! certificates, statuses and dates in Rust.
+//!
+//! A terminal *counts* when it is neither revoked nor pending approval (migration 0014): the
+//! reports, metrics and alerts never see the others. "Non-revoked" below means "counting".
 
 use async_trait::async_trait;
 use certfleet_model::OfficeEntry;
@@ -9,7 +12,8 @@ use chrono::{DateTime, Utc};
 use super::{StoreError, TerminalId};
 
 /// Which live office holdings to fetch. Revoked terminals are never returned: an operator
-/// revoked them, so their certificates are no longer the fleet's business.
+/// revoked them, so their certificates are no longer the fleet's business; nor are terminals
+/// pending approval, which are not the fleet's business yet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PairFilter {
     /// Only these office numbers (empty: all).

@@ -24,10 +24,10 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::schema::OpenMode;
 use super::{
-    AuthenticatedTerminal, CertificateRecord, EnrollAuthority, HoldingRecord, IngestOutcome,
-    Location, Plan, Snapshot, Store, StoreError, TerminalFacts, TerminalId, TerminalState,
-    TerminalSummary, classify, effective_scanned_at, from_json, normalized_certificates,
-    normalized_holdings, resolve_selector, selector_id, to_json,
+    AuthenticatedTerminal, CertificateRecord, Enrollment, HoldingRecord, IngestOutcome, Location,
+    Plan, Snapshot, Store, StoreError, TerminalId, TerminalState, TerminalSummary, classify,
+    effective_scanned_at, from_json, normalized_certificates, normalized_holdings,
+    resolve_selector, selector_id, to_json,
 };
 
 /// This binary's SQLite migrations (tolerating a newer release's: see `schema`).
@@ -45,8 +45,8 @@ pub struct SqliteStore {
 }
 
 const SUMMARY_COLUMNS: &str = "t.id, t.machine_id, t.hostname, t.os_name, t.os_version, \
-     t.agent_version, t.enrolled_at, t.last_report_at, t.revoked_at, \
-     (SELECT count(*) FROM holdings h WHERE h.terminal_id = t.id AND h.removed_at IS NULL) \
+     t.agent_version, t.enrolled_at, t.last_report_at, t.revoked_at, t.pending_since, \
+     t.enrolled_from, (SELECT count(*) FROM holdings h WHERE h.terminal_id = t.id AND h.removed_at IS NULL) \
      AS certificate_count";
 
 /// The one text form of a timestamp in SQLite: `YYYY-MM-DDTHH:MM:SS.ffffffZ`. Fixed width so
@@ -327,6 +327,8 @@ fn summary_from_row(row: &SqliteRow) -> Result<TerminalSummary, StoreError> {
         last_report_at: get_opt_ts(row, "last_report_at")?,
         revoked_at: get_opt_ts(row, "revoked_at")?,
         certificate_count: row.try_get("certificate_count").map_err(classify)?,
+        pending_since: get_opt_ts(row, "pending_since")?,
+        enrolled_from: row.try_get("enrolled_from").map_err(classify)?,
     })
 }
 
@@ -345,23 +347,20 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn enroll(
-        &self,
-        facts: &TerminalFacts,
-        node_key_hash: &str,
-        authority: EnrollAuthority<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<TerminalId, StoreError> {
+    async fn enroll_terminal(&self, e: &Enrollment<'_>) -> Result<TerminalId, StoreError> {
+        let facts = e.facts;
         let mut tx = self.begin_write().await?;
         // Same upsert as PostgreSQL: a revoked terminal fails the WHERE and returns no row.
         let id: Option<TerminalId> = sqlx::query_scalar(
             "INSERT INTO terminals (machine_id, hostname, os_name, os_version, agent_version, \
-             node_key_hash, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             node_key_hash, enrolled_at, pending_since, enrolled_from) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CASE WHEN ?10 THEN ?7 END, ?11) \
              ON CONFLICT (machine_id) DO UPDATE SET node_key_hash = excluded.node_key_hash, \
                hostname = excluded.hostname, os_name = excluded.os_name, \
-               os_version = excluded.os_version, agent_version = excluded.agent_version \
+               os_version = excluded.os_version, agent_version = excluded.agent_version, \
+               enrolled_from = COALESCE(excluded.enrolled_from, terminals.enrolled_from) \
              WHERE terminals.revoked_at IS NULL AND (?8 OR terminals.node_key_hash = ?9 \
-               OR terminals.node_key_hash LIKE 'reset:%') \
+               OR terminals.node_key_hash = 'reset:' || ?9) \
              RETURNING id",
         )
         .bind(&facts.machine_id)
@@ -369,10 +368,12 @@ impl Store for SqliteStore {
         .bind(&facts.os_name)
         .bind(&facts.os_version)
         .bind(&facts.agent_version)
-        .bind(node_key_hash)
-        .bind(ts(now))
-        .bind(authority.is_operator())
-        .bind(authority.presented())
+        .bind(e.node_key_hash)
+        .bind(ts(e.now))
+        .bind(e.authority.is_operator())
+        .bind(e.authority.presented())
+        .bind(e.pending)
+        .bind(e.peer)
         .fetch_optional(&mut *tx)
         .await
         .map_err(classify)?;
@@ -395,6 +396,41 @@ impl Store for SqliteStore {
         };
         tx.commit().await.map_err(classify)?;
         result
+    }
+
+    async fn pending_terminals(&self) -> Result<Vec<TerminalSummary>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM terminals t \
+             WHERE t.pending_since IS NOT NULL AND t.revoked_at IS NULL \
+             ORDER BY t.pending_since, t.id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        rows.iter().map(summary_from_row).collect()
+    }
+
+    async fn approve_terminal(
+        &self,
+        id: TerminalId,
+        _now: DateTime<Utc>,
+    ) -> Result<TerminalSummary, StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE terminals SET pending_since = NULL WHERE id = ?1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        let summary = Self::summary_by_id(&mut tx, id)
+            .await?
+            .ok_or_else(|| StoreError::NoSuchTerminal(id.to_string()))?;
+        tx.commit().await.map_err(classify)?;
+        if summary.revoked_at.is_some() {
+            return Err(StoreError::Revoked(id));
+        }
+        Ok(summary)
     }
 
     async fn authenticate(
@@ -451,7 +487,8 @@ impl Store for SqliteStore {
         let inserted = sqlx::query(
             "INSERT INTO reports (report_id, terminal_id, scanned_at, received_at, outcome, \
              certificate_count, rejected_count, scan_errors) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (report_id) DO NOTHING",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (terminal_id, report_id) DO NOTHING",
         )
         .bind(&snapshot.report_id)
         .bind(terminal)

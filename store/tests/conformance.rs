@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use certfleet_store::{
-    self as store, CertificateRecord, EnrollAuthority, IngestOutcome, Location, ScanErrorRecord,
-    SharedStore, Snapshot, SnapshotHolding, StoreError, TerminalFacts, TerminalId,
+    self as store, CertificateRecord, EnrollAuthority, Enrollment, IngestOutcome, Location,
+    ScanErrorRecord, SharedStore, Snapshot, SnapshotHolding, StoreError, TerminalFacts, TerminalId,
 };
 use certfleet_testsupport::PgCluster;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -68,7 +68,10 @@ certfleet_testsupport::both_backends!(
     sqlite: sqlite_fixture,
     postgres: postgres_fixture;
     enroll_new_terminal_and_authenticate,
-    operator_reset_lets_a_reinstalled_agent_enroll,
+    operator_reset_needs_its_one_time_token,
+    report_ids_are_unique_per_terminal,
+    pending_terminals_count_only_once_approved,
+    migration_0013_removes_urls_from_delivery_errors,
     reenroll_replaces_node_key_and_facts,
     revoked_terminal_cannot_enroll_or_report,
     ingest_accepted_stores_certificates_holdings_and_report,
@@ -1035,32 +1038,235 @@ async fn ingest_cost_changed_vs_unchanged_postgres() {
     eprintln!("changed snapshot (one cert swapped): {}", per(changed));
 }
 
-async fn operator_reset_lets_a_reinstalled_agent_enroll(fx: Fixture) {
+async fn operator_reset_needs_its_one_time_token(fx: Fixture) {
     let s = &fx.store;
     let id = enrolled(s, "m-1", "pc-1").await;
-    // `terminal reset` stores a placeholder: the old key stops working, and the next agent
-    // with this machine id may enroll without presenting a key.
+    // `terminal reset` stores `reset:` + the hash of a one-time token: the old key stops
+    // working, and only an agent presenting the token may enroll the machine id again.
     s.enroll(
         &facts("m-1", "pc-1"),
-        "reset:placeholder",
+        "reset:hash-of-token",
         EnrollAuthority::Operator,
         t(1),
     )
     .await
     .unwrap();
     assert!(s.authenticate("key-m-1").await.unwrap().is_none());
+    for presented in [None, Some("hash-of-another"), Some("key-m-1")] {
+        let who = EnrollAuthority::Agent {
+            presented_key_hash: presented,
+        };
+        assert!(
+            matches!(
+                s.enroll(&facts("m-1", "pc-1"), "key-thief", who, t(2))
+                    .await,
+                Err(StoreError::AlreadyEnrolled(_))
+            ),
+            "claimed with {presented:?}"
+        );
+    }
+    let token = EnrollAuthority::Agent {
+        presented_key_hash: Some("hash-of-token"),
+    };
     let again = s
-        .enroll(&facts("m-1", "pc-1"), "key-fresh", NEW, t(2))
+        .enroll(&facts("m-1", "pc-1"), "key-fresh", token, t(3))
         .await
         .unwrap();
     assert_eq!(again, id);
     assert_eq!(s.authenticate("key-fresh").await.unwrap().unwrap().id, id);
-    // After that enrollment the machine id is protected again.
+    // The token is spent, and the machine id is protected again.
+    for who in [token, NEW] {
+        assert!(matches!(
+            s.enroll(&facts("m-1", "pc-1"), "key-other", who, t(4))
+                .await,
+            Err(StoreError::AlreadyEnrolled(_))
+        ));
+    }
+}
+
+async fn report_ids_are_unique_per_terminal(fx: Fixture) {
+    let s = &fx.store;
+    let (fa, fb) = (facts("m-a", "pc-a"), facts("m-b", "pc-b"));
+    let a = enrolled(s, "m-a", "pc-a").await;
+    let b = enrolled(s, "m-b", "pc-b").await;
+    let ca = cert("a", Some("1111111111"));
+    let cb = cert("b", Some("2222222222"));
+    // Both agents happen to use the same report id: neither report may be dropped.
+    let snap_a = snapshot("r-same", &fa, t(10), t(10), std::slice::from_ref(&ca));
+    let snap_b = snapshot("r-same", &fb, t(11), t(11), std::slice::from_ref(&cb));
+    assert_eq!(s.ingest(a, &snap_a).await.unwrap(), IngestOutcome::Accepted);
+    assert_eq!(s.ingest(b, &snap_b).await.unwrap(), IngestOutcome::Accepted);
+    assert_eq!(holding_states(s, b).await, vec![(cb.sha256.clone(), false)]);
+    assert_eq!(s.report_count().await.unwrap(), 2);
+    // Within one terminal the id still makes a replay a duplicate.
+    assert_eq!(
+        s.ingest(b, &snap_b).await.unwrap(),
+        IngestOutcome::Duplicate
+    );
+    let mut unchanged_b = snap_b.clone();
+    unchanged_b.report_id = "r-same".into();
+    unchanged_b.received_at = t(12);
+    assert_eq!(
+        s.ingest(b, &unchanged_b).await.unwrap(),
+        IngestOutcome::Duplicate
+    );
+    assert_eq!(s.report_count().await.unwrap(), 2);
+}
+
+async fn pending_terminals_count_only_once_approved(fx: Fixture) {
+    use certfleet_store::reports::{PairFilter, PairRowFilter, TerminalFilter};
+    let s = &fx.store;
+    let f = facts("m-new", "pc-new");
+    let id = s
+        .enroll_terminal(&Enrollment {
+            facts: &f,
+            node_key_hash: "key-m-new",
+            authority: NEW,
+            pending: true,
+            peer: Some("192.0.2.7"),
+            now: t(0),
+        })
+        .await
+        .unwrap();
+    let old = enrolled(s, "m-old", "pc-old").await;
+    let office = cert("p", Some("3333333333"));
+    let snap = snapshot("r-1", &f, t(10), t(10), std::slice::from_ref(&office));
+    assert_eq!(s.ingest(id, &snap).await.unwrap(), IngestOutcome::Accepted);
+
+    let pending = s.pending_terminals().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].id, id);
+    assert_eq!(pending[0].pending_since, Some(t(0)));
+    assert_eq!(pending[0].enrolled_from.as_deref(), Some("192.0.2.7"));
+    assert_eq!(pending[0].certificate_count, 1, "its holdings are stored");
+
+    // Nothing of the report side sees it.
+    let counted = |s: SharedStore| async move {
+        let holdings = s.office_holdings(&PairFilter::default()).await.unwrap();
+        let pairs = s.pair_expiries(&[], &[]).await.unwrap();
+        let terminals = s
+            .report_terminals(&TerminalFilter::default())
+            .await
+            .unwrap();
+        let mut rows = Vec::new();
+        let activity = s
+            .pair_report_rows(&PairRowFilter::default(), &mut |r| rows.push(r.terminal_id))
+            .await
+            .unwrap();
+        (
+            holdings.iter().map(|h| h.terminal_id).collect::<Vec<_>>(),
+            pairs.iter().map(|p| p.terminal_id).collect::<Vec<_>>(),
+            terminals.iter().map(|t| t.id).collect::<Vec<_>>(),
+            activity.iter().map(|a| a.id).collect::<Vec<_>>(),
+        )
+    };
+    let (holdings, pairs, terminals, activity) = counted(s.clone()).await;
+    assert!(holdings.is_empty() && pairs.is_empty() && activity.is_empty());
+    assert_eq!(terminals, vec![old]);
+
+    // Re-enrolling with its own key does not approve it.
+    let again = s
+        .enroll_terminal(&Enrollment {
+            facts: &f,
+            node_key_hash: "key-m-new-2",
+            authority: EnrollAuthority::Agent {
+                presented_key_hash: Some("key-m-new"),
+            },
+            pending: false,
+            peer: None,
+            now: t(20),
+        })
+        .await
+        .unwrap();
+    assert_eq!(again, id);
+    assert_eq!(s.pending_terminals().await.unwrap().len(), 1);
+
+    let approved = s.approve_terminal(id, t(30)).await.unwrap();
+    assert_eq!(approved.pending_since, None);
+    assert!(s.pending_terminals().await.unwrap().is_empty());
+    let (holdings, pairs, mut terminals, activity) = counted(s.clone()).await;
+    assert_eq!((holdings, pairs, activity), (vec![id], vec![id], vec![id]));
+    terminals.sort();
+    assert_eq!(terminals, vec![id, old]);
+    // Approving twice changes nothing; unknown and revoked terminals are errors.
+    assert_eq!(
+        s.approve_terminal(id, t(31)).await.unwrap().pending_since,
+        None
+    );
     assert!(matches!(
-        s.enroll(&facts("m-1", "pc-1"), "key-other", NEW, t(3))
-            .await,
-        Err(StoreError::AlreadyEnrolled(_))
+        s.approve_terminal(9_999, t(32)).await,
+        Err(StoreError::NoSuchTerminal(_))
     ));
+    s.revoke_terminal(old, t(33)).await.unwrap();
+    assert!(matches!(
+        s.approve_terminal(old, t(34)).await,
+        Err(StoreError::Revoked(_))
+    ));
+}
+
+/// Migration 0013 over rows an earlier version wrote: an error naming a URL is replaced, the
+/// others stay. The migration's own SQL text runs again on the migrated database (it is
+/// idempotent), after the rows were written as the old code did.
+async fn migration_0013_removes_urls_from_delivery_errors(fx: Fixture) {
+    let leaked = "webhook chat failed: error sending request for url \
+                  (https://hooks.slack.com/services/T0/B0/SECRET)";
+    let statements = [
+        "INSERT INTO alert_events (id, dedupe_key, decided_at, threshold, urgency, payload) \
+         VALUES (1, 'k1', '2026-11-01T00:00:00Z', '7d', 7, '{}')"
+            .to_owned(),
+        format!(
+            "INSERT INTO alert_deliveries (event_id, recipient, attempts, last_error, \
+             next_attempt_at) VALUES (1, 'webhook:chat', 1, '{leaked}', '2026-11-01T00:00:00Z'), \
+             (1, 'email:it@example.jp', 1, 'SMTP delivery failed: 550 mailbox unavailable', \
+             '2026-11-01T00:00:00Z')"
+        ),
+    ];
+    let migration_sql = |backend: &str| {
+        let path = format!(
+            "{}/migrations/{backend}/0013_redact_delivery_errors.sql",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(path).unwrap()
+    };
+    match &fx.url {
+        Some(url) => {
+            let pg = store::PgStore::connect(url, 2).await.unwrap();
+            for sql in &statements {
+                sqlx::query(sql).execute(pg.pool()).await.unwrap();
+            }
+            sqlx::raw_sql(&migration_sql("postgres"))
+                .execute(pg.pool())
+                .await
+                .unwrap();
+        }
+        None => {
+            let path = fx.dir.path().join(store::SQLITE_FILE_NAME);
+            let lite = store::SqliteStore::open_file(&path, 2).await.unwrap();
+            for sql in &statements {
+                sqlx::query(sql).execute(lite.pool()).await.unwrap();
+            }
+            sqlx::raw_sql(&migration_sql("sqlite"))
+                .execute(lite.pool())
+                .await
+                .unwrap();
+        }
+    }
+    let mut errors: Vec<String> = fx
+        .store
+        .alert_history(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.last_error)
+        .collect();
+    errors.sort();
+    assert_eq!(
+        errors,
+        vec![
+            "SMTP delivery failed: 550 mailbox unavailable".to_owned(),
+            "error text removed by migration 0013: it named a URL".to_owned(),
+        ]
+    );
 }
 
 /// A logout is remembered by the database: visible after reopening it (another replica, a

@@ -64,9 +64,13 @@ create_db() {
   echo "postgres://postgres@127.0.0.1:$PG_PORT/$1"
 }
 
-# init_collector: CA, server certificate and secrets in $WORK/collector.
+# init_collector: CA, server certificate and secrets in $WORK/collector. The load generator
+# is a whole fleet on one address reporting in quick rounds, so the per-address and
+# per-terminal rates a real fleet lives within are turned off (tests/hostile.rs tests them).
 init_collector() {
   "$BIN/certfleet-collector" init --dir "$WORK/collector" --san localhost --san 127.0.0.1 >/dev/null
+  sed -i 's/^\[limits\]$/[limits]\nreports_per_terminal_per_hour = 0\nenroll_per_peer_per_minute = 0\nunauthenticated_per_peer_per_minute = 0/' \
+    "$WORK/collector/collector.toml"
 }
 
 # start_collector NAME DATABASE_URL: `serve` on OS-chosen loopback ports, logging to

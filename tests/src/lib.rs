@@ -239,6 +239,26 @@ pub fn describe(out: &Output) -> String {
     )
 }
 
+/// The load generator reports a whole fleet from one address in quick rounds. This turns off,
+/// in a `collector.toml` written by `init`, the per-address and per-terminal rates that a real
+/// fleet lives within (`tests/hostile.rs` tests them).
+pub fn allow_load_generator(config: &Path) {
+    let text = std::fs::read_to_string(config).expect("read collector.toml");
+    assert_eq!(
+        text.matches("[limits]\n").count(),
+        1,
+        "one [limits] table in {}",
+        config.display()
+    );
+    let text = text.replacen(
+        "[limits]\n",
+        "[limits]\nreports_per_terminal_per_hour = 0\nenroll_per_peer_per_minute = 0\n\
+         unauthenticated_per_peer_per_minute = 0\n",
+        1,
+    );
+    std::fs::write(config, text).expect("write collector.toml");
+}
+
 /// Test CAs live in `certfleet-testsupport`; re-exported for the e2e tests.
 pub use certfleet_testsupport::TestCa;
 
@@ -366,4 +386,124 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&rest[..size]);
         rest = &rest[size + 2..];
     }
+}
+
+/// A real HTTP proxy process, tinyproxy (Debian's `tinyproxy`, installed by
+/// `scripts/test-all.sh`), in the foreground on a free loopback port, logging every request.
+/// Killed on drop.
+#[derive(Debug)]
+pub struct ProxyProcess {
+    child: Child,
+    pub port: u16,
+    log: Arc<Mutex<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl ProxyProcess {
+    /// Starts tinyproxy with these configuration lines added (`BasicAuth USER PASSWORD`,
+    /// `ConnectPort N` to allow CONNECT to port N only, ...); waits until it accepts
+    /// connections.
+    pub fn tinyproxy(config: &[&str]) -> Self {
+        // tinyproxy takes its port from the configuration: ask the OS for a free one. Another
+        // process could take it in between, so a failed start is tried again on a new port.
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free loopback port")
+                .port();
+            match Self::start(port, config) {
+                Ok(proxy) => return proxy,
+                Err(log) => last_log = log,
+            }
+        }
+        panic!("tinyproxy did not start; its log:\n{last_log}");
+    }
+
+    fn start(port: u16, config: &[&str]) -> Result<Self, String> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("tinyproxy.conf");
+        let mut text =
+            format!("Port {port}\nListen 127.0.0.1\nTimeout 60\nMaxClients 50\nLogLevel Info\n");
+        for line in config {
+            text.push_str(line);
+            text.push('\n');
+        }
+        std::fs::write(&file, text).expect("write tinyproxy.conf");
+        let mut child = Command::new("tinyproxy")
+            .arg("-d")
+            .arg("-c")
+            .arg(&file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run tinyproxy ({e}): apt-get install tinyproxy (scripts/test-all.sh does)")
+            });
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().expect("stdout piped")) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().expect("stderr piped")),
+        ] {
+            let (log, tx) = (log.clone(), tx.clone());
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if line.contains("Starting main loop") {
+                        let _ = tx.send(());
+                    }
+                    let mut l = log.lock().unwrap();
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            });
+        }
+        drop(tx);
+        if rx.recv_timeout(Duration::from_secs(20)).is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(log.lock().unwrap().clone());
+        }
+        Ok(ProxyProcess {
+            child,
+            port,
+            log,
+            _dir: dir,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Everything tinyproxy logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The targets of the CONNECT requests the proxy received (`host:port`), in order.
+    pub fn connects(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter_map(|l| {
+                let request = l.split("): ").nth(1)?;
+                let target = request.strip_prefix("CONNECT ")?;
+                Some(target.split(' ').next()?.to_owned())
+            })
+            .collect()
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nobody listens on (bound, then released): a proxy that is unreachable.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    listener.local_addr().expect("local address").port()
 }

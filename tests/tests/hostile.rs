@@ -69,6 +69,47 @@ async fn raw_report(
         .expect("collector answers a valid ReportResponse"))
 }
 
+/// `Report` with a hand-made body and any `authorization` value (or none).
+async fn raw_report_auth(
+    channel: &Channel,
+    authorization: Option<&str>,
+    body: Vec<u8>,
+) -> Result<pb::ReportResponse, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    let path =
+        tonic::codegen::http::uri::PathAndQuery::from_static("/certfleet.v1.Inventory/Report");
+    let mut req = tonic::Request::new(body);
+    if let Some(value) = authorization {
+        req.metadata_mut()
+            .insert("authorization", value.parse().unwrap());
+    }
+    let resp = grpc.unary(req, path, RawCodec).await?;
+    Ok(pb::ReportResponse::decode(resp.into_inner().as_slice())
+        .expect("collector answers a valid ReportResponse"))
+}
+
+/// Asks the reflection service to list the services: `Ok` when it is served.
+async fn reflection_lists_services(channel: &Channel) -> Result<(), Status> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    );
+    // ServerReflectionRequest { list_services = "" } (field 7).
+    let requests = tonic::codegen::tokio_stream::iter(vec![vec![0x3a, 0x00]]);
+    let mut answers = grpc
+        .streaming(tonic::Request::new(requests), path, RawCodec)
+        .await?
+        .into_inner();
+    answers.message().await?;
+    Ok(())
+}
+
 fn with_key<T>(msg: T, key: &str) -> tonic::Request<T> {
     let mut req = tonic::Request::new(msg);
     req.metadata_mut()
@@ -198,6 +239,10 @@ struct Attack {
     der_a: Vec<u8>,
     der_b: Vec<u8>,
     der_c: Vec<u8>,
+    /// The innocent terminal's id, which no refusal may reveal.
+    innocent_id: String,
+    /// The collector's `init` directory (CLI commands need its config).
+    config: std::path::PathBuf,
 }
 
 impl Attack {
@@ -246,6 +291,18 @@ async fn setup(pg: &PgCluster) -> Scene {
     ]);
     assert!(out.status.success(), "init: {}", describe(&out));
     let file = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    // The attacker sends dozens of reports in seconds to show each refusal; the per-terminal
+    // rate, which would stop it after 12, is shown by the locked-down scenario instead.
+    let config = std::fs::read_to_string(file("collector.toml")).unwrap();
+    std::fs::write(
+        file("collector.toml"),
+        config.replacen(
+            "[limits]\n",
+            "[limits]\nreports_per_terminal_per_hour = 0\n",
+            1,
+        ),
+    )
+    .unwrap();
     let collector = CollectorProcess::serve(&[
         "--config",
         &file("collector.toml"),
@@ -327,6 +384,8 @@ async fn setup(pg: &PgCluster) -> Scene {
         der_a,
         der_b,
         der_c,
+        innocent_id: innocent.terminal_id.clone(),
+        config: dir.join("collector.toml"),
     };
     Scene {
         collector,
@@ -393,6 +452,36 @@ async fn hostile_enrolled_agent_is_refused_and_changes_nothing_for_others() {
     )
     .await;
     step(
+        "agent strings with control, bidi or markup characters are refused, naming the field",
+        agent_strings_are_checked(&mut cx),
+    )
+    .await;
+    step(
+        "scan errors are stored up to their byte budget",
+        scan_errors_are_capped(&mut cx),
+    )
+    .await;
+    step(
+        "a report id another terminal uses is not taken from it",
+        report_ids_are_per_terminal(&mut cx),
+    )
+    .await;
+    step(
+        "missing and malformed node keys are refused before the message is read",
+        bad_keys_are_refused_unread(&mut cx),
+    )
+    .await;
+    step(
+        "after a reset only the one-time token claims the machine id",
+        reset_needs_the_token(&mut cx),
+    )
+    .await;
+    step(
+        "reflection is served by default",
+        reflection_is_on_by_default(&mut cx),
+    )
+    .await;
+    step(
         "unknown, missing and revoked node keys are refused",
         unknown_missing_and_revoked_keys_are_refused(&mut cx),
     )
@@ -424,6 +513,10 @@ async fn takeover_by_reenrollment_is_refused(cx: &mut Attack) {
         .expect_err("take-over by re-enrollment");
     assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
     assert!(err.message().contains("already enrolled"), "{err:?}");
+    assert!(
+        !err.message().contains(&cx.innocent_id),
+        "the answer names the innocent terminal's id: {err:?}"
+    );
     let err = cx
         .client
         .enroll(with_key(cx.enroll("m-innocent"), &cx.key))
@@ -766,6 +859,242 @@ async fn oversized_strings_and_whole_report_problems_are_refused(cx: &mut Attack
     assert!(r.rejected[0].reason.contains("locations"), "{r:?}");
 }
 
+/// Hostnames keep to hostname characters; control and bidi characters are refused in every
+/// string, as INVALID_ARGUMENT naming the field (a NUL used to reach PostgreSQL and come back
+/// INTERNAL, which agents retry forever); certificate strings reject only their certificate.
+async fn agent_strings_are_checked(cx: &mut Attack) {
+    for (hostname, case) in [
+        ("<!channel> <https://evil.example|renew>", "Slack markup"),
+        ("pc-01\nRenew at https://evil.example", "newline"),
+        ("pc\u{0}01", "NUL"),
+        ("pc\u{202e}10", "bidi override"),
+    ] {
+        let mut enroll = cx.enroll("m-strings");
+        enroll.terminal.as_mut().unwrap().hostname = hostname.into();
+        let err = cx.client.enroll(enroll).await.expect_err(case);
+        assert_eq!(err.code(), Code::InvalidArgument, "{case}: {err:?}");
+        assert!(
+            err.message().starts_with("terminal.hostname"),
+            "{case}: {err:?}"
+        );
+        let mut r = cx.base();
+        r.report_id = format!("evil-host-{}", hostname.len());
+        r.terminal.as_mut().unwrap().hostname = hostname.into();
+        expect_status(
+            cx.client
+                .report(with_key(r, &cx.key))
+                .await
+                .map(|r| r.into_inner()),
+            Code::InvalidArgument,
+            "terminal.hostname",
+            case,
+        );
+    }
+    let mut r = cx.base();
+    r.report_id = "evil-os".into();
+    r.terminal.as_mut().unwrap().os_version = "10.0\u{0}".into();
+    expect_status(
+        cx.client
+            .report(with_key(r, &cx.key))
+            .await
+            .map(|r| r.into_inner()),
+        Code::InvalidArgument,
+        "terminal.os_version contains U+0000",
+        "NUL in os_version",
+    );
+    let mut r = cx.base();
+    r.report_id = "evil-id\u{0}".into();
+    expect_status(
+        cx.client
+            .report(with_key(r, &cx.key))
+            .await
+            .map(|r| r.into_inner()),
+        Code::InvalidArgument,
+        "report_id contains U+0000",
+        "NUL in report_id",
+    );
+    // Per certificate: a NUL in the friendly name, in a path, and in the DER's commonName.
+    let ca = TestCa::kanagawa();
+    let nul_cn = ca.office_cert_der(
+        "10000\u{0}0004",
+        cx.now - Duration::days(1),
+        cx.now + Duration::days(100),
+    );
+    let mut named = cert(cx.der_b.clone(), "named");
+    named.friendly_name = "renew\u{0}now".into();
+    let mut pathed = cert(cx.der_b.clone(), "x");
+    pathed.locations[0].path = "C:\\certs\u{0}.cer".into();
+    let r = cx
+        .client
+        .report(with_key(
+            report(
+                "evil-cert-strings",
+                "m-evil",
+                cx.now - Duration::seconds(5),
+                vec![
+                    named,
+                    pathed,
+                    cert(nul_cn, "cn"),
+                    cert(cx.der_a.clone(), "ok"),
+                ],
+            ),
+            &cx.key,
+        ))
+        .await
+        .expect("certificate strings are per-item problems")
+        .into_inner();
+    let rejected: Vec<(u32, &str)> = r
+        .rejected
+        .iter()
+        .map(|x| (x.index, x.reason.as_str()))
+        .collect();
+    assert_eq!(
+        rejected.iter().map(|x| x.0).collect::<Vec<_>>(),
+        vec![0, 1, 2],
+        "{rejected:?}"
+    );
+    assert!(
+        rejected[0].1.starts_with("friendly_name contains U+0000"),
+        "{rejected:?}"
+    );
+    assert!(
+        rejected[1]
+            .1
+            .starts_with("locations[0].path contains U+0000"),
+        "{rejected:?}"
+    );
+    assert!(rejected[2].1.contains("U+0000"), "{rejected:?}");
+    assert_eq!(r.accepted_certificates, 1);
+}
+
+/// A megabyte of scan errors (within the message limit) stores the byte budget and a note.
+async fn scan_errors_are_capped(cx: &mut Attack) {
+    let mut r = cx.base();
+    r.report_id = "evil-scan-errors".into();
+    r.scanned_at = ts(cx.now - Duration::seconds(4));
+    r.errors = (0..200)
+        .map(|i| pb::ScanError {
+            source: pb::Source::File as i32,
+            path: format!("C:\\{i}\\{}", "p".repeat(4000)),
+            message: "m".repeat(1000),
+        })
+        .collect();
+    assert!(r.encoded_len() > 1_000_000);
+    cx.client
+        .report(with_key(r, &cx.key))
+        .await
+        .expect("scan errors are diagnostics, never a refusal");
+    let stored: usize = psql(
+        &cx.database_url,
+        "SELECT octet_length(scan_errors::text) FROM reports WHERE report_id = 'evil-scan-errors'",
+    )
+    .trim()
+    .parse()
+    .unwrap();
+    assert!(stored < 20 * 1024, "{stored} bytes of scan errors stored");
+    let note = psql(
+        &cx.database_url,
+        "SELECT scan_errors->-1->>'message' FROM reports WHERE report_id = 'evil-scan-errors'",
+    );
+    assert!(note.contains("more scan errors were dropped"), "{note}");
+}
+
+/// The attacker sends, first, the report id the innocent terminal will use next. Ids are
+/// unique per terminal: the innocent's report is still stored (checked in the last step).
+async fn report_ids_are_per_terminal(cx: &mut Attack) {
+    let mut r = cx.base();
+    r.report_id = "innocent-2".into();
+    r.scanned_at = ts(cx.now - Duration::seconds(3));
+    let r = cx
+        .client
+        .report(with_key(r, &cx.key))
+        .await
+        .expect("the attacker's own report")
+        .into_inner();
+    assert!(!r.duplicate, "{r:?}");
+}
+
+/// A body that is not even protobuf, with no key or a malformed one: UNAUTHENTICATED, not the
+/// decoder's INTERNAL, because the key is checked before the message is read.
+async fn bad_keys_are_refused_unread(cx: &mut Attack) {
+    let garbage = vec![0xff; 3 * 1024 * 1024];
+    expect_status(
+        raw_report_auth(&cx.channel, None, garbage.clone()).await,
+        Code::Unauthenticated,
+        "missing node key",
+        "no key",
+    );
+    for bad in ["Bearer 1234", "Bearer ' OR 1=1 --", "Basic dXNlcjpwYXNz"] {
+        expect_status(
+            raw_report_auth(&cx.channel, Some(bad), garbage.clone()).await,
+            Code::Unauthenticated,
+            "malformed node key",
+            bad,
+        );
+    }
+}
+
+/// `terminal reset` prints a one-time token; without it nobody can claim the machine id, with
+/// it the reinstalled PC enrolls once.
+async fn reset_needs_the_token(cx: &mut Attack) {
+    let first = cx
+        .client
+        .enroll(cx.enroll("m-reset"))
+        .await
+        .expect("enroll m-reset")
+        .into_inner();
+    let config = cx.config.to_str().unwrap().to_owned();
+    let out = collector_cmd(&[
+        "terminal",
+        "reset",
+        "m-reset",
+        "--config",
+        &config,
+        "--database-url",
+        &cx.database_url,
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout
+        .split_whitespace()
+        .find(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(|| panic!("no token in {stdout}"))
+        .to_owned();
+    // Anyone with the enroll secret, with no key, with the attacker's key or with the old key.
+    for key in [None, Some(cx.key.clone()), Some(first.node_key.clone())] {
+        let request = match &key {
+            Some(k) => with_key(cx.enroll("m-reset"), k),
+            None => tonic::Request::new(cx.enroll("m-reset")),
+        };
+        let err = cx
+            .client
+            .enroll(request)
+            .await
+            .expect_err("claimed without the token");
+        assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+        assert!(!err.message().contains(&first.terminal_id), "{err:?}");
+    }
+    let again = cx
+        .client
+        .enroll(with_key(cx.enroll("m-reset"), &token))
+        .await
+        .expect("the token enrolls")
+        .into_inner();
+    assert_eq!(again.terminal_id, first.terminal_id);
+    let err = cx
+        .client
+        .enroll(with_key(cx.enroll("m-reset"), &token))
+        .await
+        .expect_err("the token works once");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+}
+
+async fn reflection_is_on_by_default(cx: &mut Attack) {
+    reflection_lists_services(&cx.channel)
+        .await
+        .expect("the reflection service answers");
+}
+
 /// Unknown, missing and revoked node keys.
 async fn unknown_missing_and_revoked_keys_are_refused(cx: &mut Attack) {
     let unknown = "00".repeat(32);
@@ -902,4 +1231,345 @@ fn normal_agent(
         "--attempts",
         "1",
     ])
+}
+
+/// A TLS channel to the collector on `port` (each one its own connection).
+async fn connect(ca_pem: &[u8], port: u16) -> Result<Channel, tonic::transport::Error> {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca_pem))
+        .domain_name("localhost");
+    Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+}
+
+/// [`connect`], retried for up to 10 s while the collector's connection slots are full: the
+/// server frees a slot only once it sees a closed connection's end.
+async fn connect_when_a_slot_is_free(ca_pem: &[u8], port: u16) -> Channel {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match connect(ca_pem, port).await {
+            Ok(channel) => return channel,
+            Err(e) if std::time::Instant::now() > deadline => {
+                panic!("a closed connection frees its slot: {e:?}")
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// The `retry-after-ms` advice of a status, which must be there and positive.
+fn retry_after(status: &Status) -> u64 {
+    let ms: u64 = status
+        .metadata()
+        .get("retry-after-ms")
+        .unwrap_or_else(|| panic!("no retry-after-ms in {status:?}"))
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ms > 0, "{status:?}");
+    ms
+}
+
+/// A collector with tight admission limits, approval mode, a pinned issuer CA and no
+/// reflection. Each limit refuses what it should with a clear status, before any database
+/// work where the issue asks for it, and the collector keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locked_down_collector_limits_clients_before_any_work() {
+    let pg = PgCluster::start();
+    let database_url = pg.fresh_database().await;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("collector");
+    let out = collector_cmd(&["init", "--dir", dir.to_str().unwrap(), "--san", "localhost"]);
+    assert!(out.status.success(), "init: {}", describe(&out));
+    let real_ca = TestCa::kanagawa();
+    write_cert(&dir, "kokuhoren-ca.pem", &real_ca.ca_cert().pem);
+    let config = dir.join("collector.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    for table in ["[enroll]\n", "[limits]\n", "[grpc]\n"] {
+        assert_eq!(
+            text.matches(table).count(),
+            1,
+            "one {table} in the init config"
+        );
+    }
+    let text = text
+        .replace("[enroll]\n", "[enroll]\napproval = true\n")
+        .replace(
+            "[limits]\n",
+            "[limits]\nenroll_per_peer_per_minute = 4\nunauthenticated_per_peer_per_minute = 3\n\
+             reports_per_terminal_per_hour = 2\n",
+        )
+        .replace(
+            "[grpc]\n",
+            "[grpc]\nreflection = false\nmax_connections = 3\ntls_handshake_timeout_seconds = 1\n",
+        )
+        + "\n[trust]\nissuer_ca_file = \"kokuhoren-ca.pem\"\n";
+    std::fs::write(&config, text).unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let collector =
+        CollectorProcess::serve(&["--config", &config, "--database-url", &database_url]);
+    let port = collector.grpc_addr.port();
+    let ca_pem = std::fs::read(dir.join("ca.pem")).unwrap();
+    let secret = std::fs::read_to_string(dir.join("enroll-secret.txt"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let token = std::fs::read_to_string(dir.join("api-token.txt"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let enroll = |machine: &str| pb::EnrollRequest {
+        enroll_secret: secret.clone(),
+        terminal: facts(machine),
+    };
+    let now = Utc::now();
+    let office = |ca: &TestCa, n: &str| {
+        ca.office_cert_der(n, now - Duration::days(30), now + Duration::days(20))
+    };
+
+    step(
+        "an idle connection is closed after the TLS handshake timeout",
+        async {
+            use tokio::io::AsyncReadExt as _;
+            let mut idle = tokio::net::TcpStream::connect(collector.grpc_addr)
+                .await
+                .unwrap();
+            let started = std::time::Instant::now();
+            let mut buf = [0u8; 16];
+            let read =
+                tokio::time::timeout(std::time::Duration::from_secs(10), idle.read(&mut buf))
+                    .await
+                    .expect("the collector closes a connection that never completes its handshake");
+            assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        },
+    )
+    .await;
+
+    step(
+        "a connection beyond max_connections is closed at once",
+        async {
+            let mut open = Vec::new();
+            for _ in 0..3 {
+                open.push(connect(&ca_pem, port).await.expect("within the cap"));
+            }
+            connect(&ca_pem, port)
+                .await
+                .expect_err("a fourth connection is refused");
+            drop(open.pop());
+            connect_when_a_slot_is_free(&ca_pem, port).await;
+        },
+    )
+    .await;
+
+    let channel = connect_when_a_slot_is_free(&ca_pem, port).await;
+    let mut client = pb::inventory_client::InventoryClient::new(channel.clone());
+    let keys = step("enrollment is limited per client address", async {
+        let mut keys = Vec::new();
+        for machine in ["m-1", "m-2", "m-3", "m-4"] {
+            keys.push(
+                client
+                    .enroll(enroll(machine))
+                    .await
+                    .expect("within the enrollment rate")
+                    .into_inner()
+                    .node_key,
+            );
+        }
+        let err = client
+            .enroll(enroll("m-5"))
+            .await
+            .expect_err("a fifth enrollment within the minute");
+        assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+        assert!(
+            err.message()
+                .contains("too many enrollments from this address"),
+            "{err:?}"
+        );
+        retry_after(&err);
+        keys
+    })
+    .await;
+
+    step(
+        "a terminal pending approval counts nowhere until approved",
+        async {
+            let r = client
+                .report(with_key(
+                    report(
+                        "p-1",
+                        "m-1",
+                        now,
+                        vec![cert(office(&real_ca, "1400000001"), "a")],
+                    ),
+                    &keys[0],
+                ))
+                .await
+                .expect("a pending terminal's report is stored")
+                .into_inner();
+            assert_eq!(r.accepted_certificates, 1);
+            let listed = |path: &str| http_get(collector.http_addr, path, Some(&token));
+            let (status, body) = listed("/api/v1/reports/terminals");
+            assert_eq!(status, 200, "{body}");
+            assert!(
+                !body.contains("\"m-1\""),
+                "pending terminal reported: {body}"
+            );
+            let db = ["--config", &config, "--database-url", &database_url];
+            let out = collector_cmd(&[&["terminal", "pending"], &db[..]].concat());
+            assert!(out.status.success(), "{}", describe(&out));
+            let pending = String::from_utf8(out.stdout).unwrap();
+            assert!(
+                pending.contains("m-1") && pending.contains("127.0.0.1"),
+                "{pending}"
+            );
+            let (status, page) = listed("/pending");
+            assert_eq!(status, 200, "{page}");
+            assert!(
+                page.contains("host-m-1") && page.contains("data-testid=\"pending-row\""),
+                "the dashboard lists the pending terminal: {page}"
+            );
+            let out = collector_cmd(&[&["terminal", "approve", "m-1"], &db[..]].concat());
+            assert!(out.status.success(), "{}", describe(&out));
+            assert!(String::from_utf8_lossy(&out.stdout).contains("approved terminal"));
+            let (_, body) = listed("/api/v1/reports/terminals");
+            assert!(
+                body.contains("\"m-1\""),
+                "approved terminal missing: {body}"
+            );
+            let (_, body) = listed("/api/v1/reports/expiring");
+            assert!(body.contains("1400000001"), "{body}");
+        },
+    )
+    .await;
+
+    step(
+        "an office certificate no pinned CA signed is refused",
+        async {
+            let forger = TestCa::kanagawa();
+            let r = client
+                .report(with_key(
+                    report(
+                        "p-2",
+                        "m-2",
+                        now,
+                        vec![
+                            cert(office(&forger, "1400000002"), "forged"),
+                            cert(office(&real_ca, "1400000002"), "genuine"),
+                        ],
+                    ),
+                    &keys[1],
+                ))
+                .await
+                .expect("report with a forgery")
+                .into_inner();
+            assert_eq!(r.accepted_certificates, 1, "{r:?}");
+            assert_eq!(r.rejected.len(), 1, "{r:?}");
+            assert_eq!(r.rejected[0].index, 0);
+            assert!(
+                r.rejected[0].reason.contains("trust.issuer_ca_file"),
+                "{r:?}"
+            );
+        },
+    )
+    .await;
+
+    step(
+        "a terminal reporting too often is told when to come back",
+        async {
+            for id in ["p-3a", "p-3b"] {
+                client
+                    .report(with_key(report(id, "m-3", now, vec![]), &keys[2]))
+                    .await
+                    .expect("within the hourly budget");
+            }
+            let err = client
+                .report(with_key(report("p-3c", "m-3", now, vec![]), &keys[2]))
+                .await
+                .expect_err("a third report within the hour");
+            assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+            assert!(
+                err.message()
+                    .contains("limits.reports_per_terminal_per_hour"),
+                "{err:?}"
+            );
+            assert!(retry_after(&err) > 60_000, "{err:?}");
+        },
+    )
+    .await;
+
+    step("reflection is off when configured so", async {
+        let err = reflection_lists_services(&channel)
+            .await
+            .expect_err("reflection disabled");
+        assert_eq!(err.code(), Code::Unimplemented, "{err:?}");
+    })
+    .await;
+
+    step(
+        "failed authentications block an address before any work",
+        async {
+            for i in 0..3 {
+                let unknown = format!("{i:0>64}");
+                expect_status(
+                    client
+                        .report(with_key(report("p-4", "m-4", now, vec![]), &unknown))
+                        .await
+                        .map(|r| r.into_inner()),
+                    Code::Unauthenticated,
+                    "unknown node key",
+                    "unknown key",
+                );
+            }
+            // Now even a valid key from this address waits: refused unread, with advice.
+            let err = client
+                .report(with_key(report("p-4", "m-4", now, vec![]), &keys[3]))
+                .await
+                .expect_err("blocked address");
+            assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+            assert!(
+                err.message()
+                    .contains("too many failed authentications from this address"),
+                "{err:?}"
+            );
+            retry_after(&err);
+        },
+    )
+    .await;
+
+    step("/metrics counts every refusal", async {
+        let (status, metrics) = http_get(collector.http_addr, "/metrics", Some(&token));
+        assert_eq!(status, 200);
+        for reason in [
+            "connection_cap",
+            "enroll_rate",
+            "report_rate",
+            "unauthenticated_rate",
+        ] {
+            let line = metrics
+                .lines()
+                .find(|l| {
+                    l.starts_with(&format!(
+                        "certfleet_grpc_refused_total{{reason=\"{reason}\"}}"
+                    ))
+                })
+                .unwrap_or_else(|| panic!("no {reason} in /metrics"));
+            let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+            assert!(n >= 1, "{line}");
+        }
+    })
+    .await;
+
+    let log = collector.log();
+    assert!(
+        !log.contains("panicked"),
+        "collector log shows a panic:\n{log}"
+    );
+    drop((client, channel));
+    assert!(collector.terminate(), "graceful shutdown");
 }

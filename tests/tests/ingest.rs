@@ -518,7 +518,8 @@ async fn nothing_stored_was_lost(cx: &mut Fleet) {
 }
 
 /// A second installation claiming pc-b's machine id (fresh state, enroll secret only) is
-/// refused; after an operator's `terminal reset` the reinstalled PC enrolls again.
+/// refused; an operator's `terminal reset` prints a one-time token, and only with it does the
+/// reinstalled PC enroll again.
 async fn a_reinstalled_pc_needs_an_operator_reset(cx: &mut Fleet) {
     let reinstalled = cx.root.join("state/m-b-reinstalled");
     let out = agent_report(
@@ -544,6 +545,30 @@ async fn a_reinstalled_pc_needs_an_operator_reset(cx: &mut Fleet) {
         &cx.database_url,
     ]);
     assert!(out.status.success(), "{}", describe(&out));
+    // After the reset nobody may claim the machine id without the one-time token it printed,
+    // not even the reinstalled PC.
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout
+        .split_whitespace()
+        .find(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(|| panic!("no re-enroll token in {stdout}"))
+        .to_owned();
+    let out = agent_report(
+        &cx.url,
+        &cx.ca,
+        &cx.secret,
+        &reinstalled,
+        "m-b",
+        "pc-b",
+        &cx.fx.join("pc-b"),
+    );
+    assert!(
+        !out.status.success(),
+        "enrolled without the token: {}",
+        describe(&out)
+    );
+    // As docs/OPERATIONS.md says: the token goes into the state directory as `node-key`.
+    std::fs::write(reinstalled.join("node-key"), format!("{token}\n")).unwrap();
     let out = agent_report(
         &cx.url,
         &cx.ca,

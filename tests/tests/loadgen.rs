@@ -26,6 +26,7 @@ async fn loadgen_reports_every_snapshot_exactly_once() {
     let dir = root.path().join("collector");
     let out = collector_cmd(&["init", "--dir", dir.to_str().unwrap(), "--san", "localhost"]);
     assert!(out.status.success(), "init: {}", describe(&out));
+    certfleet_e2e::allow_load_generator(&dir.join("collector.toml"));
     let file = |n: &str| dir.join(n).to_str().unwrap().to_owned();
     let collector = CollectorProcess::serve(&[
         "--config",

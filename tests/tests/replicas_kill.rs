@@ -129,6 +129,7 @@ fn replica_killed_mid_run_loses_no_acknowledged_report() {
     let out = collector_cmd(&["init", "--dir", dir.to_str().unwrap(), "--san", "localhost"]);
     assert!(out.status.success(), "init: {}", describe(&out));
     let config = dir.join("collector.toml");
+    certfleet_e2e::allow_load_generator(&config);
     let serve = |db: &str| {
         CollectorProcess::serve(&["--config", config.to_str().unwrap(), "--database-url", db])
     };

@@ -15,6 +15,10 @@
 //!   running on Linux over gRPC+TLS, without `--machine-id`: the terminal is stored under the
 //!   registry's MachineGuid with the Windows host name and the registry's OS version; the
 //!   enroll secret is deleted once enrolled; `status` tells what happened;
+//! - an office proxy: the machine's WinHTTP setting (set with WinHttpSetDefaultProxyConfiguration,
+//!   the call behind `netsh winhttp set proxy`) is read, and the report goes through a real
+//!   CONNECT proxy process (tinyproxy on Linux) unless the bypass list names the collector;
+//!   `install --proxy` puts the proxy on the task's command line;
 //! - the spool (collector stopped, then back), a refused re-enrollment, uninstall;
 //! - the MSI (`deploy/windows/certfleet-agent.wxs`, built with wixl): install with properties,
 //!   custom action registering the task, major upgrade keeping the node key, uninstall.
@@ -27,9 +31,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use certfleet_e2e::{CollectorProcess, TestCa, bin, collector_cmd, describe};
+use certfleet_e2e::{CollectorProcess, ProxyProcess, TestCa, bin, collector_cmd, describe};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -66,6 +70,50 @@ fn windows_agent_exe() -> PathBuf {
     exe
 }
 
+/// How long one Wine command may run. Wine can hang (a service that never answers under a
+/// loaded machine); a hung test must fail with the command's name, not hold CI until its limit.
+const WINE_COMMAND_LIMIT: Duration = Duration::from_secs(300);
+
+/// `cmd.output()`, but the process is killed and the test fails once `limit` has passed.
+fn output_within(cmd: &mut Command, limit: Duration) -> std::io::Result<Output> {
+    use std::io::Read;
+    let shown = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("timed out after {} s: {shown}", limit.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Ok(Output {
+        status,
+        stdout: out_reader.join().expect("stdout reader"),
+        stderr: err_reader.join().expect("stderr reader"),
+    })
+}
+
 fn must_run(cmd: &mut Command, what: &str) -> Output {
     let shown = format!("{cmd:?}");
     let out = cmd.output().unwrap_or_else(|e| {
@@ -87,7 +135,7 @@ fn build_helpers(dir: &Path) {
             .args(["-municode", "-O2", "-Wall", "-Werror", "-s", "-o"])
             .arg(dir.join("certstore-helper.exe"))
             .arg(sources.join("certstore-helper.c"))
-            .args(["-lcrypt32", "-lversion", "-lpsapi"]),
+            .args(["-lcrypt32", "-lversion", "-lpsapi", "-lwinhttp"]),
         "x86_64-w64-mingw32-gcc (gcc-mingw-w64-x86-64)",
     );
     must_run(
@@ -117,7 +165,7 @@ impl Wine {
         std::fs::create_dir_all(&work).unwrap();
         let wine = Wine { tmp, prefix, work };
         let started = Instant::now();
-        let out = wine.command("wineboot").arg("-i").output();
+        let out = output_within(wine.command("wineboot").arg("-i"), WINE_COMMAND_LIMIT);
         let out = out.unwrap_or_else(|e| {
             panic!("cannot run wineboot ({e}): install wine64 (scripts/test-all.sh does)")
         });
@@ -154,9 +202,7 @@ impl Wine {
 
     /// Runs `wine ARGS...`.
     fn wine(&self, args: &[&str]) -> Output {
-        self.command("wine")
-            .args(args)
-            .output()
+        output_within(self.command("wine").args(args), WINE_COMMAND_LIMIT)
             .expect("run wine (install wine64)")
     }
 
@@ -221,6 +267,17 @@ impl Wine {
         std::fs::write(&file, command_line).unwrap();
         let helper = Self::z(&self.work.join("certstore-helper.exe"));
         self.wine(&[&helper, "run", &Self::z(&file), workdir])
+    }
+
+    /// Sets the machine's WinHTTP proxy (`direct` resets it), as `netsh winhttp set proxy`.
+    fn set_winhttp_proxy(&self, proxy: &str, bypass: &str) {
+        let helper = Self::z(&self.work.join("certstore-helper.exe"));
+        let out = self.wine(&[&helper, "winhttp-proxy", proxy, bypass]);
+        assert!(
+            out.status.success(),
+            "certstore-helper winhttp-proxy: {}",
+            describe(&out)
+        );
     }
 
     /// Installs the agent like the installers do, plus the test-only shim beside it.
@@ -414,12 +471,16 @@ fn agent_scans_reports_and_installs_under_wine() {
     // --- Certificates, all written by crypt32 -------------------------------------------
     let kanagawa = TestCa::kanagawa();
     let foreign = TestCa::new("EXAMPLE FOREIGN CA");
-    let cert = |ca: &TestCa, office: &'static str, expiry: i64, key, friendly| Placed {
-        office,
-        der: ca.office_cert_der(office, days(expiry - 1000), days(expiry)),
-        not_after: days(expiry),
-        key,
-        friendly,
+    let cert = |ca: &TestCa, office: &'static str, expiry: i64, key, friendly| {
+        // One reading of the clock, or a second boundary between two would set them apart.
+        let not_after = days(expiry);
+        Placed {
+            office,
+            der: ca.office_cert_der(office, not_after - chrono::Duration::days(1000), not_after),
+            not_after,
+            key,
+            friendly,
+        }
     };
     let user_a = cert(
         &kanagawa,
@@ -655,6 +716,7 @@ fn agent_scans_reports_and_installs_under_wine() {
         "--restart-count",
         "--restart-interval-minutes",
         "--task-name",
+        "--proxy",
     ] {
         assert!(
             flags.iter().any(|f| f == expected),
@@ -664,7 +726,7 @@ fn agent_scans_reports_and_installs_under_wine() {
     let root = wine.tmp.path();
     let deployment = Deployment::init(root);
     let collector = deployment.serve();
-    let install = |url: &str| {
+    let install_with = |url: &str, proxy: Option<&str>| {
         // The installer's source files, e.g. on a share (the agent deletes only its own copy).
         let mut args: Vec<String> = vec!["install".into()];
         for flag in &flags {
@@ -680,6 +742,7 @@ fn agent_scans_reports_and_installs_under_wine() {
                 "--restart-interval-minutes" => Some("30".into()),
                 "--task-name" => Some("certfleet-agent".into()),
                 "--data-dir" => Some("C:\\ProgramData\\certfleet".into()),
+                "--proxy" => proxy.map(str::to_owned),
                 // The default agent.toml is written; Task Scheduler cannot start tasks in Wine.
                 "--config" | "--run-now" => None,
                 other => panic!("install-agent.ps1 passes {other}; teach this test its value"),
@@ -694,6 +757,7 @@ fn agent_scans_reports_and_installs_under_wine() {
         assert!(out.status.success(), "install: {}", describe(&out));
         stdout(&out)
     };
+    let install = |url: &str| install_with(url, None);
     let first = install(&collector.grpc_url());
     assert!(first.contains("registered"), "{first}");
     assert!(
@@ -781,6 +845,41 @@ fn agent_scans_reports_and_installs_under_wine() {
         assert_eq!(not_after, p.not_after, "{}", p.office);
         assert_eq!(row["has_private_key"], p.key.is_some(), "{}", p.office);
     }
+    // --- an office proxy: the machine's WinHTTP setting -----------------------------------
+    let grpc_port = collector.grpc_addr.port();
+    let proxy = ProxyProcess::tinyproxy(&[&format!("ConnectPort {grpc_port}")]);
+    let proxy_target = format!("localhost:{grpc_port}");
+    wine.set_winhttp_proxy(&format!("127.0.0.1:{}", proxy.port), "*.internal.example");
+    let out = wine.run_command_line(&command_line, &workdir);
+    assert!(
+        out.status.success(),
+        "through WinHTTP's proxy: {}",
+        describe(&out)
+    );
+    assert!(
+        stdout(&out).contains(&format!(
+            "through the proxy {} (from the WinHTTP proxy setting (netsh winhttp))",
+            proxy.url()
+        )),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(proxy.connects(), [proxy_target], "{}", proxy.log());
+    // `<local>` in the bypass list covers `localhost` (no dot): straight to the collector.
+    wine.set_winhttp_proxy(
+        &format!("127.0.0.1:{}", proxy.port),
+        "*.internal.example;<local>",
+    );
+    let out = wine.run_command_line(&command_line, &workdir);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        !stdout(&out).contains("through the proxy"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(proxy.connects().len(), 1, "bypassed: {}", proxy.log());
+    wine.set_winhttp_proxy("direct", "");
+
     // Enrolled: the enroll secret is gone, the node key is kept; status says so.
     let data = wine.c("C:\\ProgramData\\certfleet");
     assert!(
@@ -851,7 +950,7 @@ fn agent_scans_reports_and_installs_under_wine() {
     );
     assert!(!data.join("state").join("pending-report.pb").exists());
     let log = std::fs::read_to_string(data.join("state").join("agent.log")).unwrap();
-    assert_eq!(log.lines().count(), 3, "one line per run: {log}");
+    assert_eq!(log.lines().count(), 5, "one line per run: {log}");
 
     // --- re-enrollment refused: another installation claiming this MachineGuid ------------
     let out = wine.agent(
@@ -881,6 +980,27 @@ fn agent_scans_reports_and_installs_under_wine() {
     // The real installation still reports.
     let out = wine.run_command_line(&command_line, &workdir);
     assert!(out.status.success(), "{}", describe(&out));
+
+    // --- install --proxy (install-agent.ps1 -Proxy, the MSI's PROXY): on the command line ---
+    let proxy = ProxyProcess::tinyproxy(&[&format!("ConnectPort {}", collector.grpc_addr.port())]);
+    let with_proxy = install_with(&collector.grpc_url(), Some(&proxy.url()));
+    assert!(with_proxy.contains("registered"), "{with_proxy}");
+    let (proxied_line, workdir) = task_action(&wine);
+    assert!(
+        proxied_line.ends_with(&format!(" --proxy {}", proxy.url())),
+        "{proxied_line}"
+    );
+    let out = wine.run_command_line(&proxied_line, &workdir);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains(&format!("through the proxy {} (from --proxy)", proxy.url())),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        proxy.connects(),
+        [format!("localhost:{}", collector.grpc_addr.port())]
+    );
 
     // --- uninstall: task and folder gone, data (node key) kept ----------------------------
     let out = wine.agent(&exe, &["uninstall"]);
@@ -995,6 +1115,10 @@ fn msi_installs_upgrades_and_uninstalls_under_wine() {
         register[3].starts_with("install --collector \"[COLLECTORURL]\""),
         "{register:?}"
     );
+    assert!(
+        register[3].ends_with(" --proxy \"[PROXY]\""),
+        "{register:?}"
+    );
     assert_eq!(action("UnregisterTask")[3], "uninstall");
     let sequence = msi_table(&v1, "InstallExecuteSequence");
     let at = |name: &str| -> (String, u32) {
@@ -1019,6 +1143,10 @@ fn msi_installs_upgrades_and_uninstalls_under_wine() {
         at("UseRememberedUrl").0,
         "NOT COLLECTORURL AND REMEMBEREDURL"
     );
+    // The proxy is remembered the same way: an upgrade without PROXY keeps the office's proxy.
+    assert!(at("UseRememberedProxy").1 > at("AppSearch").1);
+    assert!(at("UseRememberedProxy").1 < at("LaunchConditions").1);
+    assert_eq!(at("UseRememberedProxy").0, "NOT PROXY AND REMEMBEREDPROXY");
     let upgrade = msi_table(&v1, "Upgrade");
     assert!(
         upgrade
@@ -1037,6 +1165,11 @@ fn msi_installs_upgrades_and_uninstalls_under_wine() {
     assert_eq!(property("ProductVersion"), version);
     assert_eq!(property("Manufacturer"), "certfleet project");
     assert!(property("SecureCustomProperties").contains("COLLECTORURL;CAFILE;ENROLLSECRETFILE"));
+    assert!(
+        property("SecureCustomProperties")
+            .split(';')
+            .any(|p| p == "PROXY")
+    );
     let files = msi_table(&v1, "File");
     assert_eq!(
         files.len(),
@@ -1083,6 +1216,8 @@ fn msi_installs_upgrades_and_uninstalls_under_wine() {
     assert!(!exe_path.exists());
 
     // Install with properties: the custom action registers the task as install-agent.ps1 does.
+    // The office reaches the collector through its proxy (PROXY).
+    let proxy = ProxyProcess::tinyproxy(&[&format!("ConnectPort {}", collector.grpc_addr.port())]);
     let log = Wine::z(&wine.work.join("install.log"));
     let out = msiexec(&[
         "/i",
@@ -1092,6 +1227,7 @@ fn msi_installs_upgrades_and_uninstalls_under_wine() {
         &url,
         &format!("CAFILE={ca}"),
         &format!("ENROLLSECRETFILE={secret}"),
+        &format!("PROXY={}", proxy.url()),
     ]);
     assert!(out.status.success(), "{}", describe(&out));
     assert!(
@@ -1106,10 +1242,20 @@ fn msi_installs_upgrades_and_uninstalls_under_wine() {
         command_line.contains("--random-delay 1800"),
         "the MSI's default: {command_line}"
     );
+    assert!(
+        command_line.ends_with(&format!(" --proxy {}", proxy.url())),
+        "{command_line}"
+    );
     // Run it now (without the 30-minute wait) to enroll this PC.
     let command_line = command_line.replace("--random-delay 1800", "--random-delay 0");
     let out = wine.run_command_line(&command_line, &workdir);
     assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(
+        proxy.connects().len(),
+        1,
+        "through the proxy: {}",
+        proxy.log()
+    );
     let node_key = std::fs::read(data.join("state").join("node-key")).expect("enrolled");
     assert!(!data.join("enroll-secret.txt").exists());
 
@@ -1130,6 +1276,10 @@ fn msi_installs_upgrades_and_uninstalls_under_wine() {
         upgraded_line.contains(&format!("--collector {}", collector.grpc_url())),
         "{upgraded_line}"
     );
+    assert!(
+        upgraded_line.ends_with(&format!(" --proxy {}", proxy.url())),
+        "the remembered proxy: {upgraded_line}"
+    );
     let xml = std::fs::read(data.join("task.xml")).unwrap();
     let xml = String::from_utf16_lossy(
         &xml[2..]
@@ -1146,6 +1296,7 @@ fn msi_installs_upgrades_and_uninstalls_under_wine() {
         &workdir,
     );
     assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(proxy.connects().len(), 2, "still through the proxy");
     let terminals = deployment.query(&["report", "terminals", "--within", "3650"]);
     assert_eq!(
         terminals["rows"].as_array().unwrap().len(),

@@ -28,6 +28,12 @@
  *   certstore-helper version EXE
  *       Prints FileVersion, ProductVersion, ProductName, CompanyName and FileDescription from
  *       the version resource, one "Name=value" line each, in UTF-8.
+ *
+ *   certstore-helper winhttp-proxy PROXY [BYPASS]
+ *   certstore-helper winhttp-proxy direct
+ *       Sets the machine's WinHTTP default proxy with WinHttpSetDefaultProxyConfiguration,
+ *       the call behind `netsh winhttp set proxy PROXY BYPASS` (and `netsh winhttp reset
+ *       proxy` for "direct"), then reads it back with WinHttpGetDefaultProxyConfiguration.
  */
 #ifndef UNICODE
 #define UNICODE
@@ -38,6 +44,7 @@
 #include <windows.h>
 #include <wincrypt.h>
 #include <psapi.h>
+#include <winhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,8 +325,39 @@ static int cmd_version(const wchar_t *exe)
     return 0;
 }
 
+static int cmd_winhttp_proxy(wchar_t *proxy, wchar_t *bypass)
+{
+    WINHTTP_PROXY_INFO info = {0};
+    WINHTTP_PROXY_INFO back = {0};
+    if (wcscmp(proxy, L"direct") == 0) {
+        info.dwAccessType = WINHTTP_ACCESS_TYPE_NO_PROXY;
+    } else {
+        info.dwAccessType = WINHTTP_ACCESS_TYPE_NAMED_PROXY;
+        info.lpszProxy = proxy;
+        info.lpszProxyBypass = bypass;
+    }
+    if (!WinHttpSetDefaultProxyConfiguration(&info)) {
+        fprintf(stderr, "certstore-helper: WinHttpSetDefaultProxyConfiguration failed (%lu)\n",
+                GetLastError());
+        return 1;
+    }
+    if (!WinHttpGetDefaultProxyConfiguration(&back)) {
+        fprintf(stderr, "certstore-helper: WinHttpGetDefaultProxyConfiguration failed (%lu)\n",
+                GetLastError());
+        return 1;
+    }
+    printf("access type %lu\n", (unsigned long)back.dwAccessType);
+    if (back.lpszProxy)
+        GlobalFree(back.lpszProxy);
+    if (back.lpszProxyBypass)
+        GlobalFree(back.lpszProxyBypass);
+    return back.dwAccessType == info.dwAccessType ? 0 : 1;
+}
+
 int wmain(int argc, wchar_t **argv)
 {
+    if (argc >= 3 && wcscmp(argv[1], L"winhttp-proxy") == 0)
+        return cmd_winhttp_proxy(argv[2], argc >= 4 ? argv[3] : NULL);
     if (argc >= 3 && wcscmp(argv[1], L"store") == 0)
         return cmd_store(argv[2]);
     if (argc >= 3 && wcscmp(argv[1], L"run") == 0)
@@ -329,6 +367,7 @@ int wmain(int argc, wchar_t **argv)
     if (argc >= 3 && wcscmp(argv[1], L"version") == 0)
         return cmd_version(argv[2]);
     fprintf(stderr, "usage: certstore-helper store SPEC | run CMDLINE-FILE [WORKDIR] | "
-                    "measure CMDLINE-FILE [WORKDIR] | version EXE\n");
+                    "measure CMDLINE-FILE [WORKDIR] | version EXE | "
+                    "winhttp-proxy PROXY|direct [BYPASS]\n");
     return 2;
 }

@@ -21,6 +21,8 @@ pub struct TestCa {
     seed: Option<u8>,
     /// Serials handed out so far (deterministic CAs number their leaves 1, 2, …).
     issued: AtomicU64,
+    /// The CA's own self-signed certificate (what a collector pins with `[trust]`).
+    ca_cert: IssuedCert,
 }
 
 impl std::fmt::Debug for TestCa {
@@ -71,11 +73,24 @@ impl TestCa {
             .distinguished_name
             .push(rcgen::DnType::CommonName, common_name);
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let own = params
+            .self_signed(&key)
+            .expect("self-signed CA certificate");
+        let ca_cert = IssuedCert {
+            der: own.der().to_vec(),
+            pem: own.pem(),
+        };
         TestCa {
             issuer: rcgen::Issuer::new(params, key),
             seed,
             issued: AtomicU64::new(0),
+            ca_cert,
         }
+    }
+
+    /// The CA's own certificate, e.g. to pin it as the issuer (`[trust] issuer_ca_file`).
+    pub fn ca_cert(&self) -> &IssuedCert {
+        &self.ca_cert
     }
 
     /// The rcgen issuer, for callers that build their own leaves (the load generator shares

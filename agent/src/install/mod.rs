@@ -53,6 +53,9 @@ pub struct InstallOptions {
     pub startup_delay_minutes: u32,
     pub restart_count: u32,
     pub restart_interval_minutes: u32,
+    /// `--proxy` for the task's command line: a proxy URL without credentials, or `none`.
+    /// `None` (or empty) leaves the choice to the environment and the WinHTTP setting.
+    pub proxy: Option<String>,
     /// Start the task once when done.
     pub run_now: bool,
     /// Say what would change, change nothing.
@@ -203,6 +206,7 @@ fn validate(opts: &InstallOptions) -> Result<(), InstallError> {
             message: "at most 12 hours (daily) and 240 minutes (start-up)".into(),
         });
     }
+    task_proxy(opts)?;
     if opts.task_name.is_empty()
         || !opts
             .task_name
@@ -220,6 +224,34 @@ fn validate(opts: &InstallOptions) -> Result<(), InstallError> {
     Ok(())
 }
 
+/// The `--proxy` value of the task's command line, in canonical form (`http://host:port` or
+/// `none`). Credentials are refused: Task Scheduler shows a task's command line to whoever may
+/// read the task, and an MSI log records properties; a proxy password belongs in agent.toml,
+/// which stays in the private data directory.
+fn task_proxy(opts: &InstallOptions) -> Result<Option<String>, InstallError> {
+    use crate::report::proxy::{ProxyConfig, ProxySource};
+    let Some(text) = opts
+        .proxy
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return Ok(None);
+    };
+    let invalid = |message: String| InstallError::Invalid {
+        what: "proxy",
+        message,
+    };
+    match ProxyConfig::from_setting(text, ProxySource::Flag).map_err(|e| invalid(e.message))? {
+        ProxyConfig::Auto => Ok(None),
+        ProxyConfig::Direct => Ok(Some("none".to_owned())),
+        ProxyConfig::Url(url, _) if url.credentials().is_some() => Err(invalid(format!(
+            "{url}: credentials do not belong on the task's command line (Task Scheduler shows              it); put the proxy with its credentials in agent.toml ([collector] proxy) and              install that file with --config"
+        ))),
+        ProxyConfig::Url(url, _) => Ok(Some(url.to_string())),
+    }
+}
+
 /// The task definition `install` registers for these options.
 pub fn task_spec(opts: &InstallOptions) -> TaskSpec {
     TaskSpec {
@@ -232,6 +264,8 @@ pub fn task_spec(opts: &InstallOptions) -> TaskSpec {
         startup_random_delay: Duration::from_secs(u64::from(opts.startup_delay_minutes) * 60),
         restart_count: opts.restart_count,
         restart_interval: Duration::from_secs(u64::from(opts.restart_interval_minutes) * 60),
+        // Validated by `validate` before any spec is built.
+        proxy: task_proxy(opts).ok().flatten(),
     }
 }
 
@@ -423,10 +457,20 @@ pub fn install(opts: &InstallOptions, platform: &dyn Platform) -> Result<Outcome
                 message: format!("{} is not UTF-8", source.display()),
             })?;
             // Checked now rather than at 3 a.m. by the first report.
-            crate::config::Config::load(source).map_err(|e| InstallError::Invalid {
-                what: "configuration",
-                message: e.to_string(),
-            })?;
+            let parsed =
+                crate::config::Config::load(source).map_err(|e| InstallError::Invalid {
+                    what: "configuration",
+                    message: e.to_string(),
+                })?;
+            if let Some(proxy) = &parsed.collector.proxy {
+                use crate::report::proxy::{ProxyConfig, ProxySource};
+                ProxyConfig::from_setting(proxy, ProxySource::ConfigFile).map_err(|e| {
+                    InstallError::Invalid {
+                        what: "configuration",
+                        message: format!("{}: {e}", source.display()),
+                    }
+                })?;
+            }
             if text.starts_with('\u{feff}') {
                 return Err(InstallError::Invalid {
                     what: "configuration",
@@ -656,6 +700,7 @@ mod tests {
             startup_delay_minutes: 30,
             restart_count: 3,
             restart_interval_minutes: 30,
+            proxy: None,
             run_now: false,
             dry_run: false,
         };
@@ -811,6 +856,61 @@ mod tests {
             "{:#?}",
             out.lines
         );
+    }
+
+    #[test]
+    fn a_proxy_goes_on_the_command_line_and_its_password_never_does() {
+        let s = setup();
+        let platform = FakePlatform::default();
+        let mut opts = s.opts.clone();
+        opts.proxy = Some(" proxy.corp.example:8080 ".into());
+        install(&opts, &platform).unwrap();
+        let bytes = fs::read(opts.data_dir.join(TASK_XML)).unwrap();
+        let units: Vec<u16> = bytes[2..]
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        let xml = String::from_utf16(&units).unwrap();
+        assert!(
+            xml.contains("--proxy http://proxy.corp.example:8080</Arguments>"),
+            "canonical form: {xml}"
+        );
+        // The same proxy spelled differently is no change; `none` is.
+        opts.proxy = Some("http://proxy.corp.example:8080/".into());
+        assert!(!install(&opts, &platform).unwrap().changed);
+        opts.proxy = Some("none".into());
+        assert!(install(&opts, &platform).unwrap().changed);
+        // An empty property (MSI) means no --proxy at all.
+        opts.proxy = Some(String::new());
+        install(&opts, &platform).unwrap();
+        assert!(!task_spec(&opts).arguments().contains("--proxy"));
+
+        opts.proxy = Some("http://svc:Pa55word@proxy.corp.example:8080".into());
+        let e = install(&opts, &platform).unwrap_err().to_string();
+        assert!(e.contains("agent.toml ([collector] proxy)"), "{e}");
+        assert!(!e.contains("Pa55word") && !e.contains("svc"), "{e}");
+        opts.proxy = Some("socks5://proxy:1080".into());
+        let e = install(&opts, &platform).unwrap_err().to_string();
+        assert!(e.starts_with("invalid proxy: "), "{e}");
+
+        // The password's place, agent.toml, is checked when installed.
+        let config = s.tmp.path().join("agent.toml");
+        fs::write(
+            &config,
+            "[collector]\nproxy = \"https://svc:Pa55word@proxy:1\"\n",
+        )
+        .unwrap();
+        opts.proxy = None;
+        opts.config_file = Some(config.clone());
+        let e = install(&opts, &platform).unwrap_err().to_string();
+        assert!(e.contains("[collector] proxy: an https:// proxy"), "{e}");
+        assert!(!e.contains("Pa55word"), "{e}");
+        fs::write(
+            &config,
+            "[collector]\nproxy = \"http://svc:Pa55word@proxy:1\"\n",
+        )
+        .unwrap();
+        install(&opts, &platform).unwrap();
     }
 
     #[test]

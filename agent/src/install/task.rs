@@ -28,6 +28,8 @@ pub struct TaskSpec {
     /// Restarts after a failed run, and the interval between them.
     pub restart_count: u32,
     pub restart_interval: Duration,
+    /// `--proxy` of the command line (`http://host:port` or `none`), when the installer got one.
+    pub proxy: Option<String>,
 }
 
 impl TaskSpec {
@@ -55,7 +57,7 @@ impl TaskSpec {
     /// The arguments of the task's action, as one command-line string.
     pub fn arguments(&self) -> String {
         let path = |p: PathBuf| p.to_string_lossy().into_owned();
-        let args: Vec<String> = vec![
+        let mut args: Vec<String> = vec![
             "report".into(),
             "--collector".into(),
             self.collector_url.clone(),
@@ -71,6 +73,9 @@ impl TaskSpec {
             "--random-delay".into(),
             self.startup_random_delay.as_secs().to_string(),
         ];
+        if let Some(proxy) = &self.proxy {
+            args.extend(["--proxy".to_owned(), proxy.clone()]);
+        }
         args.iter()
             .map(|a| quote_argument(a))
             .collect::<Vec<_>>()
@@ -307,6 +312,7 @@ mod tests {
             startup_random_delay: Duration::from_secs(1800),
             restart_count: 3,
             restart_interval: Duration::from_secs(1800),
+            proxy: None,
         }
     }
 
@@ -321,6 +327,17 @@ mod tests {
              --enroll-secret-file C:\\ProgramData\\certfleet\\enroll-secret.txt \
              --remove-enroll-secret --state-dir C:\\ProgramData\\certfleet\\state \
              --config C:\\ProgramData\\certfleet\\agent.toml --random-delay 1800"
+        );
+        let with_proxy = TaskSpec {
+            proxy: Some("http://proxy.example:8080".into()),
+            ..spec()
+        };
+        assert!(
+            with_proxy
+                .command_line()
+                .ends_with(" --random-delay 1800 --proxy http://proxy.example:8080"),
+            "{}",
+            with_proxy.command_line()
         );
     }
 

@@ -1,5 +1,7 @@
 //! Delivery of snapshots to the collector over gRPC+TLS: enrollment, the report call, retries
 //! with backoff, re-enrollment when a node key is no longer known, and spooling on failure.
+//! The connection goes directly or through an HTTP proxy's `CONNECT` tunnel ([`super::proxy`]
+//! decides, [`super::tunnel`] opens it); everything above the connection is the same.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,7 +14,9 @@ use tonic::{Code, Status};
 
 use super::backoff::Backoff;
 use super::facts::{self, FactOverrides, FactsError};
+use super::proxy::{self, Bypass, ProxyConfig, ProxyError, Route};
 use super::state::{StateDir, StateError};
+use super::tunnel::{CollectorConnector, TunnelError};
 use crate::model::{ScanResult, Source};
 
 /// Metadata key in which the collector advises how long to wait before retrying.
@@ -41,6 +45,10 @@ pub struct ReportSettings {
     /// Delete the enroll secret file once a node key is stored: the fleet-wide secret then
     /// stays on a PC only until its first successful enrollment.
     pub remove_enroll_secret: bool,
+    /// `--proxy` / `[collector] proxy`; `Auto` also consults the environment and the system.
+    pub proxy: ProxyConfig,
+    /// `--no-proxy` / `[collector] no_proxy`: replaces every other bypass list when given.
+    pub no_proxy: Option<Bypass>,
 }
 
 impl ReportSettings {
@@ -57,6 +65,8 @@ impl ReportSettings {
             backoff: Backoff::default(),
             insecure_plaintext: false,
             remove_enroll_secret: false,
+            proxy: ProxyConfig::Auto,
+            no_proxy: None,
         }
     }
 }
@@ -99,6 +109,10 @@ pub enum ReportError {
         "collector not reachable after {attempts} attempts (last error: {last}); snapshot spooled for the next run"
     )]
     GaveUp { attempts: u32, last: String },
+    #[error("invalid proxy setting {0}")]
+    ProxySetting(#[from] ProxyError),
+    #[error("{0}; snapshot spooled for the next run")]
+    ProxyRefused(String),
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -117,6 +131,8 @@ pub struct Delivery {
     pub rejected: Vec<(u32, String)>,
     /// A snapshot spooled by an earlier run was delivered first.
     pub delivered_spooled: bool,
+    /// `http://proxy:port (from SOURCE)` when the report went through a proxy.
+    pub via_proxy: Option<String>,
 }
 
 fn source_to_proto(source: Source) -> pb::Source {
@@ -180,7 +196,20 @@ pub fn build_request(
     }
 }
 
-async fn channel(settings: &ReportSettings) -> Result<Channel, ReportError> {
+/// The system's proxy settings (Windows: WinHTTP, then the user's Internet Options).
+fn system_proxies() -> Vec<proxy::SystemProxy> {
+    #[cfg(any(windows, certfleet_check_windows))]
+    {
+        crate::windows::proxy::system_proxies()
+    }
+    #[cfg(not(any(windows, certfleet_check_windows)))]
+    {
+        Vec::new()
+    }
+}
+
+/// A lazy channel to the collector, and the proxy it goes through (shown without credentials).
+async fn channel(settings: &ReportSettings) -> Result<(Channel, Option<String>), ReportError> {
     let url = settings.collector.trim().to_owned();
     let bad = |message: String| ReportError::BadUrl {
         url: url.clone(),
@@ -217,8 +246,31 @@ async fn channel(settings: &ReportSettings) -> Result<Channel, ReportError> {
     } else {
         return Err(bad("expected https://HOST:PORT".into()));
     }
+    let uri = endpoint.uri();
+    let route = proxy::resolve(
+        &settings.proxy,
+        settings.no_proxy.as_ref(),
+        uri.scheme_str().unwrap_or("https"),
+        uri.host().unwrap_or_default(),
+        &|name| std::env::var(name).ok(),
+        &system_proxies,
+    )?;
+    let (connector, via) = match route {
+        Route::Direct { reason } => {
+            tracing::debug!(%reason, "connecting to the collector directly");
+            (CollectorConnector::direct(settings.rpc_timeout), None)
+        }
+        Route::Proxy { proxy, source } => {
+            let shown = format!("{proxy} (from {source})");
+            tracing::info!(proxy = %shown, "connecting to the collector through a proxy");
+            (
+                CollectorConnector::through(proxy, settings.rpc_timeout),
+                Some(shown),
+            )
+        }
+    };
     // Lazy: connection failures surface as retryable RPC errors inside the retry loop.
-    Ok(endpoint.connect_lazy())
+    Ok((endpoint.connect_with_connector_lazy(connector), via))
 }
 
 /// How a failed call should be handled.
@@ -246,7 +298,31 @@ fn full_message(status: &Status) -> String {
     msg
 }
 
+/// The proxy's refusal behind a failed call, if the tunnel is what failed.
+fn tunnel_error(status: &Status) -> Option<&TunnelError> {
+    let mut source = std::error::Error::source(status);
+    while let Some(s) = source {
+        if let Some(tunnel) = s.downcast_ref::<TunnelError>() {
+            return Some(tunnel);
+        }
+        source = s.source();
+    }
+    None
+}
+
 fn classify(status: &Status, enrolling: bool) -> Failure {
+    if let Some(tunnel) = tunnel_error(status) {
+        // The proxy said no for good (403, 407): retrying only delays the error an operator
+        // must see. Anything else (unreachable, 502) is retried like an unreachable collector.
+        return if tunnel.is_permanent() {
+            Failure::Fatal(ReportError::ProxyRefused(tunnel.to_string()))
+        } else {
+            Failure::Retry {
+                advice: None,
+                message: tunnel.to_string(),
+            }
+        };
+    }
     let message = full_message(status);
     if message.contains("NotValidForName") {
         return Failure::Fatal(ReportError::WrongServerName(message));
@@ -385,8 +461,11 @@ pub async fn deliver(
     let state = StateDir::open(&settings.state_dir)?;
     let facts = facts::collect(&settings.facts)?;
     let request = build_request(scan, facts.clone(), Utc::now());
-    let client = match channel(settings).await {
-        Ok(ch) => InventoryClient::new(ch).max_decoding_message_size(4 * 1024 * 1024),
+    let (client, via_proxy) = match channel(settings).await {
+        Ok((ch, via)) => (
+            InventoryClient::new(ch).max_decoding_message_size(4 * 1024 * 1024),
+            via,
+        ),
         Err(e) => {
             state.spool(&request)?;
             return Err(e);
@@ -476,6 +555,7 @@ pub async fn deliver(
                         .map(|r| (r.index, r.reason))
                         .collect(),
                     delivered_spooled,
+                    via_proxy,
                 });
             }
             Err(Failure::Retry {

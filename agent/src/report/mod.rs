@@ -1,12 +1,15 @@
 //! Reporting to the collector: terminal facts, enrollment, snapshot delivery over gRPC+TLS with
-//! retries, and the spool that keeps an undelivered snapshot for the next run.
+//! retries (directly or through an HTTP proxy's CONNECT tunnel), and the spool that keeps an
+//! undelivered snapshot for the next run.
 
 mod backoff;
 mod client;
 mod facts;
+pub mod proxy;
 mod run;
 mod state;
 mod status;
+pub mod tunnel;
 
 pub use backoff::Backoff;
 pub use client::{Delivery, ReportError, ReportSettings, build_request, deliver};

@@ -67,6 +67,7 @@ fn record(settings: &ReportSettings, result: &ScanResult, outcome: &Result<Deliv
                 certificates: result.certificates.len(),
                 scan_errors: result.errors.len(),
                 error: None,
+                via_proxy: d.via_proxy.clone(),
             },
             Some(AckRecord {
                 at: now,
@@ -89,6 +90,7 @@ fn record(settings: &ReportSettings, result: &ScanResult, outcome: &Result<Deliv
                     certificates: result.certificates.len(),
                     scan_errors: result.errors.len(),
                     error: Some(e.to_string()),
+                    via_proxy: None,
                 },
                 None,
             )

@@ -41,6 +41,9 @@ pub struct RunRecord {
     pub scan_errors: usize,
     /// Why the snapshot was not delivered.
     pub error: Option<String>,
+    /// The proxy the report went through, `http://HOST:PORT (from SOURCE)` (never credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_proxy: Option<String>,
 }
 
 /// The last report the collector acknowledged.
@@ -151,6 +154,10 @@ fn log_line(run: &RunRecord, ack: Option<&AckRecord>) -> String {
             ack.report_id, ack.terminal_id, ack.accepted_certificates, ack.rejected_certificates
         ));
     }
+    if let Some(proxy) = &run.via_proxy {
+        line.push_str("; through the proxy ");
+        line.push_str(proxy);
+    }
     if let Some(error) = &run.error {
         // One line per run: the error's own line breaks would split it.
         line.push_str("; error: ");
@@ -170,6 +177,7 @@ mod tests {
             certificates: 3,
             scan_errors: 1,
             error: error.map(str::to_owned),
+            via_proxy: None,
         }
     }
 
@@ -185,9 +193,11 @@ mod tests {
             accepted_certificates: 3,
             rejected_certificates: 0,
         };
-        state
-            .record_run(run(Outcome::Delivered, None), Some(ack.clone()))
-            .unwrap();
+        let proxied = RunRecord {
+            via_proxy: Some("http://proxy.example:8080 (from HTTPS_PROXY)".into()),
+            ..run(Outcome::Delivered, None)
+        };
+        state.record_run(proxied, Some(ack.clone())).unwrap();
         state
             .record_run(run(Outcome::Spooled, Some("collector down\nretry")), None)
             .unwrap();
@@ -197,6 +207,10 @@ mod tests {
         let log = state.log_tail(10);
         assert_eq!(log.len(), 2, "{log:?}");
         assert!(log[0].contains("delivered: 3 certificate(s), 1 scan error(s); report r-1"));
+        assert!(
+            log[0].ends_with("; through the proxy http://proxy.example:8080 (from HTTPS_PROXY)"),
+            "{log:?}"
+        );
         assert!(
             log[1].contains("NOT delivered") && log[1].ends_with("error: collector down retry")
         );

@@ -10,11 +10,13 @@
 //! - [`stores`]: the registry certificate stores and the CryptoAPI `CurrentUser\My` store;
 //! - [`system`]: machine identity (MachineGuid, host name, OS version), accounts (SIDs and
 //!   their names), the profile list and the final path of an open file;
+//! - [`proxy`]: the WinHTTP and Internet Options proxy settings;
 //! - [`acl`] and [`tasks`]: the data directory's private ACL and the Scheduled Task, for
 //!   `certfleet-agent install` (`crate::install`).
 #![allow(unsafe_code)]
 
 pub mod acl;
+pub mod proxy;
 pub mod registry;
 pub mod stores;
 pub mod system;

@@ -18,16 +18,18 @@ pub enum Nav {
     Multi,
     Stale,
     Alerts,
+    Pending,
 }
 
 impl Nav {
-    const MENU: [Nav; 6] = [
+    const MENU: [Nav; 7] = [
         Nav::Overview,
         Nav::Expiring,
         Nav::Offices,
         Nav::Multi,
         Nav::Stale,
         Nav::Alerts,
+        Nav::Pending,
     ];
 
     fn href(self) -> &'static str {
@@ -38,6 +40,7 @@ impl Nav {
             Nav::Multi => "/multi-office",
             Nav::Stale => "/stale",
             Nav::Alerts => "/alerts",
+            Nav::Pending => "/pending",
         }
     }
 
@@ -49,6 +52,7 @@ impl Nav {
             Nav::Multi => tr.nav_multi,
             Nav::Stale => tr.nav_stale,
             Nav::Alerts => tr.nav_alerts,
+            Nav::Pending => tr.nav_pending,
         }
     }
 }

@@ -14,6 +14,7 @@ mod fleet_lists;
 mod login;
 mod offices;
 mod overview;
+mod pending;
 mod terminal;
 
 use maud::{Markup, html};
@@ -26,6 +27,7 @@ pub use fleet_lists::{multi_office, stale};
 pub use login::login;
 pub use offices::{office, offices};
 pub use overview::overview;
+pub use pending::pending;
 pub use terminal::terminal;
 
 // The CSV writer (`csv.rs`) writes dates and statuses the way the pages do, from here.

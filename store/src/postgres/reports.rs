@@ -19,7 +19,7 @@ use crate::{StoreError, TerminalId, classify};
 
 /// Filters of the holdings query; `$1` offices, `$2` hostnames, `$3` terminal ids.
 /// `cardinality(..) = 0` makes an empty list mean "all" without a second query text.
-const FILTERS: &str = "t.revoked_at IS NULL \
+const FILTERS: &str = "t.revoked_at IS NULL AND t.pending_since IS NULL \
      AND (cardinality($1::text[]) = 0 OR h.office_number = ANY($1::text[])) \
      AND (cardinality($2::text[]) = 0 OR t.hostname = ANY($2::text[])) \
      AND (cardinality($3::bigint[]) = 0 OR h.terminal_id = ANY($3::bigint[]))";
@@ -67,7 +67,7 @@ impl ReportStore for PgStore {
         let mut rows = sqlx::query(
             "SELECT p.terminal_id, p.office_number, p.not_after \
              FROM pair_expiry p JOIN terminals t ON t.id = p.terminal_id \
-             WHERE t.revoked_at IS NULL \
+             WHERE t.revoked_at IS NULL AND t.pending_since IS NULL \
                AND (cardinality($1::bigint[]) = 0 OR p.terminal_id = ANY($1::bigint[])) \
                AND (cardinality($2::text[]) = 0 OR p.office_number = ANY($2::text[])) \
              ORDER BY p.terminal_id, p.office_number",
@@ -118,7 +118,7 @@ impl ReportStore for PgStore {
         );
         let activity_sql = format!(
             "SELECT t.id, t.last_report_at, t.office_count FROM terminals t \
-             WHERE t.revoked_at IS NULL \
+             WHERE t.revoked_at IS NULL AND t.pending_since IS NULL \
                AND t.id IN (SELECT p.terminal_id FROM pair_expiry p WHERE {pair_filter})"
         );
         // Not cached prepared statements: PostgreSQL then plans each run for its own
@@ -197,7 +197,7 @@ impl ReportStore for PgStore {
             "SELECT id, machine_id, hostname, os_name, os_version, agent_version, last_report_at, \
                     office_count \
              FROM terminals t \
-             WHERE revoked_at IS NULL \
+             WHERE revoked_at IS NULL AND pending_since IS NULL \
                AND (cardinality($1::bigint[]) = 0 OR id = ANY($1::bigint[])) \
                AND (cardinality($2::text[]) = 0 OR hostname = ANY($2::text[])) \
                AND ($3::timestamptz IS NULL OR last_report_at IS NULL OR last_report_at < $3) \

@@ -16,7 +16,7 @@ use crate::reports::{
 use crate::{StoreError, TerminalId, classify, to_json};
 
 /// `?1` offices, `?2` hostnames, `?3` terminal ids (JSON arrays; empty means all).
-const FILTERS: &str = "t.revoked_at IS NULL \
+const FILTERS: &str = "t.revoked_at IS NULL AND t.pending_since IS NULL \
      AND (json_array_length(?1) = 0 OR h.office_number IN (SELECT value FROM json_each(?1))) \
      AND (json_array_length(?2) = 0 OR t.hostname IN (SELECT value FROM json_each(?2))) \
      AND (json_array_length(?3) = 0 OR h.terminal_id IN (SELECT value FROM json_each(?3)))";
@@ -65,7 +65,7 @@ impl ReportStore for SqliteStore {
         let mut rows = sqlx::query(
             "SELECT p.terminal_id, p.office_number, p.not_after \
              FROM pair_expiry p JOIN terminals t ON t.id = p.terminal_id \
-             WHERE t.revoked_at IS NULL \
+             WHERE t.revoked_at IS NULL AND t.pending_since IS NULL \
                AND (json_array_length(?1) = 0 \
                     OR p.terminal_id IN (SELECT value FROM json_each(?1))) \
                AND (json_array_length(?2) = 0 \
@@ -114,7 +114,7 @@ impl ReportStore for SqliteStore {
         );
         let activity_sql = format!(
             "SELECT t.id, t.last_report_at, t.office_count FROM terminals t \
-             WHERE t.revoked_at IS NULL \
+             WHERE t.revoked_at IS NULL AND t.pending_since IS NULL \
                AND t.id IN (SELECT p.terminal_id FROM pair_expiry p WHERE {pair_filter})"
         );
         let (not_after_max, offices, hostnames) = (
@@ -179,7 +179,7 @@ impl ReportStore for SqliteStore {
             "SELECT id, machine_id, hostname, os_name, os_version, agent_version, last_report_at, \
                     office_count \
              FROM terminals \
-             WHERE revoked_at IS NULL \
+             WHERE revoked_at IS NULL AND pending_since IS NULL \
                AND (json_array_length(?1) = 0 OR id IN (SELECT value FROM json_each(?1))) \
                AND (json_array_length(?2) = 0 OR hostname IN (SELECT value FROM json_each(?2))) \
                AND (?3 IS NULL OR last_report_at IS NULL OR last_report_at < ?3) \
