@@ -666,7 +666,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                         printable(&t.hostname),
                         printable(&t.machine_id)
                     );
-                    println!(
+                    // Advice, on stderr: stdout stays the one line that says what was done.
+                    eprintln!(
                         "keep the list of revocations with your backups: certfleet-collector \
                          terminal export-revocations --out FILE (docs/OPERATIONS.md)"
                     );
