@@ -2,7 +2,8 @@
 //! Who may call them is decided per request by the listener's access rules
 //! ([`certfleet_dashboard::access`], shared with the dashboard): `/api/*` needs the API token
 //! and `/metrics` the metrics or the API token, unless nothing is configured and the client is
-//! a direct local one; `/healthz` is open. Every report error becomes an HTTP status in one
+//! a direct local one; `/healthz` (readiness: the database answers) and `/livez` (liveness:
+//! the process answers, no database) are open. Every report error becomes an HTTP status in one
 //! place ([`ApiError`]).
 
 use std::sync::{Arc, Weak};
@@ -17,6 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::metrics::Metrics;
+use crate::ops_metrics::OpsMetrics;
+use crate::self_watch::OwnCertificate;
 use certfleet_config::{ReportSettings, Settings};
 use certfleet_dashboard::access::{self, Access, AccessConfig, Decision};
 use certfleet_reports::format::{self, Format};
@@ -39,6 +42,10 @@ pub struct HttpState {
     /// lock covers the load only, never the writing to a client, so a scraper that stops
     /// reading delays nobody. A tokio mutex, as the load spans awaits.
     fleet_scrape: Arc<tokio::sync::Mutex<LastScrape>>,
+    /// Alert deliveries and retention counters (issue 16).
+    pub ops: Arc<OpsMetrics>,
+    /// The collector's own certificates, read at start (issue 16).
+    pub own_certificates: Arc<Vec<OwnCertificate>>,
 }
 
 /// When the last `/metrics` fleet was loaded, and the fleet while some scrape still holds it.
@@ -97,7 +104,16 @@ impl HttpState {
                     .clone(),
             ),
             fleet_scrape: Arc::default(),
+            ops: Arc::default(),
+            own_certificates: Arc::default(),
         }
+    }
+
+    /// With the scheduled work's counters and the watched certificates (`serve`).
+    pub fn with_ops(mut self, ops: Arc<OpsMetrics>, own: Vec<OwnCertificate>) -> Self {
+        self.ops = ops;
+        self.own_certificates = Arc::new(own);
+        self
     }
 }
 
@@ -122,6 +138,7 @@ pub fn router(state: HttpState) -> Router {
             ));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/livez", get(livez))
         .merge(api)
         .merge(metrics)
         .layer(middleware::from_fn_with_state(
@@ -129,6 +146,12 @@ pub fn router(state: HttpState) -> Router {
             access::check_host,
         ))
         .with_state(state)
+}
+
+/// Liveness: the process answers HTTP. Never touches the database, so a database outage makes
+/// replicas unready (`/healthz`) without the kubelet restarting them in a loop.
+async fn livez() -> &'static str {
+    "ok\n"
 }
 
 async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
@@ -446,6 +469,15 @@ impl std::io::Write for ChunkWriter {
 async fn metrics(State(state): State<HttpState>) -> Response {
     let mut head = String::new();
     state.metrics.render(&mut head);
+    crate::self_watch::render(&state.own_certificates, &mut head);
+    let runs = match state.store.maintenance_runs().await {
+        Ok(runs) => Some(runs),
+        Err(e) => {
+            tracing::warn!(error = %e, "maintenance runs unavailable for /metrics");
+            None
+        }
+    };
+    state.ops.render(runs.as_deref(), &mut head);
     head.push_str("# HELP certfleet_fleet_metrics_up 1 when the fleet gauges could be computed.\n");
     head.push_str("# TYPE certfleet_fleet_metrics_up gauge\n");
     let s = state.reports.clone();

@@ -350,7 +350,12 @@ impl DashboardData for ReportData {
 }
 
 /// The dashboard router, under the listener's access rules (see `http::access_rules`).
-pub fn dashboard_router(settings: &Settings, store: SharedStore, access: Access) -> axum::Router {
+pub fn dashboard_router(
+    settings: &Settings,
+    store: SharedStore,
+    access: Access,
+    own_certificates: Vec<certfleet_dashboard::OwnCertificateNotice>,
+) -> axum::Router {
     let defaults = DashboardConfig::default();
     let config = DashboardConfig {
         time_zone: settings.reports.time_zone,
@@ -366,6 +371,7 @@ pub fn dashboard_router(settings: &Settings, store: SharedStore, access: Access)
             .unwrap_or(defaults.session_key.clone()),
         secure_cookies: settings.dashboard.secure_cookies,
         cookie_host_prefix: settings.dashboard.cookie_host_prefix,
+        own_certificates,
         ..defaults
     };
     if !config.access.anything_configured() {

@@ -192,6 +192,18 @@ impl<R> ListPage<R> {
     }
 }
 
+/// One of the collector's own certificates (server, CA, database CA): every page shows a
+/// warning while one expires within [`OWN_CERTIFICATE_WARN_DAYS`] (issue 16).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnCertificateNotice {
+    /// What it is, for the operator ("server certificate (server.pem) \"collector.example\"").
+    pub what: String,
+    pub not_after: DateTime<Utc>,
+}
+
+/// Days before expiry from which the dashboard warns about the collector's own certificates.
+pub const OWN_CERTIFICATE_WARN_DAYS: i64 = 60;
+
 /// How the dashboard behaves. Build with [`DashboardConfig::default`] and override fields.
 #[derive(Clone)]
 pub struct DashboardConfig {
@@ -223,6 +235,8 @@ pub struct DashboardConfig {
     pub page_size: usize,
     /// Fixes "now" for every page (tests, demos with a fixture fleet); `None` = the clock.
     pub as_of_override: Option<DateTime<Utc>>,
+    /// The collector's own certificates, watched for expiry.
+    pub own_certificates: Vec<OwnCertificateNotice>,
 }
 
 impl Default for DashboardConfig {
@@ -240,6 +254,7 @@ impl Default for DashboardConfig {
             login_throttle: ThrottleLimits::default(),
             page_size: 500,
             as_of_override: None,
+            own_certificates: Vec::new(),
         }
     }
 }
@@ -267,6 +282,7 @@ impl fmt::Debug for DashboardConfig {
             .field("login_throttle", &self.login_throttle)
             .field("page_size", &self.page_size)
             .field("as_of_override", &self.as_of_override)
+            .field("own_certificates", &self.own_certificates)
             .finish()
     }
 }

@@ -156,6 +156,16 @@ async fn context(State(app): State<AppState>, mut req: Request, next: Next) -> R
         path: req.uri().path().to_owned(),
         params,
         page_size: app.config.page_size.max(1),
+        own_certificates_expiring: app
+            .config
+            .own_certificates
+            .iter()
+            .filter(|c| {
+                let as_of = app.config.as_of_override.unwrap_or(now);
+                c.not_after - as_of < chrono::Duration::days(crate::OWN_CERTIFICATE_WARN_DAYS)
+            })
+            .cloned()
+            .collect(),
     };
     req.extensions_mut().insert(Arc::new(ctx));
     req.extensions_mut().insert(Auth {

@@ -241,6 +241,8 @@ pub async fn run(
     let files = init::init(
         &collector_dir,
         &["localhost".to_owned(), "127.0.0.1".to_owned()],
+        None,
+        None,
     )?;
     let overrides = Overrides {
         data_dir: Some(collector_dir.join("data")),

@@ -105,6 +105,7 @@ pub fn page(ctx: &Ctx, title: &str, current: Option<Nav>, content: &Markup) -> M
                     }
                 }
                 main id="main" {
+                    (own_certificates_banner(ctx))
                     h1 { (title) }
                     (content)
                 }
@@ -116,6 +117,29 @@ pub fn page(ctx: &Ctx, title: &str, current: Option<Nav>, content: &Markup) -> M
                     }
                     " · certfleet " (VERSION)
                 }
+            }
+        }
+    }
+}
+
+/// The warning about the collector's own certificates that expire soon (issue 16): shown to
+/// everyone who may open a page, because an expired server certificate stops every agent.
+fn own_certificates_banner(ctx: &Ctx) -> Markup {
+    let tr = ctx.tr();
+    html! {
+        @if !ctx.own_certificates_expiring.is_empty() {
+            div class="own-cert-warning" role="alert" data-testid="own-cert-warning" {
+                strong { (tr.own_cert_warning) }
+                ul {
+                    @for c in &ctx.own_certificates_expiring {
+                        li {
+                            (c.what) ": " (tr.own_cert_expires) " "
+                            time { (Stamp(c.not_after, ctx.tz)) }
+                            " (" ((c.not_after - ctx.as_of).num_days()) " " (tr.own_cert_days) ")"
+                        }
+                    }
+                }
+                p { (tr.own_cert_hint) }
             }
         }
     }

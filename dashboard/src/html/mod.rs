@@ -45,6 +45,8 @@ pub struct Ctx {
     pub params: Params,
     /// Rows per page of long tables.
     pub page_size: usize,
+    /// The collector's own certificates that expire within 60 days: a banner on every page.
+    pub own_certificates_expiring: Vec<crate::OwnCertificateNotice>,
 }
 
 impl Ctx {
