@@ -222,7 +222,10 @@ step "metric names used by rules and dashboard"
 # collector does not export yet is reported, not failed, while the fleet gauges are being built.
 known="certfleet_certificate_expiry_timestamp_seconds certfleet_pairs certfleet_renew_now_pairs
 certfleet_stale_terminals certfleet_uncovered_offices certfleet_ingest_reports_total
-certfleet_ingest_duration_seconds"
+certfleet_ingest_duration_seconds certfleet_own_certificate_expiry_timestamp_seconds
+certfleet_alert_deliveries_total certfleet_alerts_last_success_timestamp_seconds
+certfleet_retention_last_success_timestamp_seconds certfleet_retention_pruned_rows_total
+certfleet_terminals_by_agent_version"
 used=$(cat "$mon/prometheus-rules.yaml" "$mon/grafana-dashboard.json" |
   grep -oE 'certfleet_[a-z_]+' | sed -E 's/_(bucket|sum|count)$//' | sort -u)
 for m in $used; do
@@ -325,9 +328,14 @@ if [ -x "$BIN_DIR/certfleet-collector" ] && [ -x "$BIN_DIR/certfleet-agent" ]; t
   smoke=$work/smoke
   mkdir -p "$smoke/creds" "$smoke/state" "$smoke/scan"
   "$BIN_DIR/certfleet-collector" init --dir "$smoke/etc" --san localhost >/dev/null
-  # What LoadCredential= puts in %d for certfleet-collector.service, with the production example.
+  # What LoadCredential= puts in %d for certfleet-collector.service (every file the unit lists),
+  # with the production example.
   cp "$DEPLOY/examples/collector.toml" "$smoke/creds/collector.toml"
-  for f in server.pem server-key.pem enroll-secret.txt api-token.txt session-key.txt; do cp "$smoke/etc/$f" "$smoke/creds/"; done
+  for f in $(sed -n 's/^LoadCredential=\([^:]*\):.*/\1/p' "$DEPLOY/systemd/certfleet-collector.service"); do
+    [ "$f" = collector.toml ] || cp "$smoke/etc/$f" "$smoke/creds/" || fail "smoke: init wrote no $f (LoadCredential= of the unit)"
+  done
+  # The Kubernetes Secret's dashboard accounts (hash-password --user writes the lines).
+  printf '%s\n' 'smoke-password-0123' | "$BIN_DIR/certfleet-collector" hash-password --user smoke >"$smoke/creds/dashboard-users.txt"
   if start_collector "$smoke/creds/collector.toml" "$smoke/collector.log"; then
     # The Windows task's command line (flags from install-agent.ps1), on an empty directory.
     if ! "$BIN_DIR/certfleet-agent" report --collector "https://localhost:$grpc_port" \

@@ -16,6 +16,12 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 need_apt=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql-15)
 command -v openssl >/dev/null || need_apt+=(openssl)
+# The operators' procedures (tests/tests/procedures.rs): the SQLite backup uses the sqlite3 CLI,
+# the docker compose stand-in reads compose.yaml with PyYAML, the service runs as another user
+# through setpriv (util-linux).
+command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
+/usr/bin/python3 -c 'import yaml' 2>/dev/null || need_apt+=(python3-yaml)
+command -v setpriv >/dev/null || need_apt+=(util-linux)
 # The dashboard's browser test: headless Chromium over WebDriver, CJK fonts for its screenshots.
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)

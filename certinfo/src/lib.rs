@@ -9,7 +9,7 @@ mod select;
 #[cfg(feature = "verify")]
 mod verify;
 
-pub use parse::{CertError, CertInfo, MAX_DER_LEN, parse_der};
+pub use parse::{CertError, CertInfo, MAX_DER_LEN, ServerCertNames, parse_der, server_cert_names};
 pub use select::{
     DEFAULT_ISSUER_CN, DEFAULT_OFFICE_PATTERN, IssuerRule, OfficeRule, SelectionConfig, Selector,
     SelectorError,

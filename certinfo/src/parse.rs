@@ -126,6 +126,50 @@ fn decode_directory_string(value: &x509_parser::der_parser::asn1_rs::Any<'_>) ->
     }
 }
 
+/// What a TLS *server* certificate is for, beyond [`CertInfo`]: its subjectAltNames (DNS
+/// names and IP addresses, as text) and its public key (the bits of the SubjectPublicKeyInfo,
+/// e.g. the uncompressed EC point). The collector re-issues
+/// its own server certificate for the same names (`reissue-server-cert --from`) and checks that
+/// a CA key belongs to the CA certificate before signing with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerCertNames {
+    pub subject_alt_names: Vec<String>,
+    pub public_key: Vec<u8>,
+}
+
+/// Reads the subjectAltNames and public key of a certificate (see [`ServerCertNames`]).
+pub fn server_cert_names(der: &[u8]) -> Result<ServerCertNames, CertError> {
+    if der.len() > MAX_DER_LEN {
+        return Err(CertError::TooLarge(der.len()));
+    }
+    let (_, cert) =
+        X509Certificate::from_der(der).map_err(|e| CertError::Malformed(e.to_string()))?;
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(dns) => names.push((*dns).to_owned()),
+                GeneralName::IPAddress(bytes) => match bytes.len() {
+                    4 => names.push(
+                        std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*bytes).expect("4 bytes"))
+                            .to_string(),
+                    ),
+                    16 => names.push(
+                        std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*bytes).expect("16 bytes"))
+                            .to_string(),
+                    ),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    Ok(ServerCertNames {
+        subject_alt_names: names,
+        public_key: cert.public_key().subject_public_key.data.to_vec(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

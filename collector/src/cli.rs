@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use certfleet_config::{DatabaseSettings, FileConfig, Overrides, Settings};
 use certfleet_model::text::printable;
 use certfleet_reports::format::Format;
-use certfleet_store::{self as store, SharedStore};
+use certfleet_store::{self as store, OpenMode, SharedStore};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
@@ -42,14 +42,20 @@ pub struct GlobalArgs {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
-    /// Directory of the embedded SQLite database (default ./certfleet-data).
+    /// Directory of the embedded SQLite database (default ./certfleet-data; `init` writes an
+    /// absolute one into collector.toml, which every command then uses).
     #[arg(long, global = true, env = "CERTFLEET_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// File holding the PostgreSQL password for a --database-url that names only the user.
+    #[arg(long, global = true, env = "CERTFLEET_DATABASE_PASSWORD_FILE")]
+    pub database_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a CA, a server certificate, an enroll secret and a config file in DIR.
+    /// Create a CA, a server certificate, an enroll secret and a config file in DIR. The
+    /// global --data-dir (default DIR/data; under systemd /var/lib/certfleet) is written into
+    /// the config as an absolute path: where serve and every command find the database.
     Init {
         #[arg(long, env = "CERTFLEET_INIT_DIR")]
         dir: PathBuf,
@@ -57,6 +63,10 @@ pub enum Command {
         /// Default: localhost and 127.0.0.1.
         #[arg(long = "san", env = "CERTFLEET_SANS", value_delimiter = ',')]
         sans: Vec<String>,
+        /// Write ca-key.pem here instead of DIR: removable media, or a directory the running
+        /// collector never mounts. Only `reissue-server-cert` needs it.
+        #[arg(long, env = "CERTFLEET_INIT_CA_KEY_DIR")]
+        ca_key_dir: Option<PathBuf>,
     },
     /// Serve gRPC (agents) and HTTP (API, metrics) until SIGINT/SIGTERM.
     Serve(ServeArgs),
@@ -77,6 +87,12 @@ pub enum Command {
         #[command(subcommand)]
         command: OfficesCommand,
     },
+    /// The expected-terminal list and the coverage report (expected PCs that never reported,
+    /// reporting PCs not on the list, missing offices, outdated agents).
+    Coverage {
+        #[command(subcommand)]
+        command: CoverageCommand,
+    },
     /// A complete demo fleet on the embedded SQLite default in a temporary directory: real
     /// agents, real collector, the expiring report and the dashboard until Ctrl-C. Runs the
     /// `certfleet-demo` program installed next to this one, with these arguments.
@@ -85,8 +101,22 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
-    /// Print the argon2 hash of a dashboard password (read from stdin) for `[dashboard] users`.
-    HashPassword,
+    /// Print the argon2 hash of a dashboard password (read from stdin) for `[dashboard] users`;
+    /// with --user, a `NAME:HASH` line for `[dashboard] users_file`.
+    HashPassword {
+        /// Print a line of the users file for this account.
+        #[arg(long, env = "CERTFLEET_HASH_USER")]
+        user: Option<String>,
+    },
+    /// Issue a new server certificate with the existing CA (agents keep trusting it). Needs
+    /// the CA key, which `init` lets you keep offline: run this where the key is.
+    ReissueServerCert(ReissueArgs),
+    /// Retention: delete reports, history and alert decisions older than `[retention]` allows
+    /// (`serve` runs it daily on one replica; this is for cron and checks).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Expiry alerts (`serve` runs them daily by itself; this is for cron and checks).
     Alerts {
         #[command(subcommand)]
@@ -125,6 +155,43 @@ pub enum AlertsCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct ReissueArgs {
+    /// The CA certificate (ca.pem from init).
+    #[arg(long, env = "CERTFLEET_REISSUE_CA_CERT")]
+    pub ca_cert: PathBuf,
+    /// The CA key (ca-key.pem from init, kept offline).
+    #[arg(long, env = "CERTFLEET_REISSUE_CA_KEY")]
+    pub ca_key: PathBuf,
+    /// The current server certificate: the new one gets the same names.
+    #[arg(long, env = "CERTFLEET_REISSUE_FROM")]
+    pub from: Option<PathBuf>,
+    /// DNS name or IP address for the new certificate (repeatable; added to --from's).
+    #[arg(long = "san", env = "CERTFLEET_REISSUE_SANS", value_delimiter = ',')]
+    pub sans: Vec<String>,
+    /// Validity in days.
+    #[arg(long, default_value_t = crate::pki::SERVER_VALIDITY_DAYS, env = "CERTFLEET_REISSUE_DAYS")]
+    pub days: i64,
+    /// Where server.pem and server-key.pem are written.
+    #[arg(long, env = "CERTFLEET_REISSUE_OUT_DIR")]
+    pub out_dir: PathBuf,
+    /// Move existing server.pem/server-key.pem in --out-dir aside (*.replaced-TIME) first.
+    #[arg(long, env = "CERTFLEET_REISSUE_REPLACE")]
+    pub replace: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Delete what `[retention]` lets go, now.
+    Run {
+        /// Count what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The last scheduled alert and retention runs (which replica, when, what they did).
+    Status,
+}
+
+#[derive(Debug, Args)]
 pub struct ServeArgs {
     #[arg(long, env = "CERTFLEET_GRPC_LISTEN")]
     pub grpc_listen: Option<String>,
@@ -144,6 +211,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub enroll_secret_files: Vec<PathBuf>,
+    /// Dashboard accounts file (`username:hash` lines), in addition to collector.toml's
+    /// `[dashboard] users`: a compose secret or Kubernetes Secret.
+    #[arg(long, env = "CERTFLEET_DASHBOARD_USERS_FILE")]
+    pub dashboard_users_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +231,16 @@ pub enum TerminalCommand {
     /// current node key stops working, and a one-time re-enroll token is printed. Only an agent
     /// presenting that token can claim the machine id.
     Reset { terminal: String },
+    /// Write the list of revoked terminals (JSON) to keep with the database backups.
+    ExportRevocations {
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Revoke again every terminal of a list from `export-revocations`, after restoring an
+    /// older database backup (terminals the backup does not know are added as revoked).
+    /// `-` reads the list from stdin (for `docker compose run -T … < FILE`).
+    ImportRevocations { file: PathBuf },
     /// Terminals waiting for approval (`[enroll] approval = true`), oldest first.
     Pending {
         #[arg(long, default_value = "table", value_parser = list_format())]
@@ -230,6 +311,24 @@ pub enum ReportCommand {
         #[command(flatten)]
         common: ReportArgs,
     },
+    /// The expected-terminal list against the fleet, and outdated agents (= `coverage show`).
+    Coverage {
+        #[command(flatten)]
+        common: ReportArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CoverageCommand {
+    /// Replace the expected-terminal list with a CSV file: hostname, machine id (optional),
+    /// offices expected on the PC separated by `;` or spaces (header optional). Nothing is
+    /// stored when any row is bad; the previous list stays.
+    Import { file: PathBuf },
+    /// The coverage report (= `report coverage`).
+    Show {
+        #[command(flatten)]
+        common: ReportArgs,
+    },
 }
 
 /// `--format` of reports: every [`Format`].
@@ -269,6 +368,7 @@ impl std::fmt::Debug for GlobalArgs {
                     .map(certfleet_config::secrets::redact_url),
             )
             .field("data_dir", &self.data_dir)
+            .field("database_password_file", &self.database_password_file)
             .finish()
     }
 }
@@ -285,14 +385,16 @@ impl GlobalArgs {
         Overrides {
             data_dir: self.data_dir.clone(),
             database_url: self.database_url.clone(),
+            database_password_file: self.database_password_file.clone(),
             ..Overrides::default()
         }
     }
 
-    /// Opens the configured store (migrating it) for database-only subcommands.
+    /// Opens the configured store for every subcommand but `serve` and `migrate`: the database
+    /// must exist with this binary's schema; nothing is created or migrated.
     pub async fn open_store(&self) -> Result<SharedStore> {
         let db = DatabaseSettings::resolve(&self.file_config()?, &self.overrides())?;
-        open_store(&db).await
+        open_store(&db, OpenMode::Existing).await
     }
 }
 
@@ -309,11 +411,12 @@ async fn import_registry(
         .with_context(|| format!("{} was not imported", path.display()))
 }
 
-async fn open_store(db: &DatabaseSettings) -> Result<SharedStore> {
-    store::open(
+async fn open_store(db: &DatabaseSettings, mode: OpenMode) -> Result<SharedStore> {
+    store::open_in(
         db.database_url.as_ref().map(|u| u.expose()),
         &db.data_dir,
         db.max_connections,
+        mode,
     )
     .await
     .with_context(|| match &db.database_url {
@@ -336,7 +439,11 @@ pub fn serve_settings(global: &GlobalArgs, args: &ServeArgs) -> Result<Settings>
         enroll_secret_files: args.enroll_secret_files.clone(),
         ..global.overrides()
     };
-    Ok(Settings::resolve(global.file_config()?, overrides)?)
+    let mut file = global.file_config()?;
+    if let Some(path) = &args.dashboard_users_file {
+        file.dashboard.users_file = Some(path.clone());
+    }
+    Ok(Settings::resolve(file, overrides)?)
 }
 
 /// Completes on SIGINT or SIGTERM.
@@ -365,18 +472,35 @@ pub async fn shutdown_signal() {
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Init { dir, sans } => {
+        Command::Init {
+            dir,
+            sans,
+            ca_key_dir,
+        } => {
             let sans = if sans.is_empty() {
                 vec!["localhost".to_owned(), "127.0.0.1".to_owned()]
             } else {
                 sans
             };
-            let out = crate::init::init(&dir, &sans)
-                .with_context(|| format!("init in {}", dir.display()))?;
+            let out = crate::init::init(
+                &dir,
+                &sans,
+                cli.global.data_dir.as_deref(),
+                ca_key_dir.as_deref(),
+            )
+            .with_context(|| format!("init in {}", dir.display()))?;
             println!("Created the collector's files in {}:", dir.display());
             println!("  config:        {}", out.config.display());
             println!("  CA for agents: {}", out.ca_cert.display());
             println!("  enroll secret: {}", out.enroll_secret.display());
+            println!(
+                "  CA key:        {} (keep it offline; only reissue-server-cert needs it)",
+                out.ca_key.display()
+            );
+            println!(
+                "  data_dir:      {} (the embedded database, for serve and every command)",
+                out.data_dir.display()
+            );
             println!(
                 "Start it with: certfleet-collector serve --config {}",
                 out.config.display()
@@ -385,7 +509,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve(args) => {
             let settings = serve_settings(&cli.global, &args)?;
-            let store = open_store(&settings.database()).await?;
+            let store = open_store(&settings.database(), OpenMode::Migrate).await?;
             if let Some(path) = &settings.office_registry {
                 // The registry file in the config is imported at start (idempotent upsert), so
                 // deployments that manage it as a file need no separate import step.
@@ -406,16 +530,21 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            cli.global.open_store().await?;
+            let db =
+                DatabaseSettings::resolve(&cli.global.file_config()?, &cli.global.overrides())?;
+            open_store(&db, OpenMode::Migrate).await?;
             println!("database is up to date");
             Ok(())
         }
+        Command::ReissueServerCert(args) => run_reissue(&args),
+        Command::Retention { command } => run_retention(&cli.global, command).await,
         Command::Report { command } => run_report(&cli.global, command).await,
         Command::Offices { command } => run_offices(&cli.global, command).await,
+        Command::Coverage { command } => run_coverage(&cli.global, command).await,
         Command::Alerts { command } => run_alerts(&cli.global, command).await,
         Command::Track { command } => track::run_track(&cli.global, command).await,
         Command::Calendar { command } => track::run_calendar(&cli.global, command).await,
-        Command::HashPassword => {
+        Command::HashPassword { user } => {
             let mut password = String::new();
             std::io::stdin()
                 .read_line(&mut password)
@@ -425,7 +554,17 @@ pub async fn run(cli: Cli) -> Result<()> {
                 password.chars().count() >= 10,
                 "use a password of at least 10 characters"
             );
-            println!("{}", certfleet_dashboard::hash_password(password));
+            let hash = certfleet_dashboard::hash_password(password);
+            match user {
+                Some(user) => {
+                    anyhow::ensure!(
+                        !user.trim().is_empty() && !user.contains(':') && !user.contains('\n'),
+                        "--user must be a non-empty name without ':'"
+                    );
+                    println!("{}:{hash}", user.trim());
+                }
+                None => println!("{hash}"),
+            }
             Ok(())
         }
         Command::Demo { args } => run_demo(&args),
@@ -571,6 +710,40 @@ pub async fn run(cli: Cli) -> Result<()> {
                         printable(&t.hostname),
                         printable(&t.machine_id)
                     );
+                    // Advice, on stderr: stdout stays the one line that says what was done.
+                    eprintln!(
+                        "keep the list of revocations with your backups: certfleet-collector \
+                         terminal export-revocations --out FILE (docs/OPERATIONS.md)"
+                    );
+                    Ok(())
+                }
+                TerminalCommand::ExportRevocations { out } => {
+                    let text = crate::revocations::export(&store, chrono::Utc::now()).await?;
+                    match out {
+                        Some(path) => {
+                            std::fs::write(&path, text)
+                                .with_context(|| format!("cannot write {}", path.display()))?;
+                            let n = store.revocations().await?.len();
+                            println!("wrote {n} revocation(s) to {}", path.display());
+                            Ok(())
+                        }
+                        None => emit(&text),
+                    }
+                }
+                TerminalCommand::ImportRevocations { file } => {
+                    let text = if file.as_os_str() == "-" {
+                        std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+                    } else {
+                        std::fs::read_to_string(&file)
+                            .with_context(|| format!("cannot read {}", file.display()))?
+                    };
+                    let s = crate::revocations::import(&store, &text)
+                        .await
+                        .with_context(|| format!("{} was not imported", file.display()))?;
+                    println!(
+                        "{} already revoked, {} revoked again, {} unknown terminal(s) added as revoked",
+                        s.already_revoked, s.revoked_again, s.added_revoked
+                    );
                     Ok(())
                 }
             }
@@ -637,6 +810,9 @@ async fn run_report(global: &GlobalArgs, command: ReportCommand) -> Result<()> {
             },
             common,
         ),
+        ReportCommand::Coverage { common } => {
+            (ReportKind::Coverage, ReportParams::default(), common)
+        }
     };
     let params = ReportParams {
         as_of: common.as_of,
@@ -662,6 +838,34 @@ async fn run_report(global: &GlobalArgs, command: ReportCommand) -> Result<()> {
         Format::Table => out.write_all(format::to_table(&report, settings.time_zone).as_bytes()),
     };
     quiet_on_broken_pipe(written.and_then(|()| out.flush()))
+}
+
+/// `coverage …`: the expected-terminal list and its report.
+async fn run_coverage(global: &GlobalArgs, command: CoverageCommand) -> Result<()> {
+    match command {
+        CoverageCommand::Import { file: path } => {
+            let selector = global.file_config()?.selector()?;
+            let store = global.open_store().await?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {} (UTF-8 CSV expected)", path.display()))?;
+            let rows = crate::coverage::import(
+                store.as_ref(),
+                &text,
+                selector.office_rule(),
+                chrono::Utc::now(),
+            )
+            .await
+            .with_context(|| format!("{} was not imported", path.display()))?;
+            println!(
+                "imported {rows} expected PC(s) from {} (the previous list was replaced)",
+                path.display()
+            );
+            Ok(())
+        }
+        CoverageCommand::Show { common } => {
+            run_report(global, ReportCommand::Coverage { common }).await
+        }
+    }
 }
 
 /// `offices …`: the office registry.
@@ -751,6 +955,9 @@ async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
             if !summary.failed.is_empty() {
                 anyhow::bail!("{} digest(s) could not be delivered", summary.failed.len());
             }
+            if !dry_run {
+                crate::maintenance::record_alert_success(&store, &summary).await;
+            }
             Ok(())
         }
         AlertsCommand::History { limit, format } => {
@@ -778,6 +985,83 @@ async fn run_alerts(global: &GlobalArgs, command: AlertsCommand) -> Result<()> {
                         )?;
                     }
                 }
+            }
+            emit(&text)
+        }
+    }
+}
+
+/// `reissue-server-cert`: a new server certificate from the existing CA.
+fn run_reissue(args: &ReissueArgs) -> Result<()> {
+    let issued = crate::reissue::reissue(&crate::reissue::Request {
+        ca_cert: args.ca_cert.clone(),
+        ca_key: args.ca_key.clone(),
+        from: args.from.clone(),
+        sans: args.sans.clone(),
+        days: args.days,
+        out_dir: args.out_dir.clone(),
+        replace: args.replace,
+    })?;
+    println!(
+        "issued {} for {} (valid until {}) with {}",
+        issued.cert.display(),
+        issued.sans.join(", "),
+        issued.not_after.format("%Y-%m-%d"),
+        issued.key.display()
+    );
+    for old in &issued.replaced {
+        println!("  previous file kept as {}", old.display());
+    }
+    if issued.ca_not_after < issued.not_after {
+        println!(
+            "WARNING: the CA expires on {}, before this certificate: plan the CA change \
+             (docs/OPERATIONS.md, \"Rotating secrets and certificates\")",
+            issued.ca_not_after.format("%Y-%m-%d")
+        );
+    }
+    println!("restart the collector (every replica) to serve it");
+    Ok(())
+}
+
+/// `retention …`.
+async fn run_retention(global: &GlobalArgs, command: RetentionCommand) -> Result<()> {
+    let (_, retention) = global.file_config()?.report_and_retention_settings()?;
+    let store = global.open_store().await?;
+    match command {
+        RetentionCommand::Run { dry_run } => {
+            let pruned =
+                crate::maintenance::run_retention(&store, &retention, chrono::Utc::now(), dry_run)
+                    .await?;
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            let mut text = String::new();
+            for (kind, n) in pruned.by_kind() {
+                writeln!(text, "{verb} {n:>9} {kind}")?;
+            }
+            emit(&text)
+        }
+        RetentionCommand::Status => {
+            let runs = store.maintenance_runs().await?;
+            let mut text = String::new();
+            writeln!(
+                text,
+                "{:<10} {:<21} {:<30} {:<21} LAST RESULT",
+                "TASK", "LAST SLOT", "CLAIMED BY", "LAST SUCCESS"
+            )?;
+            let stamp = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map_or("-".to_owned(), |t| {
+                    t.format("%Y-%m-%d %H:%M:%SZ").to_string()
+                })
+            };
+            for r in runs {
+                writeln!(
+                    text,
+                    "{:<10} {:<21} {:<30} {:<21} {}",
+                    r.task,
+                    stamp(r.claimed_slot),
+                    r.claimed_by.as_deref().unwrap_or("-"),
+                    stamp(r.last_success_at),
+                    r.last_result.as_deref().unwrap_or("-")
+                )?;
             }
             emit(&text)
         }
@@ -882,6 +1166,12 @@ fn quiet_on_broken_pipe(result: std::io::Result<()>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
 
     #[test]
     fn debug_of_the_command_line_hides_the_database_password() {

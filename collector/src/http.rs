@@ -2,20 +2,24 @@
 //! Who may call them is decided per request by the listener's access rules
 //! ([`certfleet_dashboard::access`], shared with the dashboard): `/api/*` needs the API token
 //! and `/metrics` the metrics or the API token, unless nothing is configured and the client is
-//! a direct local one; `/healthz` is open. Every report error becomes an HTTP status in one
+//! a direct local one; `/healthz` (readiness: the database answers) and `/livez` (liveness:
+//! the process answers, no database) are open. Every report error becomes an HTTP status in one
 //! place ([`ApiError`]).
 
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::metrics::Metrics;
+use crate::ops_metrics::OpsMetrics;
+use crate::self_watch::OwnCertificate;
 use certfleet_config::{ReportSettings, Settings};
 use certfleet_dashboard::access::{self, Access, AccessConfig, Decision};
 use certfleet_reports::format::{self, Format};
@@ -32,12 +36,18 @@ pub struct HttpState {
     /// Who may call what (shared with the dashboard).
     pub access: Access,
     pub reports: Arc<ReportSettings>,
+    /// The `[selection]` office rule the expected-terminal import checks numbers with.
+    pub office_rule: Arc<certfleet_certinfo::OfficeRule>,
     /// Serializes the fleet loads of `/metrics` and lends the last one to scrapes that come
     /// while it is still being written: each load holds the whole fleet (tens of MB at 100k
     /// terminals), so concurrent scrapers share one instead of multiplying the memory. The
     /// lock covers the load only, never the writing to a client, so a scraper that stops
     /// reading delays nobody. A tokio mutex, as the load spans awaits.
     fleet_scrape: Arc<tokio::sync::Mutex<LastScrape>>,
+    /// Alert deliveries and retention counters (issue 16).
+    pub ops: Arc<OpsMetrics>,
+    /// The collector's own certificates, read at start (issue 16).
+    pub own_certificates: Arc<Vec<OwnCertificate>>,
 }
 
 /// When the last `/metrics` fleet was loaded, and the fleet while some scrape still holds it.
@@ -67,12 +77,15 @@ pub fn access_rules(settings: &Settings) -> Access {
 
 impl HttpState {
     pub fn new(store: SharedStore, metrics: Arc<Metrics>, settings: &Settings) -> Self {
-        Self::with_reports(
-            store,
-            metrics,
-            access_rules(settings),
-            settings.reports.clone(),
-        )
+        Self {
+            office_rule: Arc::new(settings.selector.office_rule().clone()),
+            ..Self::with_reports(
+                store,
+                metrics,
+                access_rules(settings),
+                settings.reports.clone(),
+            )
+        }
     }
 
     /// State without full server settings (tests, embedding).
@@ -87,8 +100,22 @@ impl HttpState {
             metrics,
             access,
             reports: Arc::new(reports),
+            office_rule: Arc::new(
+                certfleet_certinfo::Selector::default()
+                    .office_rule()
+                    .clone(),
+            ),
             fleet_scrape: Arc::default(),
+            ops: Arc::default(),
+            own_certificates: Arc::default(),
         }
+    }
+
+    /// With the scheduled work's counters and the watched certificates (`serve`).
+    pub fn with_ops(mut self, ops: Arc<OpsMetrics>, own: Vec<OwnCertificate>) -> Self {
+        self.ops = ops;
+        self.own_certificates = Arc::new(own);
+        self
     }
 }
 
@@ -97,6 +124,10 @@ pub fn router(state: HttpState) -> Router {
     let api = Router::new()
         .route("/api/v1/reports/{kind}", get(report))
         .route("/api/v1/tracking", axum::routing::post(track))
+        .route(
+            "/api/v1/coverage/expected",
+            post(import_expected).layer(DefaultBodyLimit::max(EXPECTED_LIST_MAX_BYTES)),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_token,
@@ -112,6 +143,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(healthz))
         // A calendar program cannot log in: the URL's token is the credential.
         .route("/calendar/{file}", get(calendar_feed))
+        .route("/livez", get(livez))
         .merge(api)
         .merge(metrics)
         .layer(middleware::from_fn_with_state(
@@ -119,6 +151,12 @@ pub fn router(state: HttpState) -> Router {
             access::check_host,
         ))
         .with_state(state)
+}
+
+/// Liveness: the process answers HTTP. Never touches the database, so a database outage makes
+/// replicas unready (`/healthz`) without the kubelet restarting them in a loop.
+async fn livez() -> &'static str {
+    "ok\n"
 }
 
 async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
@@ -167,11 +205,55 @@ fn unauthorized() -> Response {
     response
 }
 
+/// Largest expected-terminal list accepted by the import endpoint (100k PCs with a few
+/// offices each fit in well under half of it).
+const EXPECTED_LIST_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// `POST /api/v1/coverage/expected` (`Content-Type: text/csv`): replaces the expected-terminal
+/// list, all or nothing (`collector/src/coverage.rs`). Bad rows → 400 naming each line and
+/// field; the previous list stays.
+#[tracing::instrument(skip_all)]
+async fn import_expected(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let is_csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/csv"));
+    if !is_csv {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|e| ApiError::BadRows(vec![format!("byte {}: not UTF-8", e.valid_up_to())]))?;
+    match crate::coverage::import(
+        state.store.as_ref(),
+        text,
+        &state.office_rule,
+        chrono::Utc::now(),
+    )
+    .await
+    {
+        Ok(rows) => Ok(axum::Json(serde_json::json!({ "imported": rows })).into_response()),
+        Err(crate::registry::RegistryError::BadRows(rows)) => Err(ApiError::BadRows(
+            rows.iter().map(ToString::to_string).collect(),
+        )),
+        Err(crate::registry::RegistryError::Store(e)) => {
+            Err(ApiError::Report(ReportError::Store(e)))
+        }
+    }
+}
+
 /// Every way an API request fails, mapped to a status here and nowhere else.
 #[derive(Debug)]
 pub enum ApiError {
     Unauthorized,
     NotFound(String),
+    /// An upload with bad rows: each names its line and field; nothing was stored.
+    BadRows(Vec<String>),
+    UnsupportedMediaType,
     Report(ReportError),
     /// A renewal-tracking change that was not applied (issue 17 §1).
     Tracking(TrackingRequestError),
@@ -195,6 +277,17 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 serde_json::json!({"error": "a valid bearer token is required"}),
+            ),
+            ApiError::BadRows(rows) => (
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({
+                    "error": format!("{} bad row(s), nothing imported", rows.len()),
+                    "rows": rows,
+                }),
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                serde_json::json!({"error": "send the list as Content-Type: text/csv"}),
             ),
             ApiError::NotFound(what) => (
                 StatusCode::NOT_FOUND,
@@ -462,6 +555,15 @@ impl std::io::Write for ChunkWriter {
 async fn metrics(State(state): State<HttpState>) -> Response {
     let mut head = String::new();
     state.metrics.render(&mut head);
+    crate::self_watch::render(&state.own_certificates, &mut head);
+    let runs = match state.store.maintenance_runs().await {
+        Ok(runs) => Some(runs),
+        Err(e) => {
+            tracing::warn!(error = %e, "maintenance runs unavailable for /metrics");
+            None
+        }
+    };
+    state.ops.render(runs.as_deref(), &mut head);
     head.push_str("# HELP certfleet_fleet_metrics_up 1 when the fleet gauges could be computed.\n");
     head.push_str("# TYPE certfleet_fleet_metrics_up gauge\n");
     let s = state.reports.clone();

@@ -37,7 +37,11 @@ pub enum InitError {
 pub struct InitOutput {
     pub config: PathBuf,
     pub ca_cert: PathBuf,
+    /// Where the CA key went (`--ca-key-dir`, or `DIR` itself).
+    pub ca_key: PathBuf,
     pub enroll_secret: PathBuf,
+    /// The absolute `data_dir` written into the config.
+    pub data_dir: PathBuf,
 }
 
 /// A random secret of 32 bytes as hex.
@@ -48,14 +52,34 @@ pub fn random_secret() -> String {
 }
 
 /// Creates CA, server certificate, enroll secret, API token and a commented config in `dir`.
-pub fn init(dir: &Path, sans: &[String]) -> Result<InitOutput, InitError> {
-    std::fs::create_dir_all(dir).map_err(|source| InitError::Write {
-        path: dir.to_owned(),
-        source,
-    })?;
+///
+/// `data_dir` (default `DIR/data`) is written into the config as an absolute path, the one
+/// place `serve` and every other command look for the embedded database (issue 16: the CLI and
+/// the service must never open different files). `ca_key_dir` puts `ca-key.pem` elsewhere —
+/// removable media, or a directory that is not mounted into the running collector — so the CA
+/// key is offline from the start.
+pub fn init(
+    dir: &Path,
+    sans: &[String],
+    data_dir: Option<&Path>,
+    ca_key_dir: Option<&Path>,
+) -> Result<InitOutput, InitError> {
+    let write_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| InitError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(write_error(dir))?;
+    let data_dir = std::path::absolute(data_dir.map_or_else(|| dir.join("data"), Path::to_owned))
+        .map_err(write_error(dir))?;
+    let ca_key = ca_key_dir.unwrap_or(dir).join(CA_KEY);
+    if let Some(key_dir) = ca_key_dir {
+        std::fs::create_dir_all(key_dir).map_err(write_error(key_dir))?;
+    }
+    if ca_key.exists() {
+        return Err(InitError::Exists(ca_key));
+    }
     let names = [
         CA_CERT,
-        CA_KEY,
         SERVER_CERT,
         SERVER_KEY,
         ENROLL_SECRET,
@@ -69,7 +93,7 @@ pub fn init(dir: &Path, sans: &[String]) -> Result<InitOutput, InitError> {
     let ca = pki::generate_ca("certfleet collector CA")?;
     let server = pki::generate_server_cert(&ca, sans)?;
     write_file(&dir.join(CA_CERT), &ca.cert_pem, false)?;
-    write_file(&dir.join(CA_KEY), &ca.key_pem, true)?;
+    write_file(&ca_key, &ca.key_pem, true)?;
     write_file(&dir.join(SERVER_CERT), &server.cert_pem, false)?;
     write_file(&dir.join(SERVER_KEY), &server.key_pem, true)?;
     write_file(
@@ -87,11 +111,13 @@ pub fn init(dir: &Path, sans: &[String]) -> Result<InitOutput, InitError> {
         &format!("{}\n", random_secret()),
         true,
     )?;
-    write_file(&dir.join(CONFIG), &config_text(sans), true)?;
+    write_file(&dir.join(CONFIG), &config_text(sans, &data_dir), true)?;
     Ok(InitOutput {
         config: dir.join(CONFIG),
         ca_cert: dir.join(CA_CERT),
+        ca_key,
         enroll_secret: dir.join(ENROLL_SECRET),
+        data_dir,
     })
 }
 
@@ -116,18 +142,29 @@ fn write_file(path: &Path, text: &str, secret: bool) -> Result<(), InitError> {
         })
 }
 
-fn config_text(sans: &[String]) -> String {
+/// `path` as a TOML basic string.
+fn toml_string(path: &Path) -> String {
+    let text = path.display().to_string();
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn config_text(sans: &[String], data_dir: &Path) -> String {
     format!(
         r#"# certfleet collector configuration, written by `certfleet-collector init`.
 # Relative paths are resolved against this file's directory. Every setting can also be given
 # as a flag or a CERTFLEET_* environment variable (see `certfleet-collector serve --help`).
 
-# Where the embedded SQLite database lives when database_url is not set.
-data_dir = "data"
+# Where the embedded SQLite database lives when database_url is not set. Absolute, and the
+# one place every command looks: `serve` and the CLI (`terminal list`, `offices import`, …)
+# given this file open the same database; commands other than serve/migrate never create one.
+data_dir = {data_dir}
 
 # Production: one PostgreSQL shared by every collector replica, its server certificate
 # verified against the CA that issued it:
 # database_url = "postgres://certfleet:PASSWORD@db.example/certfleet?sslmode=verify-full&sslrootcert=/etc/certfleet/db-ca.pem"
+# or the URL without the password and the password in a file of its own:
+# database_url = "postgres://certfleet@db.example/certfleet?sslmode=verify-full&sslrootcert=/etc/certfleet/db-ca.pem"
+# database_password_file = "db-password.txt"
 
 # Agents connect here (gRPC over TLS). The server certificate is valid for: {sans}
 grpc_listen = "0.0.0.0:50051"
@@ -141,6 +178,9 @@ http_listen = "127.0.0.1:8080"
 [tls]
 cert_file = "server.pem"
 key_file = "server-key.pem"
+# The CA the agents pin: the collector watches its expiry and the server certificate's
+# (/metrics, start-up log, dashboard). Re-issue with `certfleet-collector reissue-server-cert`.
+ca_file = "ca.pem"
 
 [enroll]
 # Each file holds one secret; agents present it once to obtain their own node key.
@@ -165,6 +205,8 @@ api_token_file = "api-token.txt"
 # Accounts, with a hash from `certfleet-collector hash-password`. Until one exists the
 # dashboard opens only with the API token:
 # users = [{{ username = "admin", password_hash = "$argon2id$..." }}]
+# or one `username:hash` line each in a file (`hash-password --user NAME` prints one):
+# users_file = "dashboard-users.txt"
 # Signs session cookies; every replica must use the same file.
 session_key_file = "session-key.txt"
 # Seconds the overview, offices, multi-office and unfiltered expiring pages reuse one load
@@ -206,11 +248,19 @@ billing_window_start_day = 1
 billing_window_end_day = 10
 # office_registry = "offices.csv"
 
+# [retention]
+# enabled = true                # daily, on one replica
+# daily_at = "03:30"
+# reports_days = 90             # each terminal's newest report is always kept
+# removed_holdings_days = 365
+# alert_history_days = 365
+
 # [trust]
 # The federation CA's certificate (PEM): an office certificate it did not sign is refused,
 # however its issuer is named.
 # issuer_ca_file = "kokuhoren-ca.pem"
 "#,
+        data_dir = toml_string(data_dir),
         sans = sans.join(", "),
         issuer = certfleet_certinfo::DEFAULT_ISSUER_CN,
         pattern = certfleet_certinfo::DEFAULT_OFFICE_PATTERN,
@@ -225,7 +275,13 @@ mod tests {
     #[test]
     fn init_writes_a_config_that_serve_accepts_and_protects_secrets() {
         let dir = tempfile::tempdir().unwrap();
-        let out = init(dir.path(), &["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let out = init(
+            dir.path(),
+            &["localhost".into(), "127.0.0.1".into()],
+            None,
+            None,
+        )
+        .unwrap();
         let settings =
             Settings::resolve(FileConfig::load(&out.config).unwrap(), Overrides::default())
                 .unwrap();
@@ -243,7 +299,35 @@ mod tests {
                 assert_eq!(mode & 0o777, 0o600, "{name}");
             }
         }
-        let again = init(dir.path(), &["localhost".into()]).unwrap_err();
+        let again = init(dir.path(), &["localhost".into()], None, None).unwrap_err();
         assert!(matches!(again, InitError::Exists(_)));
+        // The data directory is absolute, so the CLI finds it from any working directory.
+        assert!(settings.data_dir.is_absolute(), "{:?}", settings.data_dir);
+        assert_eq!(settings.data_dir, out.data_dir);
+        assert!(settings.tls_ca.is_some(), "ca_file is written and read");
+    }
+
+    #[test]
+    fn the_ca_key_can_go_elsewhere_and_paths_are_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let etc = dir.path().join("etc \"q\"");
+        let offline = dir.path().join("offline");
+        let data = dir.path().join("var").join("lib");
+        let out = init(&etc, &["localhost".into()], Some(&data), Some(&offline)).unwrap();
+        assert_eq!(out.ca_key, offline.join(CA_KEY));
+        assert!(out.ca_key.exists());
+        assert!(
+            !etc.join(CA_KEY).exists(),
+            "the CA key is not next to the config"
+        );
+        let file = FileConfig::load(&out.config).unwrap();
+        assert_eq!(file.data_dir.unwrap(), data);
+        // A second init finds the key in its directory and stops before writing anything.
+        let other = dir.path().join("etc2");
+        assert!(matches!(
+            init(&other, &["localhost".into()], None, Some(&offline)),
+            Err(InitError::Exists(_))
+        ));
+        assert!(!other.join(CONFIG).exists());
     }
 }

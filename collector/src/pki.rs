@@ -33,11 +33,17 @@ pub enum PkiError {
     NoSubjectAltName,
     #[error("invalid --san {0:?}: not a DNS name or IP address")]
     BadSubjectAltName(String),
+    #[error("the CA key does not belong to the CA certificate (another deployment's ca-key.pem?)")]
+    KeyMismatch,
+    #[error("the CA certificate cannot be read: {0}")]
+    BadCaCertificate(String),
 }
 
 /// Validity of the generated certificates. The CA outlives several server certificates.
 const CA_VALIDITY_DAYS: i64 = 3650;
-const SERVER_VALIDITY_DAYS: i64 = 825;
+/// Validity of a server certificate from `init` or `reissue-server-cert` (Apple's and the CA/B
+/// forum's old upper bound; agents pin the CA, so a shorter one only means more re-issues).
+pub const SERVER_VALIDITY_DAYS: i64 = 825;
 
 fn validity(params: &mut CertificateParams, days: i64) {
     let now = time::OffsetDateTime::now_utc();
@@ -66,6 +72,26 @@ pub fn generate_ca(common_name: &str) -> Result<PemPair, PkiError> {
 
 /// Creates a TLS server certificate for `sans` (DNS names or IP addresses), signed by the CA.
 pub fn generate_server_cert(ca: &PemPair, sans: &[String]) -> Result<PemPair, PkiError> {
+    generate_server_cert_for(ca, sans, SERVER_VALIDITY_DAYS)
+}
+
+/// A new server certificate and key for `sans`, valid `days`, signed by an existing CA
+/// (`reissue-server-cert`): the agents keep trusting it because they pin the CA. Checks first
+/// that the CA key is the CA certificate's.
+pub fn reissue_server_cert(ca: &PemPair, sans: &[String], days: i64) -> Result<PemPair, PkiError> {
+    use rustls_pki_types::{CertificateDer, pem::PemObject};
+    let ca_der = CertificateDer::from_pem_slice(ca.cert_pem.as_bytes())
+        .map_err(|e| PkiError::BadCaCertificate(e.to_string()))?;
+    let names = certfleet_certinfo::server_cert_names(&ca_der)
+        .map_err(|e| PkiError::BadCaCertificate(e.to_string()))?;
+    let key = KeyPair::from_pem(&ca.key_pem)?;
+    if rcgen::PublicKeyData::der_bytes(&key) != names.public_key.as_slice() {
+        return Err(PkiError::KeyMismatch);
+    }
+    generate_server_cert_for(ca, sans, days)
+}
+
+fn generate_server_cert_for(ca: &PemPair, sans: &[String], days: i64) -> Result<PemPair, PkiError> {
     if sans.is_empty() {
         return Err(PkiError::NoSubjectAltName);
     }
@@ -82,7 +108,7 @@ pub fn generate_server_cert(ca: &PemPair, sans: &[String]) -> Result<PemPair, Pk
         .collect::<Result<_, _>>()?;
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    validity(&mut params, SERVER_VALIDITY_DAYS);
+    validity(&mut params, days);
     let cert = params.signed_by(&key, &issuer)?;
     Ok(PemPair {
         cert_pem: cert.pem(),
@@ -139,6 +165,29 @@ mod tests {
         assert!(matches!(
             generate_server_cert(&ca, &["bad name!".into()]),
             Err(PkiError::BadSubjectAltName(_))
+        ));
+    }
+
+    #[test]
+    fn reissue_keeps_the_ca_and_refuses_a_foreign_key() {
+        let ca = generate_ca("certfleet test CA").unwrap();
+        let new = reissue_server_cert(&ca, &["collector.example".into()], 30).unwrap();
+        let info = certfleet_certinfo::parse_der(&rustls_pemfile_der(&new.cert_pem)).unwrap();
+        assert_eq!(info.issuer_cn.as_deref(), Some("certfleet test CA"));
+        let days = (info.not_after - info.not_before).num_days();
+        assert!((30..=31).contains(&days), "{days}");
+        let names =
+            certfleet_certinfo::server_cert_names(&rustls_pemfile_der(&new.cert_pem)).unwrap();
+        assert_eq!(names.subject_alt_names, ["collector.example"]);
+
+        let other = generate_ca("another CA").unwrap();
+        let mixed = PemPair {
+            cert_pem: ca.cert_pem,
+            key_pem: other.key_pem,
+        };
+        assert!(matches!(
+            reissue_server_cert(&mixed, &["x.example".into()], 30),
+            Err(PkiError::KeyMismatch)
         ));
     }
 

@@ -36,7 +36,7 @@ pub enum RegistryError {
 
 /// Splits CSV text into records with the line each starts on. RFC 4180: quoted fields may hold
 /// commas, doubled quotes and line breaks; CRLF and LF both end a record.
-fn records(text: &str) -> Result<Vec<(usize, Vec<String>)>, RowError> {
+pub(crate) fn records(text: &str) -> Result<Vec<(usize, Vec<String>)>, RowError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
     let mut fields = Vec::new();

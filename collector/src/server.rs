@@ -14,6 +14,7 @@ use crate::admission::{Gate, Guards, capped_incoming};
 use crate::http::{self, HttpState};
 use crate::listener::ConnectionLimits;
 use crate::metrics::Metrics;
+use crate::ops_metrics::OpsMetrics;
 use crate::service::InventoryService;
 use certfleet_config::Settings;
 use certfleet_store::SharedStore;
@@ -129,14 +130,41 @@ pub async fn run(
             stopped(stop_rx.clone()),
         );
 
+    // The collector's own certificates, watched for expiry (issue 16).
+    let own_certificates = crate::self_watch::load(&settings);
+    crate::self_watch::warn_at_start(&own_certificates, chrono::Utc::now());
+    let mut channels_for_metrics: Vec<String> = Vec::new();
+    if settings.alerts.enabled {
+        if settings.alerts.smtp.is_some() {
+            channels_for_metrics.push("email".to_owned());
+        }
+        channels_for_metrics.extend(
+            settings
+                .alerts
+                .webhooks
+                .iter()
+                .map(|w| format!("webhook:{}", w.name)),
+        );
+    }
+    let mut scheduled_tasks = Vec::new();
+    if settings.alerts.enabled {
+        scheduled_tasks.push(crate::maintenance::ALERTS_TASK);
+    }
+    if settings.retention.enabled {
+        scheduled_tasks.push(crate::maintenance::RETENTION_TASK);
+    }
+    let ops = Arc::new(OpsMetrics::new(channels_for_metrics, scheduled_tasks));
+
     // Authentication is decided per request (`certfleet_dashboard::access`), never by the
     // address `http` is bound to: a reverse proxy makes every visitor look local.
-    let http_state = HttpState::new(store.clone(), metrics, &settings);
+    let http_state = HttpState::new(store.clone(), metrics, &settings)
+        .with_ops(ops.clone(), own_certificates.clone());
     let access = http_state.access.clone();
     let web = http::router(http_state).merge(crate::web::dashboard_router(
         &settings,
         store.clone(),
         access,
+        crate::self_watch::notices(&own_certificates),
     ));
     let http_server = crate::listener::serve(
         http,
@@ -145,54 +173,35 @@ pub async fn run(
         stopped(stop_rx.clone()),
     );
 
-    let alert_task = if settings.alerts.enabled {
+    // The daily alert run and retention: every replica schedules them, the one that claims a
+    // slot in the database runs it (collector/src/maintenance.rs).
+    let mut scheduled = Vec::new();
+    if settings.alerts.enabled {
         let channels = certfleet_alerts::Channels::new(
             settings.alerts.smtp.as_ref(),
             &settings.alerts.webhooks,
         )
         .map_err(|e| ServeError::Alerts(e.to_string()))?;
-        let store = store.clone();
-        let alert_settings = settings.alerts.clone();
-        let reports_settings = settings.reports.clone();
-        let stop = stopped(stop_rx.clone());
-        Some(tokio::spawn(async move {
-            let run = |as_of| {
-                let (store, channels) = (store.clone(), channels.clone());
-                let (alert_settings, reports_settings) =
-                    (alert_settings.clone(), reports_settings.clone());
-                async move {
-                    let result = certfleet_alerts::run(
-                        store.as_ref(),
-                        &reports_settings,
-                        &alert_settings,
-                        &channels,
-                        as_of,
-                        false,
-                    )
-                    .await;
-                    match result {
-                        Ok(s) => tracing::info!(
-                            leader = s.leader,
-                            decided = s.decided.len(),
-                            delivered = s.delivered.len(),
-                            failed = s.failed.len(),
-                            "alert run finished"
-                        ),
-                        Err(e) => {
-                            tracing::error!(error = %e, "alert run failed; the next run retries")
-                        }
-                    }
-                }
-            };
-            certfleet_alerts::schedule(&alert_settings, chrono::Utc::now, run, stop).await;
-        }))
-    } else {
-        None
-    };
+        scheduled.push(tokio::spawn(crate::maintenance::alert_schedule(
+            store.clone(),
+            settings.clone(),
+            channels,
+            ops.clone(),
+            stopped(stop_rx.clone()),
+        )));
+    }
+    if settings.retention.enabled {
+        scheduled.push(tokio::spawn(crate::maintenance::retention_schedule(
+            store.clone(),
+            settings.retention.clone(),
+            ops.clone(),
+            stopped(stop_rx.clone()),
+        )));
+    }
 
-    tracing::info!(%grpc_addr, %http_addr, tls = settings.tls.is_some(), alerts = settings.alerts.enabled, "collector listening");
+    tracing::info!(%grpc_addr, %http_addr, tls = settings.tls.is_some(), alerts = settings.alerts.enabled, retention = settings.retention.enabled, "collector listening");
     let (grpc_result, http_result) = tokio::join!(grpc_server, http_server);
-    if let Some(task) = alert_task {
+    for task in scheduled {
         let _ = task.await;
     }
     grpc_result?;

@@ -289,6 +289,19 @@ impl DashboardData for ReportData {
             .map_err(data_error)
     }
 
+    async fn coverage(
+        &self,
+        as_of: DateTime<Utc>,
+    ) -> Result<certfleet_model::CoverageReport, DataError> {
+        reports::coverage::coverage(
+            self.store.as_ref(),
+            as_of,
+            reports::coverage::MINIMUM_AGENT_VERSION,
+        )
+        .await
+        .map_err(data_error)
+    }
+
     async fn alert_history(&self, limit: u32) -> Result<Vec<AlertRecord>, DataError> {
         self.store.alert_history(limit).await.map_err(store_error)
     }
@@ -384,7 +397,12 @@ impl DashboardData for ReportData {
 }
 
 /// The dashboard router, under the listener's access rules (see `http::access_rules`).
-pub fn dashboard_router(settings: &Settings, store: SharedStore, access: Access) -> axum::Router {
+pub fn dashboard_router(
+    settings: &Settings,
+    store: SharedStore,
+    access: Access,
+    own_certificates: Vec<certfleet_dashboard::OwnCertificateNotice>,
+) -> axum::Router {
     let defaults = DashboardConfig::default();
     let config = DashboardConfig {
         time_zone: settings.reports.time_zone,
@@ -400,6 +418,7 @@ pub fn dashboard_router(settings: &Settings, store: SharedStore, access: Access)
             .unwrap_or(defaults.session_key.clone()),
         secure_cookies: settings.dashboard.secure_cookies,
         cookie_host_prefix: settings.dashboard.cookie_host_prefix,
+        own_certificates,
         ..defaults
     };
     if !config.access.anything_configured() {

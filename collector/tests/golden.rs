@@ -118,6 +118,18 @@ async fn report(
     certs: &[(Vec<u8>, Option<bool>)],
     at: DateTime<Utc>,
 ) {
+    report_as(store, terminal, report_id, certs, at, "0.1.0").await;
+}
+
+/// [`report`] from an agent of `agent_version`.
+async fn report_as(
+    store: &SharedStore,
+    terminal: &AuthenticatedTerminal,
+    report_id: &str,
+    certs: &[(Vec<u8>, Option<bool>)],
+    at: DateTime<Utc>,
+    agent_version: &str,
+) {
     let req = pb::ReportRequest {
         report_id: report_id.into(),
         terminal: Some(pb::TerminalFacts {
@@ -125,7 +137,7 @@ async fn report(
             hostname: terminal.machine_id.trim_start_matches("machine-").into(),
             os_name: "Windows".into(),
             os_version: "10.0.19045".into(),
-            agent_version: "0.1.0".into(),
+            agent_version: agent_version.into(),
         }),
         scanned_at: Some(prost_types::Timestamp {
             seconds: at.timestamp(),
@@ -325,7 +337,132 @@ async fn report_api(fx: Fixture) {
     }
 }
 
-certfleet_testsupport::both_backends!(sqlite: sqlite, postgres: postgres; report_api);
+certfleet_testsupport::both_backends!(sqlite: sqlite, postgres: postgres; report_api, coverage_api);
+
+/// The expected-terminal list of the coverage golden files: a case-different hostname
+/// (JIMU-PC01, with an expired office), a machine id that wins over a different hostname
+/// (kaigo-pc01 renamed), a missing office (1410000019 on honbu-pc01), a PC enrolled that never
+/// reported, one never enrolled and one revoked (both never reported); kaigo-pc02,
+/// houmon-pc01, -calc-pc and old-agent-pc report without being on the list.
+const EXPECTED_LIST: &str = "\u{feff}hostname,machine_id,offices\r
+JIMU-PC01,,1410000011;1410000012\r
+jimu-pc02,machine-jimu-pc02,1410000013\r
+honbu-pc01,,\"1410000015 1410000019\"\r
+never-pc,,1410000011\r
+ghost-pc,,1410000011\r
+renamed-pc,machine-kaigo-pc01,1410000014\r
+revoked-pc,,1410000011\r
+";
+
+/// A POST of `body` as `content_type` to the API as a direct local client: status and body.
+async fn api_post(
+    store: &SharedStore,
+    uri: &str,
+    content_type: &str,
+    body: &str,
+) -> (StatusCode, String) {
+    let state = HttpState::with_reports(
+        store.clone(),
+        Arc::new(Metrics::default()),
+        certfleet_dashboard::Access::default(),
+        ReportSettings::default(),
+    );
+    let mut request = Request::post(uri)
+        .header("content-type", content_type)
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo::<std::net::SocketAddr>(
+            "127.0.0.1:40000".parse().unwrap(),
+        ));
+    let response = http::router(state).oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// `report coverage` through the API after the list is imported through the API: JSON and
+/// CSV golden files; a bad upload is refused with its line and field, and the list stays.
+async fn coverage_api(fx: Fixture) {
+    fleet(&fx.store).await;
+    let old = {
+        let kanagawa = TestCa::deterministic("KANAGAWA KOKUHOREN CA", 1);
+        let der = kanagawa.three_year_cert_der("1410000018", as_of() + Duration::days(300));
+        let pc = enroll(&fx.store, "old-agent-pc").await;
+        report_as(
+            &fx.store,
+            &pc,
+            "r-old-agent-pc",
+            &[(der, Some(true))],
+            as_of() - Duration::hours(1),
+            "0.0.9",
+        )
+        .await;
+        pc
+    };
+    assert!(old.id > 0);
+    let (status, body) = api_post(
+        &fx.store,
+        "/api/v1/coverage/expected",
+        "text/csv; charset=utf-8",
+        EXPECTED_LIST,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, r#"{"imported":7}"#);
+
+    // Hostile and malformed rows: refused as a whole, each named by line and field, the
+    // markup only ever inside a JSON string; the imported list stays.
+    let bad = "hostname,machine_id,offices\n<script>alert(1)</script>,,1410000011\nok-pc,,12345\nOK-PC2,,\nok-pc2,,\n";
+    let (status, body) = api_post(&fx.store, "/api/v1/coverage/expected", "text/csv", bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let rows: Vec<&str> = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(
+        rows[0].starts_with("line 2: hostname: \"<script>"),
+        "{rows:?}"
+    );
+    assert!(rows[1].starts_with("line 3: offices: "), "{rows:?}");
+    assert!(
+        rows[2].starts_with("line 5: hostname: ok-pc2 already appears on line 4"),
+        "{rows:?}"
+    );
+    let (status, _) = api_post(
+        &fx.store,
+        "/api/v1/coverage/expected",
+        "application/json",
+        "{}",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(fx.store.expected_terminals().await.unwrap().0.len(), 7);
+    // The same list again with a fixed import time, so the golden files do not move.
+    certfleet_collector::coverage::import(
+        fx.store.as_ref(),
+        EXPECTED_LIST,
+        Selector::default().office_rule(),
+        as_of() - Duration::hours(2),
+    )
+    .await
+    .unwrap();
+
+    for (file, query) in [
+        ("coverage.json", "coverage"),
+        ("coverage.csv", "coverage?format=csv"),
+    ] {
+        let sep = if query.contains('?') { '&' } else { '?' };
+        let uri = format!("/api/v1/reports/{query}{sep}as_of=2026-11-26T00:00:00Z");
+        let body = api(&fx.store, &uri).await;
+        assert_golden(&golden(&format!("reports/{file}")), &body);
+    }
+}
 
 /// A webhook receiver that keeps each request's body bytes by path.
 #[derive(Clone, Default)]

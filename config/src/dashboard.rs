@@ -15,6 +15,10 @@ pub struct DashboardSection {
     /// Accounts; make a hash with `certfleet-collector hash-password`.
     #[serde(default)]
     pub users: Vec<DashboardUser>,
+    /// More accounts, one `username:$argon2id$…` line each (`#` comments): a file that can be
+    /// a Kubernetes Secret or a compose secret, so adding a user needs no edit of
+    /// collector.toml. `certfleet-collector hash-password --user NAME` prints such a line.
+    pub users_file: Option<PathBuf>,
     /// File with the secret that signs session cookies; replicas must share it.
     pub session_key_file: Option<PathBuf>,
     /// Mark cookies `Secure` (set when a TLS proxy fronts the dashboard).
@@ -65,21 +69,52 @@ impl std::fmt::Debug for DashboardSettings {
 impl DashboardSettings {
     /// Checks the accounts and reads the session key.
     pub fn resolve(section: &DashboardSection) -> Result<DashboardSettings, ConfigError> {
-        let mut users = Vec::new();
-        for u in &section.users {
-            if u.username.trim().is_empty() {
-                return Err(invalid("dashboard.users", "a user has an empty username"));
+        let mut users: Vec<(String, String)> = Vec::new();
+        let mut add = |setting: &'static str, username: &str, hash: &str| {
+            if username.trim().is_empty() {
+                return Err(invalid(setting, "a user has an empty username"));
             }
-            if !u.password_hash.starts_with("$argon2") {
+            if !hash.starts_with("$argon2") {
                 return Err(invalid(
-                    "dashboard.users",
+                    setting,
                     format!(
-                        "password_hash of {:?} is not an argon2 hash; use `certfleet-collector hash-password`",
-                        u.username
+                        "password_hash of {username:?} is not an argon2 hash; use `certfleet-collector hash-password`"
                     ),
                 ));
             }
-            users.push((u.username.clone(), u.password_hash.clone()));
+            if users.iter().any(|(u, _)| u == username) {
+                return Err(invalid(
+                    setting,
+                    format!("user {username:?} is listed twice"),
+                ));
+            }
+            users.push((username.to_owned(), hash.to_owned()));
+            Ok(())
+        };
+        for u in &section.users {
+            add("dashboard.users", &u.username, &u.password_hash)?;
+        }
+        if let Some(path) = &section.users_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| invalid("dashboard.users_file", format!("{}: {e}", path.display())))?;
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let Some((username, hash)) = line.split_once(':') else {
+                    // The line may hold a hash: never quote it.
+                    return Err(invalid(
+                        "dashboard.users_file",
+                        format!(
+                            "{} line {}: expected username:$argon2id$… (from `certfleet-collector hash-password --user NAME`)",
+                            path.display(),
+                            n + 1
+                        ),
+                    ));
+                };
+                add("dashboard.users_file", username.trim(), hash.trim())?;
+            }
         }
         let session_key = match &section.session_key_file {
             Some(p) => {
@@ -118,5 +153,55 @@ impl DashboardSettings {
             cookie_host_prefix,
             fleet_cache: std::time::Duration::from_secs(u64::from(cache_seconds)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_come_from_the_file_and_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("users.txt");
+        std::fs::write(
+            &file,
+            "# dashboard accounts\nalice:$argon2id$v=19$m=1,t=1,p=1$c2FsdA$aGFzaA\n\n bob : $argon2id$x\n",
+        )
+        .unwrap();
+        let section = DashboardSection {
+            users: vec![DashboardUser {
+                username: "admin".into(),
+                password_hash: "$argon2id$y".into(),
+            }],
+            users_file: Some(file.clone()),
+            ..DashboardSection::default()
+        };
+        let s = DashboardSettings::resolve(&section).unwrap();
+        let names: Vec<&str> = s.users.iter().map(|(u, _)| u.as_str()).collect();
+        assert_eq!(names, ["admin", "alice", "bob"]);
+        assert_eq!(s.users[2].1, "$argon2id$x");
+
+        std::fs::write(&file, "admin:$argon2id$z\n").unwrap();
+        let err = DashboardSettings::resolve(&section)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listed twice"), "{err}");
+        std::fs::write(&file, "carol $argon2id$secret-hash\n").unwrap();
+        let err = DashboardSettings::resolve(&section)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 1") && !err.contains("secret-hash"),
+            "{err}"
+        );
+        std::fs::write(&file, "dave:plaintext\n").unwrap();
+        let err = DashboardSettings::resolve(&section)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("dashboard.users_file") && err.contains("argon2"),
+            "{err}"
+        );
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::error::{ConfigError, invalid};
-use crate::secrets::redact_url;
+use crate::secrets::{read_plain_secret, redact_url};
 use crate::{FileConfig, Overrides};
 
 /// Where the store is and how many connections it may use.
@@ -33,6 +33,57 @@ impl std::fmt::Debug for DatabaseUrl {
     }
 }
 
+/// `url` with `password` as the password of its user (percent-encoded). The URL must name a
+/// user and carry no password of its own: two passwords would leave the reader guessing which
+/// one is used.
+fn with_password(url: &str, password: &str) -> Result<String, ConfigError> {
+    let setting = "database_password_file";
+    let Some(scheme_end) = url
+        .find("://")
+        .filter(|_| url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    else {
+        return Err(invalid(
+            setting,
+            "only a postgres:// database_url takes a password",
+        ));
+    };
+    let rest_start = scheme_end + 3;
+    let authority_end = url[rest_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| rest_start + i);
+    let Some(at) = url[rest_start..authority_end].rfind('@') else {
+        return Err(invalid(
+            setting,
+            "database_url names no user: write postgres://USER@HOST/DB",
+        ));
+    };
+    let user_end = rest_start + at;
+    if url[rest_start..user_end].contains(':') {
+        return Err(invalid(
+            setting,
+            "database_url already holds a password; remove it from the URL",
+        ));
+    }
+    if password.is_empty() {
+        return Err(invalid(setting, "the file is empty"));
+    }
+    let encoded: String = password
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    Ok(format!(
+        "{}:{encoded}{}",
+        &url[..user_end],
+        &url[user_end..]
+    ))
+}
+
 impl DatabaseSettings {
     pub fn resolve(file: &FileConfig, ov: &Overrides) -> Result<Self, ConfigError> {
         let data_dir = ov
@@ -54,11 +105,76 @@ impl DatabaseSettings {
                 ));
             }
         }
+        let password_file = ov
+            .database_password_file
+            .clone()
+            .or_else(|| file.database_password_file.clone());
+        let database_url = match (database_url, password_file) {
+            (Some(url), Some(path)) => {
+                let password = read_plain_secret("database_password_file", &path)?;
+                Some(with_password(&url, &password)?)
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "database_password_file",
+                    "needs a database_url (postgres://USER@HOST/DB) to put the password into",
+                ));
+            }
+            (url, None) => url,
+        };
         let max_connections = crate::limits::database_max_connections(&file.limits)?;
         Ok(Self {
             data_dir,
             database_url: database_url.map(DatabaseUrl),
             max_connections,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_file_goes_into_the_url() {
+        assert_eq!(
+            with_password("postgres://certfleet@postgres:5432/certfleet", "p@ss:w/rd").unwrap(),
+            "postgres://certfleet:p%40ss%3Aw%2Frd@postgres:5432/certfleet"
+        );
+        assert_eq!(
+            with_password("postgresql://u@h/db?sslmode=verify-full", "abc").unwrap(),
+            "postgresql://u:abc@h/db?sslmode=verify-full"
+        );
+        for (url, expected) in [
+            ("postgres://u:old@h/db", "already holds a password"),
+            ("postgres://h/db", "names no user"),
+            ("sqlite://x.db", "only a postgres"),
+        ] {
+            let err = with_password(url, "pw").unwrap_err().to_string();
+            assert!(err.contains(expected), "{url}: {err}");
+            assert!(err.starts_with("database_password_file"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_password_file_without_a_url_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "secret\n").unwrap();
+        let file = FileConfig {
+            database_password_file: Some(pw),
+            ..FileConfig::default()
+        };
+        let err = DatabaseSettings::resolve(&file, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("needs a database_url"), "{err}");
+        let ov = Overrides {
+            database_url: Some("postgres://certfleet@db/certfleet".into()),
+            ..Overrides::default()
+        };
+        let db = DatabaseSettings::resolve(&file, &ov).unwrap();
+        assert_eq!(
+            db.database_url.unwrap().expose(),
+            "postgres://certfleet:secret@db/certfleet"
+        );
     }
 }

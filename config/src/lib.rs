@@ -14,6 +14,7 @@ pub mod grpc;
 pub mod http;
 pub mod limits;
 pub mod reports;
+pub mod retention;
 pub mod secrets;
 pub mod tls;
 pub mod tracking;
@@ -37,8 +38,9 @@ pub use grpc::GrpcSettings;
 pub use http::HttpSettings;
 pub use limits::Limits;
 pub use reports::ReportSettings;
+pub use retention::{RetentionSection, RetentionSettings};
 pub use secrets::Secret;
-pub use tls::TlsIdentity;
+pub use tls::{PemFile, TlsIdentity};
 pub use trust::TrustSettings;
 
 use error::invalid;
@@ -55,6 +57,9 @@ pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:8080";
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    /// File holding the PostgreSQL password, put into `database_url` (which then names the
+    /// user without a password): the URL can sit in a ConfigMap or compose file.
+    pub database_password_file: Option<PathBuf>,
     pub grpc_listen: Option<String>,
     pub http_listen: Option<String>,
     pub insecure_plaintext: Option<bool>,
@@ -74,6 +79,8 @@ pub struct FileConfig {
     pub alerts: alerts::AlertsSection,
     #[serde(default)]
     pub dashboard: dashboard::DashboardSection,
+    #[serde(default)]
+    pub retention: retention::RetentionSection,
     #[serde(default)]
     pub grpc: grpc::GrpcSection,
     #[serde(default)]
@@ -110,6 +117,9 @@ impl FileConfig {
             }
         };
         self.data_dir.iter_mut().for_each(fix);
+        self.database_password_file.iter_mut().for_each(fix);
+        self.tls.ca_file.iter_mut().for_each(fix);
+        self.dashboard.users_file.iter_mut().for_each(fix);
         self.tls.cert_file.iter_mut().for_each(fix);
         self.tls.key_file.iter_mut().for_each(fix);
         self.enroll.secret_files.iter_mut().for_each(fix);
@@ -138,6 +148,15 @@ impl FileConfig {
         Ok(reports)
     }
 
+    /// `[reports]` and `[retention]`, for `retention run`.
+    pub fn report_and_retention_settings(
+        &self,
+    ) -> Result<(ReportSettings, RetentionSettings), ConfigError> {
+        let reports = self.report_settings()?;
+        let retention = RetentionSettings::resolve(&self.retention, reports.time_zone)?;
+        Ok((reports, retention))
+    }
+
     /// `[reports]` and `[alerts]`, for `alerts run` (no TLS or enroll secrets needed).
     pub fn report_and_alert_settings(
         &self,
@@ -163,6 +182,7 @@ fn selector(section: &SelectionConfig) -> Result<Selector, ConfigError> {
 pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub database_password_file: Option<PathBuf>,
     pub grpc_listen: Option<String>,
     pub http_listen: Option<String>,
     pub insecure_plaintext: bool,
@@ -180,6 +200,8 @@ pub struct Settings {
     pub http_listen: SocketAddr,
     /// `None` only with an explicit `--insecure-plaintext`.
     pub tls: Option<TlsIdentity>,
+    /// `[tls] ca_file`: the CA the agents pin, watched for expiry like the server certificate.
+    pub tls_ca: Option<PemFile>,
     pub enroll_secrets: Vec<EnrollSecret>,
     /// `[enroll] approval`: new terminals wait for an operator.
     pub enroll_approval: bool,
@@ -194,6 +216,7 @@ pub struct Settings {
     pub office_registry: Option<PathBuf>,
     pub alerts: AlertSettings,
     pub dashboard: DashboardSettings,
+    pub retention: RetentionSettings,
 }
 
 impl Settings {
@@ -220,6 +243,12 @@ impl Settings {
             ov.tls_key.or(file.tls.key_file),
             plaintext,
         )?;
+        let tls_ca = file
+            .tls
+            .ca_file
+            .as_deref()
+            .map(|p| tls::read_certificates("tls.ca_file", p))
+            .transpose()?;
         let mut secret_files = file.enroll.secret_files;
         secret_files.extend(ov.enroll_secret_files);
         let enroll_secrets = enroll::resolve(&secret_files)?;
@@ -234,10 +263,13 @@ impl Settings {
         let http = HttpSettings::resolve(&file.http)?;
         let alerts = AlertSettings::resolve(&file.alerts, reports.time_zone)?;
         let dashboard = DashboardSettings::resolve(&file.dashboard)?;
+        let retention = RetentionSettings::resolve(&file.retention, reports.time_zone)?;
         http::check_secure_cookies_behind_proxy(http_listen, dashboard.secure_cookies, &http)?;
         Ok(Settings {
             dashboard,
             alerts,
+            retention,
+            tls_ca,
             data_dir: db.data_dir,
             database_url: db.database_url,
             grpc_listen,

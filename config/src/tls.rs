@@ -12,6 +12,39 @@ use crate::error::{ConfigError, invalid};
 pub struct TlsSection {
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
+    /// The CA certificate the agents pin (`ca.pem` from `init`). Optional; when given, the
+    /// collector watches its expiry too (`/metrics`, start-up log, dashboard).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A PEM file of one or more certificates, read and checked at start.
+#[derive(Debug, Clone)]
+pub struct PemFile {
+    pub path: PathBuf,
+    pub pem: String,
+}
+
+/// Reads `path` for `setting` and checks that it holds at least one PEM certificate.
+pub(crate) fn read_certificates(
+    setting: &'static str,
+    path: &std::path::Path,
+) -> Result<PemFile, ConfigError> {
+    use rustls_pki_types::{CertificateDer, pem::PemObject};
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| invalid(setting, format!("{}: {e}", path.display())))?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| invalid(setting, format!("{}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(invalid(
+            setting,
+            format!("{} holds no certificate", path.display()),
+        ));
+    }
+    Ok(PemFile {
+        path: path.to_owned(),
+        pem,
+    })
 }
 
 /// TLS server identity as PEM text.

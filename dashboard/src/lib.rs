@@ -148,6 +148,18 @@ pub trait DashboardData: Send + Sync + 'static {
         as_of: DateTime<Utc>,
         within_days: u32,
     ) -> Result<Option<TerminalDetail>, DataError>;
+    /// `report coverage` at `as_of`: the expected-terminal list against the fleet, and the
+    /// agent version spread. The default (a data source without an expected-terminal list)
+    /// refuses, and the page says so.
+    async fn coverage(
+        &self,
+        as_of: DateTime<Utc>,
+    ) -> Result<certfleet_model::CoverageReport, DataError> {
+        let _ = as_of;
+        Err(DataError::Internal(
+            "this data source has no coverage report".into(),
+        ))
+    }
     /// The most recent `limit` alert decisions, newest first.
     async fn alert_history(&self, limit: u32) -> Result<Vec<AlertRecord>, DataError>;
     /// Terminals waiting for approval, oldest first. The default: none (no approval mode).
@@ -219,6 +231,18 @@ impl<R> ListPage<R> {
     }
 }
 
+/// One of the collector's own certificates (server, CA, database CA): every page shows a
+/// warning while one expires within [`OWN_CERTIFICATE_WARN_DAYS`] (issue 16).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnCertificateNotice {
+    /// What it is, for the operator ("server certificate (server.pem) \"collector.example\"").
+    pub what: String,
+    pub not_after: DateTime<Utc>,
+}
+
+/// Days before expiry from which the dashboard warns about the collector's own certificates.
+pub const OWN_CERTIFICATE_WARN_DAYS: i64 = 60;
+
 /// How the dashboard behaves. Build with [`DashboardConfig::default`] and override fields.
 #[derive(Clone)]
 pub struct DashboardConfig {
@@ -250,6 +274,8 @@ pub struct DashboardConfig {
     pub page_size: usize,
     /// Fixes "now" for every page (tests, demos with a fixture fleet); `None` = the clock.
     pub as_of_override: Option<DateTime<Utc>>,
+    /// The collector's own certificates, watched for expiry.
+    pub own_certificates: Vec<OwnCertificateNotice>,
 }
 
 impl Default for DashboardConfig {
@@ -267,6 +293,7 @@ impl Default for DashboardConfig {
             login_throttle: ThrottleLimits::default(),
             page_size: 500,
             as_of_override: None,
+            own_certificates: Vec::new(),
         }
     }
 }
@@ -294,6 +321,7 @@ impl fmt::Debug for DashboardConfig {
             .field("login_throttle", &self.login_throttle)
             .field("page_size", &self.page_size)
             .field("as_of_override", &self.as_of_override)
+            .field("own_certificates", &self.own_certificates)
             .finish()
     }
 }

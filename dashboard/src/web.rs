@@ -83,6 +83,7 @@ pub fn router(config: DashboardConfig, data: Arc<dyn DashboardData>) -> Router {
         .route("/multi-office", get(multi_office))
         .route("/stale", get(stale))
         .route("/alerts", get(alerts))
+        .route("/coverage", get(coverage))
         .route("/pending", get(pending))
         .route("/pending/{id}/approve", post(approve))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_login));
@@ -157,6 +158,16 @@ async fn context(State(app): State<AppState>, mut req: Request, next: Next) -> R
         params,
         page_size: app.config.page_size.max(1),
         csrf: app.sessions.csrf_token(session.as_ref().map(|s| &s.id)),
+        own_certificates_expiring: app
+            .config
+            .own_certificates
+            .iter()
+            .filter(|c| {
+                let as_of = app.config.as_of_override.unwrap_or(now);
+                c.not_after - as_of < chrono::Duration::days(crate::OWN_CERTIFICATE_WARN_DAYS)
+            })
+            .cloned()
+            .collect(),
     };
     req.extensions_mut().insert(Arc::new(ctx));
     req.extensions_mut().insert(Auth {
@@ -514,6 +525,11 @@ async fn stale(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
         .u32_or("older_than", app.config.stale_after_days, 3660);
     let report = tryd!(ctx, app.data.stale(ctx.as_of, days).await);
     html(StatusCode::OK, pages::stale(&ctx, &report))
+}
+
+async fn coverage(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
+    let report = tryd!(ctx, app.data.coverage(ctx.as_of).await);
+    html(StatusCode::OK, pages::coverage(&ctx, &report))
 }
 
 async fn alerts(State(app): State<AppState>, Extension(ctx): Cx) -> Response {

@@ -267,6 +267,36 @@ impl DashboardData for Hostile {
         }])
     }
 
+    async fn coverage(&self, as_of: DateTime<Utc>) -> Result<CoverageReport, DataError> {
+        let row = |gap, terminal: Option<TerminalRef>| CoverageRow {
+            gap,
+            hostname: h("coverage_hostname"),
+            machine_id: Some(h("coverage_machine_id")),
+            terminal,
+            office_number: Some(h("coverage_office")),
+            office_name: Some(h("coverage_office_name")),
+            not_after: Some(t(2026, 12, 10)),
+            last_report_at: Some(t(2026, 11, 1)),
+            agent_version: Some(h("coverage_agent_version")),
+        };
+        Ok(CoverageReport {
+            as_of,
+            list_imported_at: Some(t(2026, 11, 1)),
+            expected_terminals: 2,
+            terminals: 1,
+            minimum_agent_version: h("minimum_agent_version"),
+            agent_versions: vec![AgentVersionCount {
+                version: h("version"),
+                terminals: 1,
+                outdated: true,
+            }],
+            rows: vec![
+                row(CoverageGap::NeverReported, None),
+                row(CoverageGap::OfficeExpired, Some(terminal())),
+            ],
+        })
+    }
+
     async fn revoke_session(
         &self,
         _id: &SessionId,
@@ -394,6 +424,19 @@ async fn every_page_escapes_every_string_it_shows() {
             "/stale".into(),
             StatusCode::OK,
             vec!["hostname", "machine_id"],
+        ),
+        (
+            "/coverage".into(),
+            StatusCode::OK,
+            vec![
+                "coverage_hostname",
+                "coverage_machine_id",
+                "coverage_office",
+                "coverage_office_name",
+                "coverage_agent_version",
+                "minimum_agent_version",
+                "version",
+            ],
         ),
         (
             "/alerts".into(),

@@ -747,6 +747,45 @@ async fn expiring_table_is_paginated() {
     assert_eq!(csv.text().matches("\r\n").count(), 1 + 4);
 }
 
+/// Issue 16: the collector's own certificates that expire within 60 days are announced on
+/// every page; later ones are not.
+#[tokio::test]
+async fn own_certificates_expiring_soon_show_a_banner_on_every_page() {
+    let notice = |what: &str, days: i64| certfleet_dashboard::OwnCertificateNotice {
+        what: what.to_owned(),
+        not_after: as_of() + chrono::Duration::days(days),
+    };
+    let cfg = DashboardConfig {
+        own_certificates: vec![
+            notice("server certificate <b>soon</b>", 20),
+            notice("CA certificate later", 2000),
+        ],
+        ..config()
+    };
+    let (app, _) = app_with(cfg, Fake::new());
+    for path in ["/", "/expiring", "/offices", "/stale", "/alerts"] {
+        let r = get(&app, path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        let html = r.text();
+        assert_eq!(r.count(r#"data-testid="own-cert-warning""#), 1, "{path}");
+        assert!(
+            html.contains("server certificate &lt;b&gt;soon&lt;/b&gt;"),
+            "{path}"
+        );
+        assert!(html.contains("(20 日)"), "{path}: {html}");
+        assert!(!html.contains("CA certificate later"), "{path}");
+    }
+    let r = get(&app, "/?lang=en").await;
+    assert!(
+        r.text()
+            .contains("certfleet's own certificates expire soon")
+    );
+    assert!(r.text().contains("reissue-server-cert"));
+    // Nothing to say: no banner.
+    let r = get(&app_with(config(), Fake::new()).0, "/").await;
+    assert_eq!(r.count(r#"data-testid="own-cert-warning""#), 0);
+}
+
 #[tokio::test]
 async fn hostile_strings_render_as_text_everywhere() {
     let app = app();

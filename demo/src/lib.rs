@@ -19,7 +19,7 @@ use certfleet_agent::element::{ElementSpec, serialize_element};
 use certfleet_agent::report::{FactOverrides, ReportSettings as AgentSettings, deliver};
 use certfleet_agent::{ScanConfig, scan};
 use certfleet_collector::tracking::{self, TrackingRequest};
-use certfleet_collector::{calendar, ingest, init, registry, server};
+use certfleet_collector::{calendar, coverage, ingest, init, registry, server};
 use certfleet_config::{FileConfig, Overrides, Settings};
 use certfleet_proto::v1 as pb;
 use certfleet_reports::{self as reports, ReportKind, ReportParams};
@@ -74,6 +74,24 @@ const REGISTRY: &str = "事業所番号,事業所名,拠点,担当者メール
 1410000017,ふじさわ訪問看護,藤沢市,fujisawa@example.jp
 1410000018,よこすか短期入所,横須賀市,yokosuka@example.jp
 1410000019,おだわら相談支援事業所,小田原市,odawara@example.jp
+";
+
+/// The expected-terminal list of the demo (hostname, machine id, offices): `uketsuke-pc01` never
+/// reported, `houmon-pc03` reports without being on the list, and office 1410000019 is expected
+/// on `honbu-pc02` but has no certificate there. Hostnames are matched case-insensitively.
+const EXPECTED: &str = "hostname,machine_id,offices
+JIMU-PC01,,1410000011;1410000012
+jimu-pc02,,1410000013
+jimu-pc03,,1410000011
+kaigo-pc01,,1410000014
+kaigo-pc02,,1410000016
+kaigo-pc03,,1410000014
+honbu-pc01,,1410000015;1410000016;1410000017
+honbu-pc02,,1410000015;1410000019
+honbu-pc03,,1410000017;1410000013
+houmon-pc01,,1410000018
+houmon-pc02,,1410000012
+uketsuke-pc01,,1410000011
 ";
 
 fn fleet() -> Vec<DemoTerminal> {
@@ -224,6 +242,8 @@ pub async fn run(
     let files = init::init(
         &collector_dir,
         &["localhost".to_owned(), "127.0.0.1".to_owned()],
+        None,
+        None,
     )?;
     let overrides = Overrides {
         data_dir: Some(collector_dir.join("data")),
@@ -247,6 +267,14 @@ pub async fn run(
     registry::import(
         store.as_ref(),
         REGISTRY,
+        settings.selector.office_rule(),
+        Utc::now(),
+    )
+    .await?;
+    std::fs::write(dir.join("expected-terminals.csv"), EXPECTED)?;
+    coverage::import(
+        store.as_ref(),
+        EXPECTED,
         settings.selector.office_rule(),
         Utc::now(),
     )
@@ -396,6 +424,19 @@ pub async fn run(
     println!(
         "{}",
         reports::format::to_table(&report, settings.reports.time_zone)
+    );
+    let coverage = reports::params::run(
+        store.as_ref(),
+        ReportKind::Coverage,
+        &ReportParams::default(),
+        Utc::now(),
+        &settings.reports,
+    )
+    .await?;
+    println!("Coverage (as `certfleet-collector report coverage` prints it):\n");
+    println!(
+        "{}",
+        reports::format::to_table(&coverage, settings.reports.time_zone)
     );
     println!("Login:     demo / {password}");
     println!(

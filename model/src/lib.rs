@@ -6,10 +6,12 @@
 //! agent-supplied text are never shown raw ([`text`]).
 #![forbid(unsafe_code)]
 
+pub mod coverage;
 pub mod csv;
 pub mod i18n;
 pub mod text;
 
+pub use coverage::{AgentVersionCount, CoverageGap, CoverageReport, CoverageRow};
 pub use i18n::{Catalog, Lang};
 
 use chrono::{DateTime, NaiveDate, Utc};

@@ -3,7 +3,9 @@
 //! [`super::Report::to_json`].
 
 use certfleet_model::csv;
-use certfleet_model::{ExpiringReport, OfficeRow, PairStatus, StaleReport, TerminalRow};
+use certfleet_model::{
+    CoverageReport, ExpiringReport, OfficeRow, PairStatus, StaleReport, TerminalRow,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use unicode_width::UnicodeWidthStr;
@@ -71,6 +73,7 @@ fn cells(report: &Report, tz: Tz) -> (Vec<&'static str>, Rows<'_>) {
             FleetView::Offices => offices_cells(Box::new(r.office_rows()), tz),
         },
         Report::Stale(r) => stale_cells(r, tz),
+        Report::Coverage(r) => coverage_cells(r, tz),
     }
 }
 
@@ -255,6 +258,39 @@ fn stale_cells(r: &StaleReport, tz: Tz) -> (Vec<&'static str>, Rows<'_>) {
     (header, Box::new(rows))
 }
 
+fn coverage_cells(r: &CoverageReport, tz: Tz) -> (Vec<&'static str>, Rows<'_>) {
+    let header = vec![
+        "gap",
+        "hostname",
+        "machine_id",
+        "terminal_id",
+        "office_number",
+        "office_name",
+        "not_after",
+        "last_report_at",
+        "agent_version",
+    ];
+    let rows = r.rows.iter().map(move |c| {
+        vec![
+            c.gap.as_str().to_owned(),
+            c.hostname.clone(),
+            c.machine_id.clone().unwrap_or_default(),
+            c.terminal
+                .as_ref()
+                .map(|t| t.id.to_string())
+                .unwrap_or_default(),
+            c.office_number.clone().unwrap_or_default(),
+            c.office_name.clone().unwrap_or_default(),
+            c.not_after.map(|t| local_date(t, tz)).unwrap_or_default(),
+            c.last_report_at
+                .map(|t| local_time(t, tz))
+                .unwrap_or_else(|| "never".to_owned()),
+            c.agent_version.clone().unwrap_or_default(),
+        ]
+    });
+    (header, Box::new(rows))
+}
+
 /// The report as CSV: BOM, one header row, CRLF line ends, every field quoted.
 pub fn to_csv(report: &Report, tz: Tz) -> String {
     let mut out = Vec::new();
@@ -384,6 +420,40 @@ pub fn to_table(report: &Report, tz: Tz) -> String {
                 r.within_days,
                 local_time(r.as_of, tz)
             ));
+            out
+        }
+        Report::Coverage(r) => {
+            let (header, rows) = cells(report, tz);
+            let mut out = render_table(&header, &rows.collect::<Vec<_>>());
+            let versions: Vec<String> = r
+                .agent_versions
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{} × {}{}",
+                        v.version,
+                        v.terminals,
+                        if v.outdated { " (outdated)" } else { "" }
+                    )
+                })
+                .collect();
+            out.push_str(&format!(
+                "{} gap(s); {} expected PC(s), {} terminal(s); agents: {} (minimum {})\n",
+                r.rows.len(),
+                r.expected_terminals,
+                r.terminals,
+                if versions.is_empty() {
+                    "none".to_owned()
+                } else {
+                    versions.join(", ")
+                },
+                r.minimum_agent_version
+            ));
+            if r.list_imported_at.is_none() {
+                out.push_str(
+                    "no expected-terminal list imported (certfleet-collector coverage import FILE)\n",
+                );
+            }
             out
         }
         other => {

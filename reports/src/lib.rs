@@ -4,6 +4,7 @@
 //! report means the same thing wherever it is read.
 #![forbid(unsafe_code)]
 
+pub mod coverage;
 pub mod format;
 pub mod json;
 pub mod metrics;

@@ -84,12 +84,79 @@ pub fn write(fleet: &Fleet, s: &ReportSettings, out: &mut dyn Write) -> io::Resu
     }
     out.write_all(b"# HELP certfleet_terminals Non-revoked terminals.\n")?;
     out.write_all(b"# TYPE certfleet_terminals gauge\n")?;
-    writeln!(out, "certfleet_terminals {}", overview.terminals)
+    writeln!(out, "certfleet_terminals {}", overview.terminals)?;
+    write_agent_versions(fleet.terminals(), out)
+}
+
+/// `certfleet_terminals_by_agent_version{version, outdated}`: reporting terminals per agent
+/// version, `outdated="true"` below the minimum (`crate::coverage`, semver order). The
+/// minimum version itself is always written, at 0 when no terminal runs it, so the series
+/// exists for rules from the first scrape.
+fn write_agent_versions(
+    terminals: &[certfleet_store::reports::TerminalInfo],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    use super::coverage::{MINIMUM_AGENT_VERSION, Version, is_outdated, version_counts};
+    let minimum = Version::parse(MINIMUM_AGENT_VERSION).expect("the build's version is semver");
+    let mut counts = version_counts(terminals);
+    counts.entry(MINIMUM_AGENT_VERSION.to_owned()).or_default();
+    out.write_all(b"# HELP certfleet_terminals_by_agent_version Reporting terminals by agent version; outdated=\"true\" below the minimum agent version.\n")?;
+    out.write_all(b"# TYPE certfleet_terminals_by_agent_version gauge\n")?;
+    for (version, n) in counts {
+        writeln!(
+            out,
+            "certfleet_terminals_by_agent_version{{version=\"{}\",outdated=\"{}\"}} {n}",
+            label(&version),
+            is_outdated(&version, &minimum)
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agent_versions_are_counted_marked_outdated_and_the_minimum_is_preset() {
+        use certfleet_store::reports::TerminalInfo;
+        let terminal = |id, version: &str, reported: bool| TerminalInfo {
+            id,
+            machine_id: format!("m-{id}"),
+            hostname: format!("pc-{id}"),
+            os_name: "Windows".into(),
+            os_version: "10.0.19045".into(),
+            agent_version: version.into(),
+            last_report_at: reported.then(chrono::Utc::now),
+            office_count: 1,
+        };
+        let terminals = [
+            terminal(1, "0.0.9", true),
+            terminal(2, "0.0.9", true),
+            terminal(3, "99.0.0", true),
+            terminal(4, "9\"x", true),
+            // Never reported: not counted.
+            terminal(5, "0.0.1", false),
+        ];
+        let mut out = Vec::new();
+        write_agent_versions(&terminals, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let min = super::super::coverage::MINIMUM_AGENT_VERSION;
+        for line in [
+            "certfleet_terminals_by_agent_version{version=\"0.0.9\",outdated=\"true\"} 2"
+                .to_owned(),
+            "certfleet_terminals_by_agent_version{version=\"99.0.0\",outdated=\"false\"} 1"
+                .to_owned(),
+            "certfleet_terminals_by_agent_version{version=\"9\\\"x\",outdated=\"true\"} 1"
+                .to_owned(),
+            format!(
+                "certfleet_terminals_by_agent_version{{version=\"{min}\",outdated=\"false\"}} 0"
+            ),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+        assert!(!text.contains("0.0.1"), "{text}");
+    }
 
     #[test]
     fn label_values_are_escaped() {

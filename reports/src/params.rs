@@ -19,6 +19,7 @@ pub enum ReportKind {
     Offices,
     MultiOffice,
     Stale,
+    Coverage,
 }
 
 impl ReportKind {
@@ -30,6 +31,7 @@ impl ReportKind {
             ReportKind::Offices => "offices",
             ReportKind::MultiOffice => "multi-office",
             ReportKind::Stale => "stale",
+            ReportKind::Coverage => "coverage",
         }
     }
 
@@ -40,6 +42,7 @@ impl ReportKind {
             ReportKind::Offices,
             ReportKind::MultiOffice,
             ReportKind::Stale,
+            ReportKind::Coverage,
         ]
         .into_iter()
         .find(|k| k.name() == name)
@@ -70,6 +73,7 @@ pub enum Report {
     /// `terminals`, `multi-office` and `offices`: rows built while written.
     Fleet(super::FleetReport),
     Stale(StaleReport),
+    Coverage(certfleet_model::CoverageReport),
 }
 
 impl Report {
@@ -187,6 +191,9 @@ pub async fn run(
             };
             Report::Fleet(super::FleetReport::load(store, view, as_of, within, s).await?)
         }
+        ReportKind::Coverage => Report::Coverage(
+            super::coverage::coverage(store, as_of, super::coverage::MINIMUM_AGENT_VERSION).await?,
+        ),
         ReportKind::Stale => Report::Stale(
             super::stale(
                 store,

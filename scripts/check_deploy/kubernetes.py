@@ -89,6 +89,10 @@ for c in pod.get("containers", []):
     rp = c.get("readinessProbe", {}).get("httpGet", {})
     if rp.get("path") != "/healthz":
         err(f"container {n}: readinessProbe must be httpGet /healthz")
+    # Liveness must not touch the database (a database outage would restart every replica).
+    lp = c.get("livenessProbe", {}).get("httpGet", {})
+    if lp.get("path") != "/livez":
+        err(f"container {n}: livenessProbe must be httpGet /livez (never the database)")
     for e in c.get("env", []):
         ref = e.get("valueFrom", {}).get("secretKeyRef")
         if ref:
@@ -101,8 +105,14 @@ for c in pod.get("containers", []):
         if m["name"] not in volumes:
             err(f"container {n}: volumeMount {m['name']} has no volume")
     args = c.get("args", [])
+    env_config = [e.get("value") for e in c.get("env", []) if e.get("name") == "CERTFLEET_CONFIG"]
     if "--config" in args:
-        cfg_path = args[args.index("--config") + 1]
+        err(f"container {n}: give the config as CERTFLEET_CONFIG, not --config, so that "
+            "`kubectl exec … certfleet-collector` commands read the same file")
+    if not env_config:
+        err(f"container {n}: CERTFLEET_CONFIG is not set")
+    else:
+        cfg_path = env_config[0]
         mounted = [m for m in c.get("volumeMounts", []) if cfg_path.startswith(m["mountPath"] + "/")]
         if not mounted:
             err(f"container {n}: --config {cfg_path} is not under any volumeMount")
@@ -119,8 +129,28 @@ for c in pod.get("containers", []):
                 # Files the config names must be mounted.
                 mounts = [m["mountPath"] for m in c.get("volumeMounts", [])]
                 files = [cfg.get("tls", {}).get("cert_file"), cfg.get("tls", {}).get("key_file"),
+                         cfg.get("tls", {}).get("ca_file"),
                          cfg.get("http", {}).get("api_token_file"),
+                         cfg.get("http", {}).get("metrics_token_file"),
+                         cfg.get("dashboard", {}).get("users_file"),
+                         cfg.get("dashboard", {}).get("session_key_file"),
                          *cfg.get("enroll", {}).get("secret_files", [])]
+                # Logins on more than one replica need the shared key and the accounts.
+                dash = cfg.get("dashboard", {})
+                if not dash.get("session_key_file"):
+                    err("collector.toml: [dashboard] session_key_file is needed, or each "
+                        "replica signs sessions with its own key and logins fail across pods")
+                if not (dash.get("users_file") or dash.get("users")):
+                    err("collector.toml: no dashboard users (users_file from the Secret)")
+                ingress_hosts = {r.get("host") for _, i in docs.get("Ingress", [])
+                                 for r in i["spec"].get("rules", [])}
+                allowed = set(cfg.get("http", {}).get("allowed_hosts", []))
+                if ingress_hosts - allowed:
+                    err(f"collector.toml: [http] allowed_hosts {sorted(allowed)} lacks the "
+                        f"Ingress host(s) {sorted(ingress_hosts - allowed)}")
+                if ingress_hosts and not cfg.get("http", {}).get("trusted_proxies"):
+                    err("collector.toml: behind the Ingress, [http] trusted_proxies must name "
+                        "the controller's pods")
                 for f in filter(None, files):
                     owner = [m for m in c.get("volumeMounts", []) if f.startswith(m["mountPath"] + "/")]
                     if not owner:
@@ -158,6 +188,58 @@ for _, s in services:
             err(f"Service {s['metadata']['name']}: grpc port needs appProtocol: grpc")
 if not any(s["spec"].get("clusterIP") == "None" for _, s in services):
     err("a headless Service for per-pod gRPC balancing is expected")
+# The agents' LoadBalancer carries gRPC only; HTTP is never on it (issue 16).
+lbs = [s for _, s in services if s["spec"].get("type") == "LoadBalancer"]
+if len(lbs) != 1:
+    err(f"exactly one LoadBalancer Service (the agents' gRPC) is expected, found {len(lbs)}")
+for s in lbs:
+    names = {p["name"] for p in s["spec"].get("ports", [])}
+    if names != {"grpc"}:
+        err(f"Service {s['metadata']['name']} (LoadBalancer) must carry only the grpc port, "
+            f"not {sorted(names - {'grpc'})}")
+service_ports = {s["metadata"]["name"]: {p["name"]: p for p in s["spec"].get("ports", [])}
+                 for _, s in services}
+ingresses = docs.get("Ingress", [])
+if not ingresses:
+    err("an Ingress (TLS) for the dashboard and API is expected")
+for _, ing in ingresses:
+    spec = ing["spec"]
+    tls_hosts = {h for t in spec.get("tls", []) for h in t.get("hosts", [])}
+    for rule in spec.get("rules", []):
+        if rule.get("host") not in tls_hosts:
+            err(f"Ingress {ing['metadata']['name']}: host {rule.get('host')} has no TLS")
+        for path in rule.get("http", {}).get("paths", []):
+            svc = path["backend"]["service"]
+            port = svc["port"].get("name") or svc["port"].get("number")
+            ports = service_ports.get(svc["name"])
+            if ports is None:
+                err(f"Ingress backend Service {svc['name']} does not exist")
+            elif port not in ports and not any(p.get("port") == port for p in ports.values()):
+                err(f"Ingress backend {svc['name']}:{port} is no port of that Service")
+            elif ports.get(port, {}).get("targetPort") != "http":
+                err(f"Ingress backend {svc['name']}:{port} must reach the pods' http port")
+            lb_names = {s["metadata"]["name"] for s in lbs}
+            if svc["name"] in lb_names:
+                err("the Ingress must not use the agents' LoadBalancer Service")
+policies = docs.get("NetworkPolicy", [])
+if not policies:
+    err("a NetworkPolicy for the collector pods is expected")
+for _, np in policies:
+    spec = np["spec"]
+    if not selects(spec.get("podSelector", {}).get("matchLabels")):
+        err(f"NetworkPolicy {np['metadata']['name']} does not select the collector pods")
+    allowed_ports = {p.get("port") for r in spec.get("ingress", []) for p in r.get("ports", [])}
+    if "grpc" not in allowed_ports:
+        err("NetworkPolicy: the agents' grpc port must be allowed in")
+    open_http = [r for r in spec.get("ingress", []) if not r.get("from")
+                 and any(p.get("port") == "http" for p in r.get("ports", []))]
+    if open_http:
+        err("NetworkPolicy: the http port must be open only to named namespaces")
+    if "Egress" in spec.get("policyTypes", []):
+        egress_ports = {p.get("port") for r in spec.get("egress", []) for p in r.get("ports", [])}
+        for needed in (53, 5432):
+            if needed not in egress_ports:
+                err(f"NetworkPolicy egress must allow port {needed}")
 pdb = one("PodDisruptionBudget")
 if pdb and not selects(pdb["spec"].get("selector", {}).get("matchLabels")):
     err("PodDisruptionBudget does not select the collector pods")

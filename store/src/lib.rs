@@ -13,13 +13,23 @@ use serde::{Deserialize, Serialize};
 
 mod alerts;
 pub mod calendar;
+pub mod coverage;
+mod maintenance;
 mod postgres;
 pub mod reports;
+mod revocations;
+mod schema;
 mod sessions;
 mod sqlite;
 pub mod tracking;
 
 pub use alerts::{AlertStore, DueDelivery, LeaderGuard, NewAlert};
+pub use coverage::{CoverageStore, ExpectedTerminal};
+pub use maintenance::{MaintenanceRun, MaintenanceStore, Pruned, RetentionPolicy};
+pub use revocations::{
+    REVOKED_PLACEHOLDER_PREFIX, ReapplySummary, RevocationRecord, RevocationStore,
+};
+pub use schema::OpenMode;
 
 pub use calendar::{CalendarFeed, CalendarStore};
 pub use postgres::PgStore;
@@ -44,6 +54,10 @@ pub enum StoreError {
     Database(#[source] DatabaseError),
     #[error("migration failed: {0}")]
     Migrate(#[source] DatabaseError),
+    /// The database's schema is not this binary's (none, older, or a changed migration), for a
+    /// command that does not migrate: the text says what to run.
+    #[error("{0}")]
+    Schema(String),
     /// The database settings cannot be used (unknown URL scheme, data directory not creatable).
     #[error("database settings: {0}")]
     Settings(String),
@@ -286,6 +300,9 @@ pub trait Store:
     + SessionStore
     + TrackingStore
     + CalendarStore
+    + MaintenanceStore
+    + RevocationStore
+    + CoverageStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -394,25 +411,44 @@ pub async fn open(
     data_dir: &Path,
     max_connections: u32,
 ) -> Result<SharedStore, StoreError> {
+    open_in(database_url, data_dir, max_connections, OpenMode::Migrate).await
+}
+
+/// [`open`] for `serve` and `migrate` ([`OpenMode::Migrate`]) or for every other command
+/// ([`OpenMode::Existing`]: nothing is created or migrated; a missing database file, no
+/// certfleet schema or an outdated one is an error that names the path and what to run).
+pub async fn open_in(
+    database_url: Option<&str>,
+    data_dir: &Path,
+    max_connections: u32,
+    mode: OpenMode,
+) -> Result<SharedStore, StoreError> {
     // A pool of zero would hang every caller; treat it as "the smallest useful pool".
     let max_connections = max_connections.max(1);
     match database_url.map(str::trim).filter(|u| !u.is_empty()) {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Ok(Arc::new(PgStore::connect(url, max_connections).await?))
+            Ok(match mode {
+                OpenMode::Migrate => Arc::new(PgStore::connect(url, max_connections).await?),
+                OpenMode::Existing => {
+                    Arc::new(PgStore::connect_existing(url, max_connections).await?)
+                }
+            })
         }
-        Some(url) if url.starts_with("sqlite:") => {
-            Ok(Arc::new(SqliteStore::open_url(url, max_connections).await?))
-        }
+        Some(url) if url.starts_with("sqlite:") => Ok(Arc::new(
+            SqliteStore::open_url_in(url, max_connections, mode).await?,
+        )),
         None => {
-            std::fs::create_dir_all(data_dir).map_err(|e| {
-                config_error(format!(
-                    "cannot create data directory {}: {e}",
-                    data_dir.display()
-                ))
-            })?;
+            if mode == OpenMode::Migrate {
+                std::fs::create_dir_all(data_dir).map_err(|e| {
+                    config_error(format!(
+                        "cannot create data directory {}: {e}",
+                        data_dir.display()
+                    ))
+                })?;
+            }
             let path = data_dir.join(SQLITE_FILE_NAME);
             Ok(Arc::new(
-                SqliteStore::open_file(&path, max_connections).await?,
+                SqliteStore::open_file_in(&path, max_connections, mode).await?,
             ))
         }
         Some(url) => {

@@ -22,7 +22,10 @@ use super::{
     normalized_certificates, normalized_holdings, resolve_selector, selector_id, to_json,
 };
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+/// This binary's PostgreSQL migrations (tolerating a newer release's: see `schema`).
+pub(crate) fn migrator() -> sqlx::migrate::Migrator {
+    crate::schema::tolerant(sqlx::migrate!("migrations/postgres"))
+}
 
 /// How long a request waits for a pooled connection before answering UNAVAILABLE. While the
 /// server restarts, sqlx keeps retrying the connection within this window, so a short restart
@@ -44,6 +47,43 @@ impl PgStore {
     /// Connects (failing fast with [`StoreError::Unavailable`] when the server is down) and
     /// applies pending migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<PgStore, StoreError> {
+        let store = Self::connect_pool(url, max_connections).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without changing the schema, and checks that it is this binary's (every
+    /// migration applied, none changed): for every command except `serve` and `migrate`.
+    pub async fn connect_existing(url: &str, max_connections: u32) -> Result<PgStore, StoreError> {
+        let store = Self::connect_pool(url, max_connections).await?;
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&store.pool)
+            .await
+            .map_err(classify)?;
+        let applied = if exists {
+            let rows = sqlx::query("SELECT version, checksum, success FROM _sqlx_migrations")
+                .fetch_all(&store.pool)
+                .await
+                .map_err(classify)?;
+            let applied = rows
+                .iter()
+                .map(|r| {
+                    Ok(crate::schema::Applied {
+                        version: r.try_get("version").map_err(classify)?,
+                        checksum: r.try_get("checksum").map_err(classify)?,
+                        success: r.try_get("success").map_err(classify)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Some(applied)
+        } else {
+            None
+        };
+        crate::schema::compare(&migrator(), applied, "the PostgreSQL database")?;
+        Ok(store)
+    }
+
+    async fn connect_pool(url: &str, max_connections: u32) -> Result<PgStore, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -53,9 +93,7 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(classify)?;
-        let store = PgStore { pool };
-        store.migrate().await?;
-        Ok(store)
+        Ok(PgStore { pool })
     }
 
     /// The pool, for the report queries that live next to this module.
@@ -412,7 +450,7 @@ fn summary_from_row(row: &PgRow) -> Result<TerminalSummary, StoreError> {
 impl Store for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         // sqlx holds an advisory lock while migrating, so replicas starting together are safe.
-        MIGRATOR.run(&self.pool).await?;
+        migrator().run(&self.pool).await?;
         Ok(())
     }
 

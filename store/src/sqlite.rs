@@ -22,6 +22,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
+use super::schema::OpenMode;
 use super::{
     AuthenticatedTerminal, CertificateRecord, Enrollment, HoldingRecord, IngestOutcome, Location,
     Plan, Snapshot, Store, StoreError, TerminalId, TerminalState, TerminalSummary, classify,
@@ -29,7 +30,10 @@ use super::{
     resolve_selector, selector_id, to_json,
 };
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+/// This binary's SQLite migrations (tolerating a newer release's: see `schema`).
+pub(crate) fn migrator() -> sqlx::migrate::Migrator {
+    crate::schema::tolerant(sqlx::migrate!("migrations/sqlite"))
+}
 
 /// How long a writer waits for the write lock before the request fails as UNAVAILABLE.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,27 +75,69 @@ fn get_opt_ts(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>, St
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and applies migrations.
     pub async fn open_file(path: &Path, max_connections: u32) -> Result<SqliteStore, StoreError> {
-        Self::open_with(SqliteConnectOptions::new().filename(path), max_connections).await
+        Self::open_file_in(path, max_connections, OpenMode::Migrate).await
+    }
+
+    /// Opens the database file at `path` as `mode` says: [`OpenMode::Existing`] refuses a
+    /// missing file (naming it) and an outdated schema, and creates or migrates nothing.
+    pub async fn open_file_in(
+        path: &Path,
+        max_connections: u32,
+        mode: OpenMode,
+    ) -> Result<SqliteStore, StoreError> {
+        Self::open_with(
+            SqliteConnectOptions::new().filename(path),
+            max_connections,
+            mode,
+        )
+        .await
     }
 
     /// Opens an `sqlite://…` URL (creating the file and its directory if needed).
     pub async fn open_url(url: &str, max_connections: u32) -> Result<SqliteStore, StoreError> {
+        Self::open_url_in(url, max_connections, OpenMode::Migrate).await
+    }
+
+    /// Opens an `sqlite://…` URL as `mode` says (see [`Self::open_file_in`]).
+    pub async fn open_url_in(
+        url: &str,
+        max_connections: u32,
+        mode: OpenMode,
+    ) -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::from_str(url).map_err(classify)?;
-        if let Some(dir) = options.get_filename().parent()
+        if mode == OpenMode::Migrate
+            && let Some(dir) = options.get_filename().parent()
             && !dir.as_os_str().is_empty()
         {
             // Best effort: a failure shows up as the clearer "unable to open database" next.
             let _ = std::fs::create_dir_all(dir);
         }
-        Self::open_with(options, max_connections).await
+        Self::open_with(options, max_connections, mode).await
     }
 
     async fn open_with(
         options: SqliteConnectOptions,
         max_connections: u32,
+        mode: OpenMode,
     ) -> Result<SqliteStore, StoreError> {
+        let path = options.get_filename().to_owned();
+        // In-memory databases (`sqlite::memory:`, `mode=memory`) get a `file:sqlx-in-memory-…`
+        // name or keep `:memory:`; they have no file to check.
+        let name = path.to_string_lossy();
+        let in_memory = name.starts_with("file:sqlx-in-memory-") || name == ":memory:";
+        if !in_memory {
+            if mode == OpenMode::Existing && !path.exists() {
+                return Err(StoreError::Settings(format!(
+                    "no certfleet database at {} (and this command never creates one): point \
+                     --config (or --data-dir / CERTFLEET_DATA_DIR) at the collector service's \
+                     configuration, whose data_dir is where `serve` keeps the database",
+                    path.display()
+                )));
+            }
+            check_writable(&path)?;
+        }
         let options = options
-            .create_if_missing(true)
+            .create_if_missing(mode == OpenMode::Migrate)
             // WAL: readers (reports, dashboard) never block the writer and vice versa.
             .journal_mode(SqliteJournalMode::Wal)
             // FULL even in WAL: an acknowledged report must survive a power cut.
@@ -105,8 +151,41 @@ impl SqliteStore {
             .await
             .map_err(classify)?;
         let store = SqliteStore { pool };
-        store.migrate().await?;
+        match mode {
+            OpenMode::Migrate => store.migrate().await?,
+            OpenMode::Existing => store.check_schema(&path).await?,
+        }
         Ok(store)
+    }
+
+    /// Compares the applied migrations with this binary's (see `schema::compare`).
+    async fn check_schema(&self, path: &Path) -> Result<(), StoreError> {
+        let exists: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(classify)?;
+        let applied = if exists > 0 {
+            let rows = sqlx::query("SELECT version, checksum, success FROM _sqlx_migrations")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(classify)?;
+            let applied = rows
+                .iter()
+                .map(|r| {
+                    Ok(crate::schema::Applied {
+                        version: r.try_get("version").map_err(classify)?,
+                        checksum: r.try_get("checksum").map_err(classify)?,
+                        success: r.try_get("success").map_err(classify)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Some(applied)
+        } else {
+            None
+        };
+        crate::schema::compare(&migrator(), applied, &path.display().to_string())
     }
 
     /// The pool, for the report queries that live next to this module.
@@ -163,6 +242,79 @@ impl SqliteStore {
     }
 }
 
+/// Refuses, with the fix in the message, a database file this process cannot write: SQLite
+/// would open it read-only and fail at the first write with "attempt to write a readonly
+/// database". The usual cause is a restore as root into a service's data directory, which
+/// leaves a root-owned `certfleet.db` (docs/OPERATIONS.md, "SQLite"). The directory must be
+/// writable too (SQLite creates `-wal`/`-shm` next to the file).
+fn check_writable(path: &Path) -> Result<(), StoreError> {
+    let suffixed = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    let candidates = [path.to_owned(), suffixed("-wal"), suffixed("-shm")];
+    for file in candidates.iter().filter(|p| p.exists()) {
+        if let Err(e) = std::fs::OpenOptions::new().write(true).open(file)
+            && e.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return Err(StoreError::Settings(format!(
+                "{} is not writable by this process{}: after restoring it as root, give it back \
+                 to the collector's user (docs/OPERATIONS.md, \"Backup and restore\", SQLite)",
+                file.display(),
+                owner_note(file)
+            )));
+        }
+    }
+    if let Some(dir) = path.parent().filter(|d| d.is_dir()) {
+        let probe = dir.join(format!(".certfleet-write-probe-{}", std::process::id()));
+        match std::fs::File::create(&probe) {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(StoreError::Settings(format!(
+                    "the data directory {} is not writable by this process{}: SQLite keeps its \
+                     -wal and -shm files next to the database",
+                    dir.display(),
+                    owner_note(dir)
+                )));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// " (owned by uid N, this process runs as uid M)" where Unix says so.
+fn owner_note(path: &Path) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let owner = std::fs::metadata(path).map(|m| m.uid()).ok();
+        // /proc/self/status names the effective uid without a libc call (no unsafe code).
+        let me = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+            });
+        match (owner, me) {
+            (Some(owner), Some(me)) => {
+                format!(" (owned by uid {owner}, this process runs as uid {me})")
+            }
+            (Some(owner), None) => format!(" (owned by uid {owner})"),
+            _ => String::new(),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        String::new()
+    }
+}
+
 fn summary_from_row(row: &SqliteRow) -> Result<TerminalSummary, StoreError> {
     Ok(TerminalSummary {
         id: row.try_get("id").map_err(classify)?,
@@ -183,7 +335,7 @@ fn summary_from_row(row: &SqliteRow) -> Result<TerminalSummary, StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
+        migrator().run(&self.pool).await?;
         Ok(())
     }
 

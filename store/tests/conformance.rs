@@ -92,6 +92,7 @@ certfleet_testsupport::both_backends!(
     session_revocations_persist_and_expire,
     tracking_changes_are_recorded_and_a_newer_certificate_renews,
     tracking_refusals_write_nothing,
+    expected_terminals_are_replaced_whole_and_survive_reopen,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1557,4 +1558,67 @@ async fn tracking_refusals_write_nothing(fx: Fixture) {
     assert_eq!(entries[0].state, StoredState::Retired);
     assert_eq!(entries[0].note, "PC scrapped");
     assert_eq!(s.tracking_history(id, "1400000001").await.unwrap().len(), 1);
+}
+
+/// The expected-terminal list (migration 0030): an import replaces the whole list, keeps file
+/// order, and a failed replacement (a duplicate the database refuses) leaves the previous list.
+async fn expected_terminals_are_replaced_whole_and_survive_reopen(f: Fixture) {
+    use certfleet_store::ExpectedTerminal;
+    let (empty, at) = f.store.expected_terminals().await.unwrap();
+    assert!(empty.is_empty());
+    assert_eq!(at, None);
+    let first = vec![
+        ExpectedTerminal {
+            hostname: "HONBU-PC01".into(),
+            machine_id: Some("m-1".into()),
+            offices: vec!["1234567890".into(), "1234567891".into()],
+        },
+        ExpectedTerminal {
+            hostname: "aoba-pc02".into(),
+            machine_id: None,
+            offices: vec![],
+        },
+    ];
+    f.store
+        .replace_expected_terminals(&first, t(0))
+        .await
+        .unwrap();
+    let (got, at) = f.reopen().await.expected_terminals().await.unwrap();
+    assert_eq!(got, first);
+    assert_eq!(at, Some(t(0)));
+
+    // Two rows whose hostnames differ only in case collide on the matching key: the whole
+    // replacement fails and the first list stays.
+    let clash = vec![
+        ExpectedTerminal {
+            hostname: "x-pc".into(),
+            machine_id: None,
+            offices: vec![],
+        },
+        ExpectedTerminal {
+            hostname: "X-PC".into(),
+            machine_id: None,
+            offices: vec![],
+        },
+    ];
+    assert!(
+        f.store
+            .replace_expected_terminals(&clash, t(1))
+            .await
+            .is_err()
+    );
+    assert_eq!(f.store.expected_terminals().await.unwrap().0, first);
+
+    let second = vec![ExpectedTerminal {
+        hostname: "new-pc".into(),
+        machine_id: Some("m-1".into()),
+        offices: vec!["1234567892".into()],
+    }];
+    f.store
+        .replace_expected_terminals(&second, t(2))
+        .await
+        .unwrap();
+    let (got, at) = f.store.expected_terminals().await.unwrap();
+    assert_eq!(got, second);
+    assert_eq!(at, Some(t(2)));
 }

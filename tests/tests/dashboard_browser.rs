@@ -336,7 +336,7 @@ fn wait_for_download(dir: &Path) -> PathBuf {
     }
 }
 
-/// `init`, a dashboard user in `[dashboard]`, the office registry imported.
+/// `init`, a dashboard user in `[dashboard]`, the database created, the office registry imported.
 fn deployment(root: &Path) -> PathBuf {
     let dir = root.join("collector");
     let out = collector_cmd(&["init", "--dir", dir.to_str().unwrap(), "--san", "localhost"]);
@@ -354,6 +354,9 @@ fn deployment(root: &Path) -> PathBuf {
     );
     std::fs::write(&config, text.replace("[dashboard]\n", &user)).unwrap();
 
+    // Only `serve` and `migrate` create the database; the import then fills it.
+    let out = collector_cmd(&["migrate", "--config", config.to_str().unwrap()]);
+    assert!(out.status.success(), "migrate: {}", describe(&out));
     let registry = root.join("offices.csv");
     std::fs::write(&registry, REGISTRY).unwrap();
     let out = collector_cmd(&[

@@ -121,6 +121,34 @@ fn demo_reaches_its_end_state_and_stops_on_sigint() {
         ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.contains("BEGIN:VEVENT"),
         "{ics}"
     );
+    // The demo's expected-terminal list: one expected PC never reported, one reporting PC is
+    // not on the list, an expected office is missing and one is expired.
+    let (status, body) = http_get(addr, "/api/v1/reports/coverage", Some(token.trim()));
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let gaps: Vec<(String, String, String)> = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["gap"].as_str().unwrap().to_owned(),
+                r["hostname"].as_str().unwrap().to_owned(),
+                r["office_number"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let gap = |g: &str, h: &str, o: &str| (g.to_owned(), h.to_owned(), o.to_owned());
+    assert_eq!(
+        gaps,
+        [
+            gap("never_reported", "uketsuke-pc01", ""),
+            gap("office_missing", "honbu-pc02", "1410000019"),
+            gap("office_expired", "jimu-pc01", "1410000011"),
+            gap("not_expected", "houmon-pc03", ""),
+        ],
+        "{json:#}"
+    );
     let (status, page) = http_get(addr, "/login", None);
     assert_eq!(status, 200, "the login page answers: {page}");
     assert!(page.contains(r#"name="password""#), "{page}");

@@ -19,10 +19,11 @@ pub enum Nav {
     Stale,
     Alerts,
     Pending,
+    Coverage,
 }
 
 impl Nav {
-    const MENU: [Nav; 7] = [
+    const MENU: [Nav; 8] = [
         Nav::Overview,
         Nav::Expiring,
         Nav::Offices,
@@ -30,6 +31,7 @@ impl Nav {
         Nav::Stale,
         Nav::Alerts,
         Nav::Pending,
+        Nav::Coverage,
     ];
 
     fn href(self) -> &'static str {
@@ -41,6 +43,7 @@ impl Nav {
             Nav::Stale => "/stale",
             Nav::Alerts => "/alerts",
             Nav::Pending => "/pending",
+            Nav::Coverage => "/coverage",
         }
     }
 
@@ -53,6 +56,7 @@ impl Nav {
             Nav::Stale => tr.nav_stale,
             Nav::Alerts => tr.nav_alerts,
             Nav::Pending => tr.nav_pending,
+            Nav::Coverage => tr.nav_coverage,
         }
     }
 }
@@ -101,6 +105,7 @@ pub fn page(ctx: &Ctx, title: &str, current: Option<Nav>, content: &Markup) -> M
                     }
                 }
                 main id="main" {
+                    (own_certificates_banner(ctx))
                     h1 { (title) }
                     (content)
                 }
@@ -112,6 +117,29 @@ pub fn page(ctx: &Ctx, title: &str, current: Option<Nav>, content: &Markup) -> M
                     }
                     " · certfleet " (VERSION)
                 }
+            }
+        }
+    }
+}
+
+/// The warning about the collector's own certificates that expire soon (issue 16): shown to
+/// everyone who may open a page, because an expired server certificate stops every agent.
+fn own_certificates_banner(ctx: &Ctx) -> Markup {
+    let tr = ctx.tr();
+    html! {
+        @if !ctx.own_certificates_expiring.is_empty() {
+            div class="own-cert-warning" role="alert" data-testid="own-cert-warning" {
+                strong { (tr.own_cert_warning) }
+                ul {
+                    @for c in &ctx.own_certificates_expiring {
+                        li {
+                            (c.what) ": " (tr.own_cert_expires) " "
+                            time { (Stamp(c.not_after, ctx.tz)) }
+                            " (" ((c.not_after - ctx.as_of).num_days()) " " (tr.own_cert_days) ")"
+                        }
+                    }
+                }
+                p { (tr.own_cert_hint) }
             }
         }
     }

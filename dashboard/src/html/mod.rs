@@ -48,6 +48,8 @@ pub struct Ctx {
     /// The CSRF token every POST form carries ([`post_form`]); checked by the handlers that
     /// change state.
     pub csrf: String,
+    /// The collector's own certificates that expire within 60 days: a banner on every page.
+    pub own_certificates_expiring: Vec<crate::OwnCertificateNotice>,
 }
 
 impl Ctx {

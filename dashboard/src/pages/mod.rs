@@ -9,6 +9,7 @@
 //! [`Nav`]: crate::html::Nav
 
 mod alerts;
+mod coverage;
 mod expiring;
 mod fleet_lists;
 mod login;
@@ -22,6 +23,7 @@ use maud::{Markup, html};
 use crate::html::{Ctx, page};
 
 pub use alerts::alerts;
+pub use coverage::coverage;
 pub use expiring::expiring;
 pub use fleet_lists::{multi_office, stale};
 pub use login::login;
