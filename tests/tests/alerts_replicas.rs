@@ -250,11 +250,11 @@ async fn two_replicas_deliver_each_alert_once() {
         "{history:?}"
     );
 
-    // Retention deleted the three old reports once; each PC keeps its newest.
+    // Retention deleted the six old reports once (one per PC); each PC keeps its newest.
     let out = collector_cmd(&["retention", "status", "--database-url", &db]);
     assert!(out.status.success(), "{}", describe(&out));
     let status = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(status.contains("\"reports\":3"), "{status}");
+    assert!(status.contains("\"reports\":6"), "{status}");
     let token = std::fs::read_to_string(dir.join("api-token.txt")).unwrap();
     let metric = |text: &str, name: &str| -> f64 {
         text.lines()
@@ -287,7 +287,7 @@ async fn two_replicas_deliver_each_alert_once() {
             metric(&text, "certfleet_retention_last_success_timestamp_seconds"),
         ));
     }
-    assert_eq!(pruned, 3.0, "pruned once, on one replica");
+    assert_eq!(pruned, 6.0, "pruned once, on one replica");
     assert_eq!(sent, 1.0, "one digest, from one replica");
     assert_eq!(
         last_runs[0], last_runs[1],
