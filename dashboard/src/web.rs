@@ -485,6 +485,13 @@ struct TrackingFormWithToken {
     fields: crate::TrackingForm,
 }
 
+/// A form whose only field is the CSRF token [`crate::html::post_form`] adds (approve).
+#[derive(Debug, Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
 async fn multi_office(State(app): State<AppState>, Extension(ctx): Cx) -> Response {
     let within = ctx.params.within_or(app.config.window_days);
     let list = tryd!(
@@ -550,11 +557,22 @@ async fn approve(
     uri: axum::http::Uri,
     headers: HeaderMap,
     Path(id): Path<String>,
+    form: Result<Form<CsrfOnly>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     if !same_origin(
         &headers,
         browser_host(&app, &auth, &headers, &uri).as_deref(),
     ) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    // As for the tracking forms: the form's token, not only the cookie and the origin, shows
+    // that this dashboard built the request.
+    let token = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    if !app
+        .sessions
+        .csrf_ok(auth.session.as_ref().map(|s| &s.id), &token)
+    {
+        tracing::warn!(path = %ctx.path, "dashboard: approve form with a wrong CSRF token");
         return StatusCode::FORBIDDEN.into_response();
     }
     let Ok(id) = id.parse::<i64>() else {

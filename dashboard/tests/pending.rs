@@ -111,11 +111,26 @@ async fn call(app: &axum::Router, mut req: Request<Body>) -> (StatusCode, String
 }
 
 fn post(path: &str, origin: &str) -> Request<Body> {
+    post_with_token(path, origin, "")
+}
+
+/// The approve form as a browser posts it: its hidden `csrf` field.
+fn post_with_token(path: &str, origin: &str, csrf: &str) -> Request<Body> {
     Request::post(path)
         .header(header::HOST, "localhost")
         .header(header::ORIGIN, origin)
-        .body(Body::empty())
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("csrf={csrf}")))
         .unwrap()
+}
+
+/// The CSRF token of the page's forms.
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .unwrap_or_else(|| panic!("no csrf field in:\n{page}"));
+    let rest = &page[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
 }
 
 #[tokio::test]
@@ -147,16 +162,30 @@ async fn pending_terminals_are_listed_as_text_and_approved_by_same_origin_post()
         "the menu links the page"
     );
 
-    // A cross-site form cannot approve; nor can a request for a terminal that does not wait.
-    let (status, _, _) = call(&app, post("/pending/7/approve", "https://evil.example")).await;
+    let csrf = csrf_of(&page);
+    let approve = |path: &str, origin: &str| post_with_token(path, origin, &csrf);
+
+    // A cross-site form cannot approve, with or without the token; a same-origin request
+    // without the form's token (or with another) cannot either; nor can a request for a
+    // terminal that does not wait.
+    let (status, _, _) = call(&app, approve("/pending/7/approve", "https://evil.example")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _, _) = call(&app, post("/pending/99/approve", "http://localhost")).await;
+    let (status, _, _) = call(&app, post("/pending/7/approve", "http://localhost")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no token");
+    let wrong = "0".repeat(csrf.len());
+    let (status, _, _) = call(
+        &app,
+        post_with_token("/pending/7/approve", "http://localhost", &wrong),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "another token");
+    let (status, _, _) = call(&app, approve("/pending/99/approve", "http://localhost")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, _) = call(&app, post("/pending/x/approve", "http://localhost")).await;
+    let (status, _, _) = call(&app, approve("/pending/x/approve", "http://localhost")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(fake.pending.lock().unwrap().len(), 2);
 
-    let (status, _, location) = call(&app, post("/pending/7/approve", "http://localhost")).await;
+    let (status, _, location) = call(&app, approve("/pending/7/approve", "http://localhost")).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location.as_deref(), Some("/pending"));
     let (_, page, _) = call(&app, get()).await;
