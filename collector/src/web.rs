@@ -328,8 +328,17 @@ impl DashboardData for ReportData {
     }
 
     async fn approve_terminal(&self, id: TerminalId) -> Result<bool, DataError> {
-        let pending = self.store.pending_terminals().await.map_err(store_error)?;
-        if !pending.iter().any(|t| t.id == id) {
+        // One row by id, not the whole pending list: a numeric selector names the terminal
+        // with that id first; anything else found under it is not the terminal asked for.
+        let terminal = match self.store.find_terminal(&id.to_string()).await {
+            Ok(t) => t,
+            Err(
+                certfleet_store::StoreError::NoSuchTerminal(_)
+                | certfleet_store::StoreError::AmbiguousTerminal(_),
+            ) => return Ok(false),
+            Err(e) => return Err(store_error(e)),
+        };
+        if terminal.id != id || terminal.pending_since.is_none() || terminal.revoked_at.is_some() {
             return Ok(false);
         }
         self.store
