@@ -3,7 +3,7 @@
 //! process (aiosmtpd), on SQLite and PostgreSQL.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::State;
@@ -18,11 +18,6 @@ use certfleet_proto::v1 as pb;
 use certfleet_store::{self as store, AuthenticatedTerminal, SharedStore, TerminalFacts};
 use certfleet_testsupport::{PgCluster, TestCa};
 use chrono::{DateTime, Duration, Utc};
-
-fn cluster() -> &'static PgCluster {
-    static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
-    CLUSTER.get_or_init(PgCluster::start)
-}
 
 struct Fixture {
     store: SharedStore,
@@ -39,7 +34,7 @@ async fn sqlite() -> Fixture {
 }
 
 async fn postgres() -> Fixture {
-    let url = cluster().fresh_database().await;
+    let url = PgCluster::shared().fresh_database().await;
     Fixture {
         store: store::open(Some(&url), std::path::Path::new("."), 4)
             .await

@@ -3,15 +3,8 @@
 //! with its line and field and leaves the previous list, and the report shows the expected PCs
 //! that never reported in every format.
 
-use std::sync::OnceLock;
-
 use certfleet_store::{self as store, SharedStore};
 use certfleet_testsupport::PgCluster;
-
-fn cluster() -> &'static PgCluster {
-    static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
-    CLUSTER.get_or_init(PgCluster::start)
-}
 
 struct Fixture {
     store: SharedStore,
@@ -30,7 +23,7 @@ async fn sqlite() -> Fixture {
 }
 
 async fn postgres() -> Fixture {
-    let url = cluster().fresh_database().await;
+    let url = PgCluster::shared().fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
     let store = store::open(Some(&url), dir.path(), 4).await.unwrap();
     Fixture {

@@ -4,18 +4,11 @@
 //! terminal. `terminal list`, `offices list`, `alerts history`, `terminal revoke` and
 //! `terminal reset`, on SQLite and PostgreSQL, through the real binary.
 
-use std::sync::OnceLock;
-
 use certfleet_model::OfficeEntry;
 use certfleet_model::text::first_forbidden;
 use certfleet_store::{self as store, EnrollAuthority, NewAlert, SharedStore, TerminalFacts};
 use certfleet_testsupport::PgCluster;
 use chrono::Utc;
-
-fn cluster() -> &'static PgCluster {
-    static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
-    CLUSTER.get_or_init(PgCluster::start)
-}
 
 struct Fixture {
     store: SharedStore,
@@ -34,7 +27,7 @@ async fn sqlite() -> Fixture {
 }
 
 async fn postgres() -> Fixture {
-    let url = cluster().fresh_database().await;
+    let url = PgCluster::shared().fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
     let store = store::open(Some(&url), dir.path(), 4).await.unwrap();
     Fixture {

@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -31,11 +31,6 @@ use chrono::{DateTime, Duration, Utc};
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 
-fn cluster() -> &'static PgCluster {
-    static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
-    CLUSTER.get_or_init(PgCluster::start)
-}
-
 struct Fixture {
     store: SharedStore,
     _dir: tempfile::TempDir,
@@ -48,7 +43,7 @@ async fn sqlite() -> Fixture {
 }
 
 async fn postgres() -> Fixture {
-    let url = cluster().fresh_database().await;
+    let url = PgCluster::shared().fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
     let store = store::open(Some(&url), dir.path(), 4).await.unwrap();
     Fixture { store, _dir: dir }

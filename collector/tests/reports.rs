@@ -28,11 +28,6 @@ use tower::ServiceExt as _;
 // Fixtures
 // ---------------------------------------------------------------------------------------------
 
-fn cluster() -> &'static PgCluster {
-    static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
-    CLUSTER.get_or_init(PgCluster::start)
-}
-
 struct Fixture {
     store: SharedStore,
     /// `--database-url` for the CLI (PostgreSQL) …
@@ -64,7 +59,7 @@ async fn sqlite() -> Fixture {
 }
 
 async fn postgres() -> Fixture {
-    let url = cluster().fresh_database().await;
+    let url = PgCluster::shared().fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
     let store = store::open(Some(&url), dir.path(), 4).await.unwrap();
     Fixture {

@@ -4,7 +4,7 @@
 //! backends, and nothing of them is stored. Before, PostgreSQL answered INTERNAL (which agents
 //! retry forever) where SQLite stored the bytes.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use certfleet_collector::admission::Guards;
 use certfleet_collector::metrics::Metrics;
@@ -16,11 +16,6 @@ use certfleet_store::{self as store, SharedStore};
 use certfleet_testsupport::{PgCluster, TestCa};
 use chrono::{Duration, Utc};
 use tonic::{Code, Request};
-
-fn cluster() -> &'static PgCluster {
-    static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
-    CLUSTER.get_or_init(PgCluster::start)
-}
 
 struct Fixture {
     store: SharedStore,
@@ -34,7 +29,7 @@ async fn sqlite() -> Fixture {
 }
 
 async fn postgres() -> Fixture {
-    let url = cluster().fresh_database().await;
+    let url = PgCluster::shared().fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
     let store = store::open(Some(&url), dir.path(), 4).await.unwrap();
     Fixture { store, dir }

@@ -6,7 +6,7 @@
 //! backends must give identical answers, so callers never need to know which one they have.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use certfleet_store::tracking::{StoredState, TrackingAction, TrackingChange, TrackingFilter};
 use certfleet_store::{
@@ -36,12 +36,6 @@ impl Fixture {
     }
 }
 
-/// One cluster per test binary: starting PostgreSQL costs about a second, a database a few ms.
-fn cluster() -> &'static PgCluster {
-    static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
-    CLUSTER.get_or_init(PgCluster::start)
-}
-
 async fn sqlite_fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     // `None` → the default file in the data directory, the zero-setup path.
@@ -54,7 +48,7 @@ async fn sqlite_fixture() -> Fixture {
 }
 
 async fn postgres_fixture() -> Fixture {
-    let url = cluster().fresh_database().await;
+    let url = PgCluster::shared().fresh_database().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let store = store::open(Some(&url), dir.path(), 8)
         .await

@@ -3,8 +3,6 @@
 //! without deleting), a revocation list re-applied after a restore revokes again, and commands
 //! other than serve/migrate neither create nor migrate a database.
 
-use std::sync::OnceLock;
-
 use certfleet_store::{
     self as store, CertificateRecord, EnrollAuthority, Location, NewAlert, OpenMode, Pruned,
     RetentionPolicy, RevocationRecord, SharedStore, Snapshot, SnapshotHolding, StoreError,
@@ -18,11 +16,6 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
-fn cluster() -> &'static PgCluster {
-    static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
-    CLUSTER.get_or_init(PgCluster::start)
-}
-
 async fn sqlite_fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = store::open(None, dir.path(), 4).await.unwrap();
@@ -30,7 +23,7 @@ async fn sqlite_fixture() -> Fixture {
 }
 
 async fn postgres_fixture() -> Fixture {
-    let url = cluster().fresh_database().await;
+    let url = PgCluster::shared().fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
     let store = store::open(Some(&url), dir.path(), 4).await.unwrap();
     Fixture { store, _dir: dir }
@@ -404,7 +397,7 @@ async fn other_commands_never_create_a_sqlite_database() {
 
 #[tokio::test]
 async fn other_commands_refuse_an_empty_postgres_database() {
-    let url = cluster().fresh_database().await;
+    let url = PgCluster::shared().fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
     let err = store::open_in(Some(&url), dir.path(), 2, OpenMode::Existing)
         .await

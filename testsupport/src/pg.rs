@@ -82,6 +82,16 @@ impl PgCluster {
         PgCluster::start_managed()
     }
 
+    /// The one cluster of this test binary, started by the first test that asks: starting
+    /// PostgreSQL costs about a second, a fresh database a few milliseconds.
+    ///
+    /// # Panics
+    /// As [`start`](Self::start).
+    pub fn shared() -> &'static PgCluster {
+        static CLUSTER: std::sync::OnceLock<PgCluster> = std::sync::OnceLock::new();
+        CLUSTER.get_or_init(PgCluster::start)
+    }
+
     /// Always starts a throwaway local cluster, ignoring [`DATABASE_URL_ENV`]: for tests that
     /// must stop and start the server.
     ///
